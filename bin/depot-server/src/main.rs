@@ -1,0 +1,34 @@
+//! `depot-server`: a self-hosted, Depot-compatible build platform.
+//!
+//! With no subcommand it serves Depot's Connect API on one port (HTTP/1.1 and h2c, or TLS).
+//! Admin subcommands (`org`, `user`, `project`, `token`, `login`, `bootstrap`, `status`) act on
+//! the same database directly, so a fresh install is usable without a web UI.
+
+mod admin;
+mod cli;
+mod serve;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = cli::Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DEPOT_SERVER_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match args.command {
+        None => serve::run(&args.store, &args.serve).await,
+        Some(command) => admin::run(&args.store, command).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Serving the API.
+
+use anyhow::{Context, bail};
+use depot_core::server::http::{serve, tls_config};
+use depot_core::server::{ControlPlane, ControlPlaneConfig, Store, store};
+
+use crate::cli::{ServeArgs, StoreArgs};
+
+/// Opens the store, binds the port and serves until SIGINT or SIGTERM.
+pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    let database_url = store_args.database_url();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key).map_err(anyhow::Error::msg)?),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    if args.print_config {
+        let config = control_plane_config(args, args.listen, tls.is_some());
+        let printed = serde_json::json!({
+            "listen": args.listen.to_string(),
+            "database_url": store::redact(&database_url),
+            "data_dir": store_args.data_dir(),
+            "public_url": config.public_url,
+            "registry_host": config.registry_host,
+            "tls": tls.is_some(),
+            "pull_token_ttl": humantime::format_duration(config.pull_token_ttl).to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&printed)?);
+        return Ok(());
+    }
+
+    let store = Store::open(&database_url).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    let config = control_plane_config(args, bound, tls.is_some());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("depot-server listening on {scheme}://{bound}");
+    println!("  public URL:    {}", config.public_url);
+    println!("  registry host: {}", config.registry_host);
+    println!("  database:      {}", store::redact(&database_url));
+    let plane = ControlPlane::new(store.clone(), config);
+    serve(listener, tls, plane.router(), shutdown_signal()).await;
+    store.close().await;
+    tracing::info!("depot-server stopped");
+    Ok(())
+}
+
+fn control_plane_config(
+    args: &ServeArgs,
+    bound: std::net::SocketAddr,
+    tls: bool,
+) -> ControlPlaneConfig {
+    let public_url = args.public_url.clone().unwrap_or_else(|| {
+        let mut addr = bound;
+        if addr.ip().is_unspecified() {
+            tracing::warn!(
+                "listening on all interfaces; set --public-url so clients get reachable links"
+            );
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("{}://{addr}", if tls { "https" } else { "http" })
+    });
+    let mut config = ControlPlaneConfig::new(&public_url);
+    if let Some(host) = &args.registry_host {
+        config.registry_host = host.clone();
+    }
+    config.pull_token_ttl = args.pull_token_ttl;
+    config
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,71 @@
+//! [`DepotClient`]: one handle over every service of Depot's API.
+
+use crate::connect::{Client, ClientOptions};
+use crate::proto::depot::build::v1::RegistryServiceClient;
+use crate::proto::depot::cli::v1::{BuildServiceClient, PushServiceClient};
+use crate::proto::depot::cli::v1beta1::{LoginServiceClient, ProjectsServiceClient};
+use crate::proto::depot::core::v1::{OrganizationServiceClient, ProjectServiceClient};
+
+/// A client of Depot's API (hosted at `api.depot.dev` or served by `depot-server`).
+///
+/// Cheap to clone; all service clients share one connection pool.
+#[derive(Clone, Debug)]
+pub struct DepotClient {
+    connect: Client,
+}
+
+impl DepotClient {
+    /// Connects lazily to `options.base_url`.
+    pub fn new(options: ClientOptions) -> Result<Self, crate::Error> {
+        Ok(Self {
+            connect: Client::new(options)?,
+        })
+    }
+
+    /// The same client with another bearer token (e.g. a build token).
+    pub fn with_token(&self, token: impl Into<String>) -> Self {
+        Self {
+            connect: self.connect.with_token(token),
+        }
+    }
+
+    /// The underlying Connect client.
+    pub fn connect(&self) -> &Client {
+        &self.connect
+    }
+
+    /// `depot.cli.v1.BuildService`: builds, pull info and pull tokens.
+    pub fn builds(&self) -> BuildServiceClient {
+        BuildServiceClient::new(self.connect.clone())
+    }
+
+    /// `depot.cli.v1.PushService`.
+    pub fn pushes(&self) -> PushServiceClient {
+        PushServiceClient::new(self.connect.clone())
+    }
+
+    /// `depot.cli.v1beta1.ProjectsService`: list projects and reset caches.
+    pub fn projects(&self) -> ProjectsServiceClient {
+        ProjectsServiceClient::new(self.connect.clone())
+    }
+
+    /// `depot.cli.v1beta1.LoginService`: the device login flow.
+    pub fn login(&self) -> LoginServiceClient {
+        LoginServiceClient::new(self.connect.clone())
+    }
+
+    /// `depot.core.v1.OrganizationService`.
+    pub fn organizations(&self) -> OrganizationServiceClient {
+        OrganizationServiceClient::new(self.connect.clone())
+    }
+
+    /// `depot.core.v1.ProjectService`: project management and trust policies.
+    pub fn project_admin(&self) -> ProjectServiceClient {
+        ProjectServiceClient::new(self.connect.clone())
+    }
+
+    /// `depot.build.v1.RegistryService`: registry images.
+    pub fn registry(&self) -> RegistryServiceClient {
+        RegistryServiceClient::new(self.connect.clone())
+    }
+}

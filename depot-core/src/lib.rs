@@ -1,0 +1,30 @@
+//! depot-core: Depot's public API for Rust.
+//!
+//! - [`proto`]: the protocol's messages and a typed Connect client per service, generated at
+//!   build time from depot-core's own `.proto` files (field numbers as Depot's API defines them);
+//! - [`connect`]: the Connect protocol over HTTP/2 (h2c for `http://`) and TLS;
+//! - [`config`]: API URL, token and project resolution exactly as the official `depot` CLI does it;
+//! - [`DepotClient`]: one entry point that hands out the per-service clients;
+//! - `server` (feature `server`): the control plane behind `depot-server`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), depot_core::Error> {
+//! use depot_core::{DepotClient, config::{Environment, ResolvedConfig}};
+//! let config = ResolvedConfig::resolve(&Environment::from_process(), None, None)?;
+//! let client = DepotClient::new(config.client_options())?;
+//! for project in client.projects().list_projects(Default::default()).await?.projects {
+//!     println!("{} {}", project.id, project.name);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod connect;
+mod depot_client;
+mod error;
+pub mod proto;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use depot_client::DepotClient;
+pub use error::Error;

@@ -1,0 +1,213 @@
+//! The control plane: Depot's Connect services backed by the [`Store`], mounted as an axum
+//! router by depot-server.
+
+mod builds;
+mod login;
+mod projects;
+
+/// Defaults applied to new projects.
+pub mod projects_defaults {
+    pub use super::projects::{DEFAULT_KEEP_BYTES, DEFAULT_KEEP_DAYS, DEFAULT_REGION};
+}
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use prost::Message;
+
+use super::auth::{Principal, authenticate};
+use super::connect::{decode_unary, error_response, unary_response};
+use super::store::Store;
+use crate::connect::ConnectError;
+use crate::proto::depot::cli::v1::build_service;
+use crate::proto::depot::cli::v1beta1::{login_service, projects_service};
+use crate::proto::depot::core::v1::{organization_service, project_service};
+
+/// Settings of the control plane.
+#[derive(Clone, Debug)]
+pub struct ControlPlaneConfig {
+    /// The URL clients reach this server at (approve links are built from it).
+    pub public_url: String,
+    /// `host[:port]` of the registry builds are saved to and pulled from.
+    pub registry_host: String,
+    /// Lifetime of pull tokens.
+    pub pull_token_ttl: Duration,
+    /// Lifetime of build tokens.
+    pub build_token_ttl: Duration,
+    /// How long a device login waits for approval.
+    pub login_ttl: Duration,
+}
+
+impl ControlPlaneConfig {
+    /// Defaults for a server reachable at `public_url` with its registry on the same host.
+    pub fn new(public_url: &str) -> Self {
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let registry_host = public_url
+            .split_once("://")
+            .map_or(public_url.as_str(), |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            public_url,
+            registry_host,
+            pull_token_ttl: Duration::from_secs(60 * 60),
+            build_token_ttl: Duration::from_secs(24 * 60 * 60),
+            login_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Depot's API served from a [`Store`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ControlPlane {
+    store: Store,
+    config: Arc<ControlPlaneConfig>,
+}
+
+impl ControlPlane {
+    /// A control plane over `store`.
+    pub fn new(store: Store, config: ControlPlaneConfig) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The store behind it.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ControlPlaneConfig {
+        &self.config
+    }
+
+    /// Routes: every Connect procedure at `POST /<package>.<Service>/<Method>`, the login
+    /// approve page at `/login/<id>`, and `GET /healthz`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route(
+                "/login/{id}",
+                get(login::approve_page).post(login::approve_submit),
+            )
+            .route("/{*procedure}", post(connect_endpoint))
+            .with_state(self.clone())
+    }
+
+    async fn dispatch(&self, path: &str, headers: &HeaderMap, body: Body) -> Response {
+        use build_service as builds;
+        use organization_service as orgs;
+        use project_service as admin;
+        use projects_service as projects;
+        match path {
+            projects::LIST_PROJECTS => {
+                self.call(headers, body, |p, r| self.cli_list_projects(p, r)).await
+            }
+            projects::RESET_PROJECT_CACHE => {
+                self.call(headers, body, |p, r| self.reset_project_cache(p, r)).await
+            }
+            admin::LIST_PROJECTS => self.call(headers, body, |p, r| self.list_projects(p, r)).await,
+            admin::GET_PROJECT => self.call(headers, body, |p, r| self.get_project(p, r)).await,
+            admin::CREATE_PROJECT => {
+                self.call(headers, body, |p, r| self.create_project(p, r)).await
+            }
+            admin::UPDATE_PROJECT => {
+                self.call(headers, body, |p, r| self.update_project(p, r)).await
+            }
+            admin::DELETE_PROJECT => {
+                self.call(headers, body, |p, r| self.delete_project(p, r)).await
+            }
+            admin::LIST_TRUST_POLICIES => {
+                self.call(headers, body, |p, r| self.list_trust_policies(p, r)).await
+            }
+            admin::ADD_TRUST_POLICY => {
+                self.call(headers, body, |p, r| self.add_trust_policy(p, r)).await
+            }
+            admin::REMOVE_TRUST_POLICY => {
+                self.call(headers, body, |p, r| self.remove_trust_policy(p, r)).await
+            }
+            orgs::LIST_ORGANIZATIONS => {
+                self.call(headers, body, |p, r| self.list_organizations(p, r)).await
+            }
+            login_service::START_LOGIN => {
+                let result = async {
+                    let request = decode_unary(headers, body).await?;
+                    self.start_login(request).await
+                };
+                unary_response(result.await)
+            }
+            login_service::FINISH_LOGIN => self.finish_login(headers, body).await,
+            builds::CREATE_BUILD => self.call(headers, body, |p, r| self.create_build(p, r)).await,
+            builds::GET_BUILD => self.call(headers, body, |p, r| self.get_build(p, r)).await,
+            builds::FINISH_BUILD => self.call(headers, body, |p, r| self.finish_build(p, r)).await,
+            builds::LIST_BUILDS => self.call(headers, body, |p, r| self.list_builds(p, r)).await,
+            builds::GET_PULL_TOKEN => {
+                self.call(headers, body, |p, r| self.get_pull_token(p, r)).await
+            }
+            _ => error_response(&ConnectError::unimplemented(format!(
+                "{path} is not a procedure this depot-server implements"
+            ))),
+        }
+    }
+
+    /// An authenticated unary call: token first (`unauthenticated`), then the body
+    /// (`invalid_argument`), then the handler.
+    async fn call<Req, Resp, F, Fut>(&self, headers: &HeaderMap, body: Body, handler: F) -> Response
+    where
+        Req: Message + Default,
+        Resp: Message,
+        F: FnOnce(Principal, Req) -> Fut,
+        Fut: Future<Output = Result<Resp, ConnectError>>,
+    {
+        let result = async {
+            let principal = authenticate(&self.store, headers).await?;
+            let request = decode_unary(headers, body).await?;
+            handler(principal, request).await
+        };
+        unary_response(result.await)
+    }
+}
+
+async fn connect_endpoint(
+    State(plane): State<ControlPlane>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    plane.dispatch(uri.path(), &headers, body).await
+}
+
+/// A protobuf timestamp from milliseconds since the Unix epoch.
+pub(crate) fn timestamp(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_host_defaults_to_the_public_host() {
+        let c = ControlPlaneConfig::new("http://127.0.0.1:8080/");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.registry_host, "127.0.0.1:8080");
+        let c = ControlPlaneConfig::new("https://depot.example.com/api");
+        assert_eq!(c.registry_host, "depot.example.com");
+        assert_eq!(timestamp(1_500).seconds, 1);
+        assert_eq!(timestamp(1_500).nanos, 500_000_000);
+    }
+}

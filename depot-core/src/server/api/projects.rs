@@ -1,0 +1,362 @@
+//! Projects (`depot.cli.v1beta1.ProjectsService`, `depot.core.v1.ProjectService`), trust
+//! policies and organizations (`depot.core.v1.OrganizationService`).
+
+use super::{ControlPlane, timestamp};
+use crate::connect::ConnectError;
+use crate::proto::depot::cli::v1beta1 as cli;
+use crate::proto::depot::core::v1 as core;
+use crate::proto::depot::core::v1::trust_policy::{Buildkite, CircleCi, GitHub, Provider};
+use crate::server::auth::{Access, Principal, storage_failed};
+use crate::server::store::{self, NewProject, ProjectChanges};
+
+/// Region recorded when a project is created without one.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Cache size kept when a project is created without a cache policy (50 GiB).
+pub const DEFAULT_KEEP_BYTES: i64 = 50 * 1024 * 1024 * 1024;
+/// Cache age kept when a project is created without a cache policy.
+pub const DEFAULT_KEEP_DAYS: i64 = 14;
+
+impl ControlPlane {
+    pub(super) async fn cli_list_projects(
+        &self,
+        principal: Principal,
+        _: cli::ListProjectsRequest,
+    ) -> Result<cli::ListProjectsResponse, ConnectError> {
+        let projects = principal.visible_projects(&self.store).await?;
+        Ok(cli::ListProjectsResponse {
+            projects: projects
+                .into_iter()
+                .map(|p| cli::list_projects_response::Project {
+                    id: p.id,
+                    name: p.name,
+                    org_id: p.org_id,
+                    org_name: p.org_name,
+                })
+                .collect(),
+        })
+    }
+
+    pub(super) async fn reset_project_cache(
+        &self,
+        principal: Principal,
+        request: cli::ResetProjectCacheRequest,
+    ) -> Result<cli::ResetProjectCacheResponse, ConnectError> {
+        let project = principal
+            .authorize_project(&self.store, &request.project_id, Access::Write)
+            .await?;
+        self.store
+            .reset_project_cache(&project.id)
+            .await
+            .map_err(storage_failed)?;
+        Ok(cli::ResetProjectCacheResponse {
+            name: project.name,
+            org_name: project.org_name,
+        })
+    }
+
+    pub(super) async fn list_projects(
+        &self,
+        principal: Principal,
+        _: core::ListProjectsRequest,
+    ) -> Result<core::ListProjectsResponse, ConnectError> {
+        let projects = principal.visible_projects(&self.store).await?;
+        Ok(core::ListProjectsResponse {
+            projects: projects.into_iter().map(project_message).collect(),
+        })
+    }
+
+    pub(super) async fn get_project(
+        &self,
+        principal: Principal,
+        request: core::GetProjectRequest,
+    ) -> Result<core::GetProjectResponse, ConnectError> {
+        let project = principal
+            .authorize_project(&self.store, &request.project_id, Access::Read)
+            .await?;
+        Ok(core::GetProjectResponse {
+            project: Some(project_message(project)),
+        })
+    }
+
+    pub(super) async fn create_project(
+        &self,
+        principal: Principal,
+        request: core::CreateProjectRequest,
+    ) -> Result<core::CreateProjectResponse, ConnectError> {
+        let name = validate_name(&request.name)?;
+        let region_id = validate_region(&request.region_id)?;
+        let (keep_bytes, keep_days) = match request.cache_policy {
+            Some(policy) => validate_cache_policy(&policy)?,
+            None => (DEFAULT_KEEP_BYTES, DEFAULT_KEEP_DAYS),
+        };
+        let org_id = self
+            .target_org(&principal, request.organization_id.filter(|o| !o.is_empty()))
+            .await?;
+        let project = self
+            .store
+            .create_project(&NewProject {
+                org_id,
+                name,
+                region_id,
+                keep_bytes,
+                keep_days,
+            })
+            .await
+            .map_err(storage_failed)?;
+        Ok(core::CreateProjectResponse {
+            project: Some(project_message(project)),
+        })
+    }
+
+    /// The organization a new project goes to: the one asked for (if the principal may use
+    /// it), else the principal's only organization.
+    async fn target_org(
+        &self,
+        principal: &Principal,
+        requested: Option<String>,
+    ) -> Result<String, ConnectError> {
+        if !matches!(principal, Principal::User { .. } | Principal::Organization { .. }) {
+            return Err(principal.denied("project creation"));
+        }
+        let orgs = principal.organizations(&self.store).await?;
+        match requested {
+            Some(id) => {
+                if orgs.iter().any(|o| o.id == id) {
+                    Ok(id)
+                } else if self.store.get_org(&id).await.map_err(storage_failed)?.is_none() {
+                    Err(ConnectError::not_found(format!("organization {id} not found")))
+                } else {
+                    Err(principal.denied(&format!("organization {id}")))
+                }
+            }
+            None => match orgs.as_slice() {
+                [only] => Ok(only.id.clone()),
+                [] => Err(ConnectError::failed_precondition(
+                    "the token's user belongs to no organization; ask an admin to add it to one",
+                )),
+                many => Err(ConnectError::invalid_argument(format!(
+                    "organization_id is required: the token reaches {} organizations",
+                    many.len()
+                ))),
+            },
+        }
+    }
+
+    pub(super) async fn update_project(
+        &self,
+        principal: Principal,
+        request: core::UpdateProjectRequest,
+    ) -> Result<core::UpdateProjectResponse, ConnectError> {
+        let changes = ProjectChanges {
+            name: request.name.as_deref().map(validate_name).transpose()?,
+            region_id: request.region_id.as_deref().map(validate_region).transpose()?,
+            cache_policy: request
+                .cache_policy
+                .as_ref()
+                .map(validate_cache_policy)
+                .transpose()?,
+        };
+        principal
+            .authorize_project(&self.store, &request.project_id, Access::Admin)
+            .await?;
+        let project = self
+            .store
+            .update_project(&request.project_id, &changes)
+            .await
+            .map_err(storage_failed)?
+            .ok_or_else(|| {
+                ConnectError::not_found(format!("project {} not found", request.project_id))
+            })?;
+        Ok(core::UpdateProjectResponse {
+            project: Some(project_message(project)),
+        })
+    }
+
+    pub(super) async fn delete_project(
+        &self,
+        principal: Principal,
+        request: core::DeleteProjectRequest,
+    ) -> Result<core::DeleteProjectResponse, ConnectError> {
+        principal
+            .authorize_project(&self.store, &request.project_id, Access::Admin)
+            .await?;
+        if !self
+            .store
+            .delete_project(&request.project_id)
+            .await
+            .map_err(storage_failed)?
+        {
+            return Err(ConnectError::not_found(format!(
+                "project {} not found",
+                request.project_id
+            )));
+        }
+        Ok(core::DeleteProjectResponse {})
+    }
+
+    pub(super) async fn list_trust_policies(
+        &self,
+        principal: Principal,
+        request: core::ListTrustPoliciesRequest,
+    ) -> Result<core::ListTrustPoliciesResponse, ConnectError> {
+        let project = principal
+            .authorize_project(&self.store, &request.project_id, Access::Read)
+            .await?;
+        let policies = self
+            .store
+            .trust_policies(&project.id)
+            .await
+            .map_err(storage_failed)?;
+        Ok(core::ListTrustPoliciesResponse {
+            trust_policies: policies.into_iter().filter_map(trust_policy_message).collect(),
+        })
+    }
+
+    pub(super) async fn add_trust_policy(
+        &self,
+        principal: Principal,
+        request: core::AddTrustPolicyRequest,
+    ) -> Result<core::AddTrustPolicyResponse, ConnectError> {
+        use crate::proto::depot::core::v1::add_trust_policy_request::Provider as Requested;
+        let (provider, a, b) = match &request.provider {
+            Some(Requested::Github(p)) => ("github", &p.repository_owner, &p.repository),
+            Some(Requested::Circleci(p)) => ("circleci", &p.organization_uuid, &p.project_uuid),
+            Some(Requested::Buildkite(p)) => ("buildkite", &p.organization_slug, &p.pipeline_slug),
+            None => {
+                return Err(ConnectError::invalid_argument(
+                    "a trust policy needs a provider: github, circleci or buildkite",
+                ));
+            }
+        };
+        for value in [a, b] {
+            if value.trim().is_empty() || value.len() > 255 {
+                return Err(ConnectError::invalid_argument(format!(
+                    "every field of a {provider} trust policy must be set (1-255 characters)"
+                )));
+            }
+        }
+        let project = principal
+            .authorize_project(&self.store, &request.project_id, Access::Admin)
+            .await?;
+        let policy = self
+            .store
+            .add_trust_policy(&project.id, provider, a.trim(), b.trim())
+            .await
+            .map_err(storage_failed)?;
+        Ok(core::AddTrustPolicyResponse {
+            trust_policy: trust_policy_message(policy),
+        })
+    }
+
+    pub(super) async fn remove_trust_policy(
+        &self,
+        principal: Principal,
+        request: core::RemoveTrustPolicyRequest,
+    ) -> Result<core::RemoveTrustPolicyResponse, ConnectError> {
+        let project = principal
+            .authorize_project(&self.store, &request.project_id, Access::Admin)
+            .await?;
+        if !self
+            .store
+            .remove_trust_policy(&project.id, &request.trust_policy_id)
+            .await
+            .map_err(storage_failed)?
+        {
+            return Err(ConnectError::not_found(format!(
+                "trust policy {} not found in project {}",
+                request.trust_policy_id, project.id
+            )));
+        }
+        Ok(core::RemoveTrustPolicyResponse {})
+    }
+
+    pub(super) async fn list_organizations(
+        &self,
+        principal: Principal,
+        _: core::ListOrganizationsRequest,
+    ) -> Result<core::ListOrganizationResponse, ConnectError> {
+        let orgs = principal.organizations(&self.store).await?;
+        Ok(core::ListOrganizationResponse {
+            organizations: orgs
+                .into_iter()
+                .map(|o| core::list_organization_response::Organization {
+                    org_id: o.id,
+                    name: o.name,
+                    created_at: Some(timestamp(o.created_at)),
+                })
+                .collect(),
+        })
+    }
+}
+
+fn project_message(p: store::Project) -> core::Project {
+    core::Project {
+        project_id: p.id,
+        organization_id: p.org_id,
+        name: p.name,
+        region_id: p.region_id,
+        created_at: Some(timestamp(p.created_at)),
+        cache_policy: Some(core::CachePolicy {
+            keep_bytes: p.keep_bytes,
+            keep_days: p.keep_days as i32,
+        }),
+    }
+}
+
+fn trust_policy_message(p: store::TrustPolicy) -> Option<core::TrustPolicy> {
+    let provider = match p.provider.as_str() {
+        "github" => Provider::Github(GitHub {
+            repository_owner: p.claim_a,
+            repository: p.claim_b,
+        }),
+        "circleci" => Provider::Circleci(CircleCi {
+            organization_uuid: p.claim_a,
+            project_uuid: p.claim_b,
+        }),
+        "buildkite" => Provider::Buildkite(Buildkite {
+            organization_slug: p.claim_a,
+            pipeline_slug: p.claim_b,
+        }),
+        _ => return None,
+    };
+    Some(core::TrustPolicy {
+        trust_policy_id: p.id,
+        provider: Some(provider),
+    })
+}
+
+fn validate_name(name: &str) -> Result<String, ConnectError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ConnectError::invalid_argument(
+            "a project name must be 1-100 printable characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_region(region: &str) -> Result<String, ConnectError> {
+    if region.is_empty() {
+        return Ok(DEFAULT_REGION.to_owned());
+    }
+    let valid = region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(region.to_owned())
+    } else {
+        Err(ConnectError::invalid_argument(format!(
+            "invalid region_id {region:?}: use lowercase letters, digits and dashes, e.g. {DEFAULT_REGION}"
+        )))
+    }
+}
+
+fn validate_cache_policy(policy: &core::CachePolicy) -> Result<(i64, i64), ConnectError> {
+    if policy.keep_bytes < 0 || policy.keep_days < 0 {
+        return Err(ConnectError::invalid_argument(
+            "cache_policy values cannot be negative",
+        ));
+    }
+    Ok((policy.keep_bytes, i64::from(policy.keep_days)))
+}

@@ -51,9 +51,17 @@ impl prost_build::ServiceGenerator for ConnectClientGenerator {
 
         writeln!(buf, "/// Typed Connect client for `{full}`.").unwrap();
         writeln!(buf, "#[derive(Clone, Debug)]").unwrap();
-        writeln!(buf, "pub struct {client} {{ inner: crate::connect::Client }}").unwrap();
+        writeln!(
+            buf,
+            "pub struct {client} {{ inner: crate::connect::Client }}"
+        )
+        .unwrap();
         writeln!(buf, "impl {client} {{").unwrap();
-        writeln!(buf, "    /// Wraps a Connect client bound to an API base URL.").unwrap();
+        writeln!(
+            buf,
+            "    /// Wraps a Connect client bound to an API base URL."
+        )
+        .unwrap();
         writeln!(
             buf,
             "    pub fn new(inner: crate::connect::Client) -> Self {{ Self {{ inner }} }}"

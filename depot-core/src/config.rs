@@ -174,12 +174,13 @@ impl ResolvedConfig {
             .var("DEPOT_ORG_ID")
             .map(str::to_owned)
             .or_else(|| (!user.org_id.is_empty()).then(|| user.org_id.clone()));
-        let project = match (project_flag.filter(|p| !p.is_empty()), env.var("DEPOT_PROJECT_ID")) {
+        let project = match (
+            project_flag.filter(|p| !p.is_empty()),
+            env.var("DEPOT_PROJECT_ID"),
+        ) {
             (Some(flag), _) => Some((flag.to_owned(), Source::Flag)),
             (None, Some(id)) => Some((id.to_owned(), Source::Env("DEPOT_PROJECT_ID"))),
-            (None, None) => {
-                find_project_config(dir)?.map(|(id, path)| (id, Source::File(path)))
-            }
+            (None, None) => find_project_config(dir)?.map(|(id, path)| (id, Source::File(path))),
         };
         let extra_ca_pem = match env.var("DEPOT_API_CA_FILE") {
             Some(path) => Some(std::fs::read(path).map_err(|source| Error::Io {
@@ -354,14 +355,23 @@ mod tests {
         .unwrap();
 
         let r = ResolvedConfig::resolve_in(&e, None, None, home.path()).unwrap();
-        assert_eq!(r.token, Some(("from-file".into(), Source::File(path.clone()))));
+        assert_eq!(
+            r.token,
+            Some(("from-file".into(), Source::File(path.clone())))
+        );
         assert_eq!(r.org_id.as_deref(), Some("org1"));
 
-        let e = env(home.path(), &[("DEPOT_API_TOKEN", "api-env"), ("DEPOT_JIT_TOKEN", "jit")]);
+        let e = env(
+            home.path(),
+            &[("DEPOT_API_TOKEN", "api-env"), ("DEPOT_JIT_TOKEN", "jit")],
+        );
         let r = ResolvedConfig::resolve_in(&e, None, None, home.path()).unwrap();
         assert_eq!(r.token.unwrap().0, "api-env");
 
-        let e = env(home.path(), &[("DEPOT_TOKEN", "env"), ("DEPOT_API_TOKEN", "api-env")]);
+        let e = env(
+            home.path(),
+            &[("DEPOT_TOKEN", "env"), ("DEPOT_API_TOKEN", "api-env")],
+        );
         let r = ResolvedConfig::resolve_in(&e, None, None, home.path()).unwrap();
         assert_eq!(r.token, Some(("env".into(), Source::Env("DEPOT_TOKEN"))));
         let r = ResolvedConfig::resolve_in(&e, Some("flag"), None, home.path()).unwrap();

@@ -14,9 +14,7 @@ use depot_core::proto::depot::cli::v1::ReportStatusStreamRequest;
 use depot_core::proto::depot::cli::v1beta1::{
     ListProjectsRequest, ListProjectsResponse, ResetProjectCacheRequest, list_projects_response,
 };
-use depot_core::server::connect::{
-    decode_stream, decode_unary, stream_response, unary_response,
-};
+use depot_core::server::connect::{decode_stream, decode_unary, stream_response, unary_response};
 use depot_core::server::http::{serve, tls_config};
 use futures_util::stream;
 
@@ -56,7 +54,8 @@ fn test_router() -> Router {
             post(|request: Request| async move {
                 let (parts, body) = request.into_parts();
                 let result = async {
-                    let mut messages = decode_stream::<ReportStatusStreamRequest>(&parts.headers, body)?;
+                    let mut messages =
+                        decode_stream::<ReportStatusStreamRequest>(&parts.headers, body)?;
                     let mut projects = Vec::new();
                     while let Some(m) = messages.message().await? {
                         projects.push(project(m.build_id));
@@ -65,7 +64,9 @@ fn test_router() -> Router {
                 };
                 match result.await {
                     Ok(response) => stream_response(stream::iter([Ok(response)])),
-                    Err(err) => stream_response(stream::iter([Err::<ListProjectsResponse, _>(err)])),
+                    Err(err) => {
+                        stream_response(stream::iter([Err::<ListProjectsResponse, _>(err)]))
+                    }
                 }
             }),
         )
@@ -85,7 +86,9 @@ fn test_router() -> Router {
                             projects: vec![project(format!("{text}{i}"))],
                         })
                     })
-                    .chain(fail.then(|| Err(ConnectError::new(Code::Aborted, "stopped on purpose"))));
+                    .chain(
+                        fail.then(|| Err(ConnectError::new(Code::Aborted, "stopped on purpose"))),
+                    );
                 stream_response(stream::iter(items.collect::<Vec<_>>()))
             }),
         )
@@ -99,7 +102,9 @@ fn test_router() -> Router {
         .route(
             "/test.Echo/Fail",
             post(|| async {
-                unary_response::<ListProjectsResponse>(Err(ConnectError::not_found("no such thing")))
+                unary_response::<ListProjectsResponse>(Err(ConnectError::not_found(
+                    "no such thing",
+                )))
             }),
         )
 }
@@ -124,7 +129,10 @@ async fn version_and_auth(client: &Client) -> (String, String) {
         .unary("/test.Echo/Version", &ListProjectsRequest {})
         .await
         .unwrap();
-    (response.projects[0].name.clone(), response.projects[1].name.clone())
+    (
+        response.projects[0].name.clone(),
+        response.projects[1].name.clone(),
+    )
 }
 
 #[tokio::test]
@@ -133,9 +141,16 @@ async fn h2c_unary_and_both_streaming_kinds() {
     let client = client(format!("http://{addr}"), Some("tok1"), None);
 
     let (version, auth) = version_and_auth(&client).await;
-    assert_eq!(version, format!("{:?}", Version::HTTP_2), "http:// must use h2c");
+    assert_eq!(
+        version,
+        format!("{:?}", Version::HTTP_2),
+        "http:// must use h2c"
+    );
     assert_eq!(auth, "Bearer tok1");
-    assert_eq!(version_and_auth(&client.with_token("tok2")).await.1, "Bearer tok2");
+    assert_eq!(
+        version_and_auth(&client.with_token("tok2")).await.1,
+        "Bearer tok2"
+    );
 
     let sent = (0..50).map(|i| ReportStatusStreamRequest {
         build_id: format!("b{i}"),
@@ -173,9 +188,15 @@ async fn h2c_unary_and_both_streaming_kinds() {
         )
         .await
         .unwrap();
-    assert_eq!(failing.message().await.unwrap().unwrap().projects[0].name, "fail0");
+    assert_eq!(
+        failing.message().await.unwrap().unwrap().projects[0].name,
+        "fail0"
+    );
     let err = failing.message().await.unwrap_err();
-    assert_eq!((err.code(), err.message()), (Code::Aborted, "stopped on purpose"));
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::Aborted, "stopped on purpose")
+    );
 }
 
 #[tokio::test]
@@ -242,7 +263,11 @@ async fn tls_negotiates_h2_and_verifies_the_server() {
 
     let trusted = client(base.clone(), Some("t"), Some(ca.pem().into_bytes()));
     let (version, _) = version_and_auth(&trusted).await;
-    assert_eq!(version, format!("{:?}", Version::HTTP_2), "ALPN must pick h2");
+    assert_eq!(
+        version,
+        format!("{:?}", Version::HTTP_2),
+        "ALPN must pick h2"
+    );
 
     let untrusted = client(base, None, None);
     let err = untrusted
@@ -250,7 +275,10 @@ async fn tls_negotiates_h2_and_verifies_the_server() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
-    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
 
     let err = Client::new(ClientOptions {
         extra_ca_pem: Some(b"not pem".to_vec()),
@@ -274,5 +302,8 @@ async fn http1_clients_are_served_on_the_same_port() {
     let mut response = String::new();
     tcp.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 404"), "{response}");
-    assert!(response.contains(r#"{"code":"not_found","message":"no such thing"}"#), "{response}");
+    assert!(
+        response.contains(r#"{"code":"not_found","message":"no such thing"}"#),
+        "{response}"
+    );
 }

@@ -9,8 +9,7 @@ use depot_core::server::{ControlPlane, ControlPlaneConfig, Store};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    Command, LoginCommand, OrgCommand, Output, ProjectCommand, StoreArgs, TokenCommand,
-    UserCommand,
+    Command, LoginCommand, OrgCommand, Output, ProjectCommand, StoreArgs, TokenCommand, UserCommand,
 };
 
 /// Runs one admin command.
@@ -24,12 +23,17 @@ pub async fn run(store_args: &StoreArgs, command: Command) -> anyhow::Result<()>
 async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Org(OrgCommand::Create { name, output }) => {
-            let org = store.create_org(non_empty(&name, "organization name")?).await?;
+            let org = store
+                .create_org(non_empty(&name, "organization name")?)
+                .await?;
             emit(output, json!({"id": org.id, "name": org.name}), &org.id);
         }
         Command::Org(OrgCommand::List { output }) => {
             let orgs = store.list_orgs().await?;
-            let rows = orgs.iter().map(|o| json!({"id": o.id, "name": o.name})).collect();
+            let rows = orgs
+                .iter()
+                .map(|o| json!({"id": o.id, "name": o.name}))
+                .collect();
             emit_list(output, rows, &["id", "name"]);
         }
         Command::User(UserCommand::Create { name, orgs, output }) => {
@@ -44,7 +48,11 @@ async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
             for org in &orgs {
                 store.add_member(org, &user.id).await?;
             }
-            emit(output, json!({"id": user.id, "name": user.name, "orgs": orgs}), &user.id);
+            emit(
+                output,
+                json!({"id": user.id, "name": user.name, "orgs": orgs}),
+                &user.id,
+            );
         }
         Command::User(UserCommand::Join { user, org }) => {
             let user = require_user(store, &user).await?;
@@ -54,10 +62,18 @@ async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::List { output }) => {
             let users = store.list_users().await?;
-            let rows = users.iter().map(|u| json!({"id": u.id, "name": u.name})).collect();
+            let rows = users
+                .iter()
+                .map(|u| json!({"id": u.id, "name": u.name}))
+                .collect();
             emit_list(output, rows, &["id", "name"]);
         }
-        Command::Project(ProjectCommand::Create { name, org, region, output }) => {
+        Command::Project(ProjectCommand::Create {
+            name,
+            org,
+            region,
+            output,
+        }) => {
             require_org(store, &org).await?;
             let project = store
                 .create_project(&NewProject {
@@ -82,7 +98,14 @@ async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
                 .collect();
             emit_list(output, rows, &["id", "name", "org_id", "org_name"]);
         }
-        Command::Token(TokenCommand::Create { user, org, project, description, expires_in, output }) => {
+        Command::Token(TokenCommand::Create {
+            user,
+            org,
+            project,
+            description,
+            expires_in,
+            output,
+        }) => {
             let new = match (user, org, project) {
                 (Some(user), None, None) => NewToken {
                     user_id: Some(require_user(store, &user).await?.id),
@@ -96,10 +119,9 @@ async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
                     }
                 }
                 (None, None, Some(project)) => {
-                    let project = store
-                        .get_project(&project)
-                        .await?
-                        .ok_or_else(|| anyhow!("project {project} not found (see `depot-server project list`)"))?;
+                    let project = store.get_project(&project).await?.ok_or_else(|| {
+                        anyhow!("project {project} not found (see `depot-server project list`)")
+                    })?;
                     NewToken {
                         org_id: Some(project.org_id),
                         project_id: Some(project.id),
@@ -109,13 +131,24 @@ async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
                 _ => bail!("give exactly one of --user, --org or --project"),
             };
             let (token, secret) = store.create_token(&new).await?;
-            eprintln!("Token {} created. Store the secret now: it cannot be shown again.", token.id);
-            emit(output, json!({"id": token.id, "kind": token.kind, "token": secret.expose()}), secret.expose());
+            eprintln!(
+                "Token {} created. Store the secret now: it cannot be shown again.",
+                token.id
+            );
+            emit(
+                output,
+                json!({"id": token.id, "kind": token.kind, "token": secret.expose()}),
+                secret.expose(),
+            );
         }
         Command::Token(TokenCommand::List { output }) => {
             let tokens = store.list_tokens().await?;
             let rows = tokens.iter().map(token_row).collect();
-            emit_list(output, rows, &["id", "kind", "scope", "description", "state"]);
+            emit_list(
+                output,
+                rows,
+                &["id", "kind", "scope", "description", "state"],
+            );
         }
         Command::Token(TokenCommand::Revoke { id }) => {
             if !store.revoke_token(&id).await? {
@@ -126,15 +159,29 @@ async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
         Command::Login(LoginCommand::Approve { id, user }) => {
             let user = require_user(store, &user).await?;
             // Approval does not depend on the public URL; any config will do.
-            let plane = ControlPlane::new(store.clone(), ControlPlaneConfig::new("http://localhost"));
-            plane.approve_login(&id, &user.id).await.map_err(|e| anyhow!("{}", e.message()))?;
-            eprintln!("Login {id} approved for {}; the waiting CLI now receives its token.", user.name);
+            let plane =
+                ControlPlane::new(store.clone(), ControlPlaneConfig::new("http://localhost"));
+            plane
+                .approve_login(&id, &user.id)
+                .await
+                .map_err(|e| anyhow!("{}", e.message()))?;
+            eprintln!(
+                "Login {id} approved for {}; the waiting CLI now receives its token.",
+                user.name
+            );
         }
-        Command::Bootstrap { org, user, project, output } => {
+        Command::Bootstrap {
+            org,
+            user,
+            project,
+            output,
+        } => {
             if store.find_user(&user).await?.is_some() {
                 bail!("a user named {user:?} already exists; pass --user with a new name");
             }
-            let org = store.create_org(non_empty(&org, "organization name")?).await?;
+            let org = store
+                .create_org(non_empty(&org, "organization name")?)
+                .await?;
             let user = store.create_user(non_empty(&user, "user name")?).await?;
             store.add_member(&org.id, &user.id).await?;
             let project = store

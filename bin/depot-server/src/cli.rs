@@ -56,9 +56,9 @@ impl StoreArgs {
 
     /// The database URL or path.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            self.data_dir().join("depot.db").display().to_string()
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("depot.db").display().to_string())
     }
 }
 

@@ -282,7 +282,11 @@ impl Client {
         self.http.request(request).await.map_err(|e| {
             ConnectError::new(
                 Code::Unavailable,
-                format!("cannot reach the Depot API at {}: {}", self.base, describe(&e)),
+                format!(
+                    "cannot reach the Depot API at {}: {}",
+                    self.base,
+                    describe(&e)
+                ),
             )
             .with_source(e)
         })
@@ -315,9 +319,9 @@ impl<T: Message + Default> ResponseStream<T> {
                 None => Ok(None),
             };
         }
-        T::decode(envelope.payload)
-            .map(Some)
-            .map_err(|e| ConnectError::internal("the server sent an invalid message").with_source(e))
+        T::decode(envelope.payload).map(Some).map_err(|e| {
+            ConnectError::internal("the server sent an invalid message").with_source(e)
+        })
     }
 }
 
@@ -385,8 +389,7 @@ fn trust_roots(extra_ca_pem: Option<&[u8]>) -> Result<rustls::RootCertStore, Con
                 ConnectError::invalid_argument("the extra CA file is not valid PEM").with_source(e)
             })?;
             roots.add(cert).map_err(|e| {
-                ConnectError::invalid_argument("the extra CA certificate is invalid")
-                    .with_source(e)
+                ConnectError::invalid_argument("the extra CA certificate is invalid").with_source(e)
             })?;
             added += 1;
         }

@@ -118,8 +118,10 @@ where
                     }
                 }
                 Some(Err(err)) => {
-                    return Err(ConnectError::new(Code::Unavailable, "reading stream failed")
-                        .with_source(err));
+                    return Err(
+                        ConnectError::new(Code::Unavailable, "reading stream failed")
+                            .with_source(err),
+                    );
                 }
                 None => self.done = true,
             }
@@ -151,9 +153,15 @@ mod tests {
     async fn rejects_truncated_and_oversized_envelopes() {
         let framed = encode(0, b"hello");
         let mut reader = EnvelopeReader::new(Full::new(framed.slice(..7)), 1024, false);
-        assert_eq!(reader.next().await.unwrap_err().code(), Code::InvalidArgument);
+        assert_eq!(
+            reader.next().await.unwrap_err().code(),
+            Code::InvalidArgument
+        );
         let mut reader = EnvelopeReader::new(Full::new(framed), 4, false);
-        assert_eq!(reader.next().await.unwrap_err().code(), Code::ResourceExhausted);
+        assert_eq!(
+            reader.next().await.unwrap_err().code(),
+            Code::ResourceExhausted
+        );
     }
 
     #[tokio::test]
@@ -161,7 +169,10 @@ mod tests {
         let packed = compression::gzip(b"payload");
         let framed = encode(FLAG_COMPRESSED, &packed);
         let mut reader = EnvelopeReader::new(Full::new(framed.clone()), 1024, true);
-        assert_eq!(&reader.next().await.unwrap().unwrap().payload[..], b"payload");
+        assert_eq!(
+            &reader.next().await.unwrap().unwrap().payload[..],
+            b"payload"
+        );
         let mut reader = EnvelopeReader::new(Full::new(framed), 1024, false);
         assert!(reader.next().await.is_err());
     }

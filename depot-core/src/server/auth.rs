@@ -190,9 +190,14 @@ impl Principal {
                 store.get_org(org_id).await.map(|o| o.into_iter().collect())
             }
             _ => {
-                let project = self.bound_project().expect("other tokens are project-bound");
+                let project = self
+                    .bound_project()
+                    .expect("other tokens are project-bound");
                 match store.get_project(project).await.map_err(storage_failed)? {
-                    Some(p) => store.get_org(&p.org_id).await.map(|o| o.into_iter().collect()),
+                    Some(p) => store
+                        .get_org(&p.org_id)
+                        .await
+                        .map(|o| o.into_iter().collect()),
                     None => Ok(Vec::new()),
                 }
             }

@@ -98,7 +98,10 @@ impl<T: Message + Default> RequestStream<T> {
 
 fn decode_message<T: Message + Default>(bytes: Bytes) -> Result<T, ConnectError> {
     T::decode(bytes).map_err(|e| {
-        ConnectError::invalid_argument(format!("the request is not a valid {}: {e}", short_type_name::<T>()))
+        ConnectError::invalid_argument(format!(
+            "the request is not a valid {}: {e}",
+            short_type_name::<T>()
+        ))
     })
 }
 
@@ -138,8 +141,8 @@ pub fn unary_response<T: Message>(result: Result<T, ConnectError>) -> Response {
 
 /// A unary (non-streaming) Connect error response: the code's HTTP status and JSON body.
 pub fn error_response(err: &ConnectError) -> Response {
-    let status = StatusCode::from_u16(err.code().http_status())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(err.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, [(CONTENT_TYPE, "application/json")], err.to_json()).into_response()
 }
 

@@ -289,11 +289,13 @@ impl Store {
 
     /// Every organization, oldest first.
     pub async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, name, created_at FROM organizations ORDER BY created_at, id",
+        Ok(
+            sqlx::query_as(
+                "SELECT id, name, created_at FROM organizations ORDER BY created_at, id",
+            )
+            .fetch_all(&self.pool)
+            .await?,
         )
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// The organizations `user_id` belongs to.
@@ -523,11 +525,11 @@ impl Store {
 
     /// Every token, newest first (without secrets).
     pub async fn list_tokens(&self) -> Result<Vec<Token>, StoreError> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} ORDER BY created_at DESC, id"))
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} ORDER BY created_at DESC, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Revokes a token by id. Returns whether a live token was revoked.
@@ -802,7 +804,9 @@ fn normalize_url(url: &str) -> (String, bool) {
 }
 
 fn sqlite_path(url: &str) -> Option<&Path> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
@@ -836,7 +840,10 @@ mod tests {
             Some(Path::new("/data/depot.db"))
         );
         assert!(!normalize_url("postgres://u:p@h/db").1);
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("sqlite:///x.db"), "sqlite:///x.db");
     }
 }

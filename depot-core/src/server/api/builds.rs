@@ -76,7 +76,9 @@ impl ControlPlane {
         principal: Principal,
         request: api::GetBuildRequest,
     ) -> Result<api::GetBuildResponse, ConnectError> {
-        let build = self.authorize_build(&principal, &request.build_id, Access::Read).await?;
+        let build = self
+            .authorize_build(&principal, &request.build_id, Access::Read)
+            .await?;
         Ok(api::GetBuildResponse {
             build_id: build.id,
             project_id: build.project_id,
@@ -173,7 +175,9 @@ impl ControlPlane {
         let build_id = request.build_id.filter(|b| !b.is_empty());
         let project_id = match &build_id {
             Some(build_id) => {
-                let build = self.authorize_build(&principal, build_id, Access::Read).await?;
+                let build = self
+                    .authorize_build(&principal, build_id, Access::Read)
+                    .await?;
                 if project_id.as_ref().is_some_and(|p| *p != build.project_id) {
                     return Err(ConnectError::invalid_argument(format!(
                         "build {build_id} does not belong to project {}",
@@ -311,7 +315,10 @@ mod tests {
             finished_at: None,
         };
         let token = encode_page_token(&build);
-        assert_eq!(decode_page_token(&token).unwrap(), (42, "abc123".to_owned()));
+        assert_eq!(
+            decode_page_token(&token).unwrap(),
+            (42, "abc123".to_owned())
+        );
         assert!(decode_page_token("!!").is_err());
         assert!(decode_page_token(&URL_SAFE_NO_PAD.encode("x:abc")).is_err());
         assert!(decode_page_token(&URL_SAFE_NO_PAD.encode("1:../x")).is_err());

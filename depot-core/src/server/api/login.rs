@@ -62,7 +62,11 @@ impl ControlPlane {
         let store = self.store.clone();
         let token = async move {
             loop {
-                if let Some(secret) = store.deliver_login(&login.id).await.map_err(storage_failed)? {
+                if let Some(secret) = store
+                    .deliver_login(&login.id)
+                    .await
+                    .map_err(storage_failed)?
+                {
                     return Ok(FinishLoginResponse {
                         token: secret.expose().to_owned(),
                     });
@@ -113,9 +117,11 @@ pub(super) async fn approve_page(
     Path(id): Path<String>,
 ) -> Response {
     match plane.store.get_login(&id).await {
-        Ok(Some(login)) if login.approved_user_id.is_some() => {
-            page(StatusCode::OK, "Already approved", "<p>This login is already approved.</p>")
-        }
+        Ok(Some(login)) if login.approved_user_id.is_some() => page(
+            StatusCode::OK,
+            "Already approved",
+            "<p>This login is already approved.</p>",
+        ),
         Ok(Some(login)) if now_ms() < login.expires_at => page(
             StatusCode::OK,
             "Approve CLI login",
@@ -131,7 +137,11 @@ pub(super) async fn approve_page(
         Ok(_) => expired_page(),
         Err(err) => {
             storage_failed(err);
-            page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "<p>The server's database failed.</p>")
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "<p>The server's database failed.</p>",
+            )
         }
     }
 }

@@ -112,33 +112,48 @@ impl ControlPlane {
         use projects_service as projects;
         match path {
             projects::LIST_PROJECTS => {
-                self.call(headers, body, |p, r| self.cli_list_projects(p, r)).await
+                self.call(headers, body, |p, r| self.cli_list_projects(p, r))
+                    .await
             }
             projects::RESET_PROJECT_CACHE => {
-                self.call(headers, body, |p, r| self.reset_project_cache(p, r)).await
+                self.call(headers, body, |p, r| self.reset_project_cache(p, r))
+                    .await
             }
-            admin::LIST_PROJECTS => self.call(headers, body, |p, r| self.list_projects(p, r)).await,
-            admin::GET_PROJECT => self.call(headers, body, |p, r| self.get_project(p, r)).await,
+            admin::LIST_PROJECTS => {
+                self.call(headers, body, |p, r| self.list_projects(p, r))
+                    .await
+            }
+            admin::GET_PROJECT => {
+                self.call(headers, body, |p, r| self.get_project(p, r))
+                    .await
+            }
             admin::CREATE_PROJECT => {
-                self.call(headers, body, |p, r| self.create_project(p, r)).await
+                self.call(headers, body, |p, r| self.create_project(p, r))
+                    .await
             }
             admin::UPDATE_PROJECT => {
-                self.call(headers, body, |p, r| self.update_project(p, r)).await
+                self.call(headers, body, |p, r| self.update_project(p, r))
+                    .await
             }
             admin::DELETE_PROJECT => {
-                self.call(headers, body, |p, r| self.delete_project(p, r)).await
+                self.call(headers, body, |p, r| self.delete_project(p, r))
+                    .await
             }
             admin::LIST_TRUST_POLICIES => {
-                self.call(headers, body, |p, r| self.list_trust_policies(p, r)).await
+                self.call(headers, body, |p, r| self.list_trust_policies(p, r))
+                    .await
             }
             admin::ADD_TRUST_POLICY => {
-                self.call(headers, body, |p, r| self.add_trust_policy(p, r)).await
+                self.call(headers, body, |p, r| self.add_trust_policy(p, r))
+                    .await
             }
             admin::REMOVE_TRUST_POLICY => {
-                self.call(headers, body, |p, r| self.remove_trust_policy(p, r)).await
+                self.call(headers, body, |p, r| self.remove_trust_policy(p, r))
+                    .await
             }
             orgs::LIST_ORGANIZATIONS => {
-                self.call(headers, body, |p, r| self.list_organizations(p, r)).await
+                self.call(headers, body, |p, r| self.list_organizations(p, r))
+                    .await
             }
             login_service::START_LOGIN => {
                 let result = async {
@@ -148,12 +163,22 @@ impl ControlPlane {
                 unary_response(result.await)
             }
             login_service::FINISH_LOGIN => self.finish_login(headers, body).await,
-            builds::CREATE_BUILD => self.call(headers, body, |p, r| self.create_build(p, r)).await,
+            builds::CREATE_BUILD => {
+                self.call(headers, body, |p, r| self.create_build(p, r))
+                    .await
+            }
             builds::GET_BUILD => self.call(headers, body, |p, r| self.get_build(p, r)).await,
-            builds::FINISH_BUILD => self.call(headers, body, |p, r| self.finish_build(p, r)).await,
-            builds::LIST_BUILDS => self.call(headers, body, |p, r| self.list_builds(p, r)).await,
+            builds::FINISH_BUILD => {
+                self.call(headers, body, |p, r| self.finish_build(p, r))
+                    .await
+            }
+            builds::LIST_BUILDS => {
+                self.call(headers, body, |p, r| self.list_builds(p, r))
+                    .await
+            }
             builds::GET_PULL_TOKEN => {
-                self.call(headers, body, |p, r| self.get_pull_token(p, r)).await
+                self.call(headers, body, |p, r| self.get_pull_token(p, r))
+                    .await
             }
             _ => error_response(&ConnectError::unimplemented(format!(
                 "{path} is not a procedure this depot-server implements"

@@ -90,7 +90,10 @@ impl ControlPlane {
             None => (DEFAULT_KEEP_BYTES, DEFAULT_KEEP_DAYS),
         };
         let org_id = self
-            .target_org(&principal, request.organization_id.filter(|o| !o.is_empty()))
+            .target_org(
+                &principal,
+                request.organization_id.filter(|o| !o.is_empty()),
+            )
             .await?;
         let project = self
             .store
@@ -115,7 +118,10 @@ impl ControlPlane {
         principal: &Principal,
         requested: Option<String>,
     ) -> Result<String, ConnectError> {
-        if !matches!(principal, Principal::User { .. } | Principal::Organization { .. }) {
+        if !matches!(
+            principal,
+            Principal::User { .. } | Principal::Organization { .. }
+        ) {
             return Err(principal.denied("project creation"));
         }
         let orgs = principal.organizations(&self.store).await?;
@@ -123,8 +129,16 @@ impl ControlPlane {
             Some(id) => {
                 if orgs.iter().any(|o| o.id == id) {
                     Ok(id)
-                } else if self.store.get_org(&id).await.map_err(storage_failed)?.is_none() {
-                    Err(ConnectError::not_found(format!("organization {id} not found")))
+                } else if self
+                    .store
+                    .get_org(&id)
+                    .await
+                    .map_err(storage_failed)?
+                    .is_none()
+                {
+                    Err(ConnectError::not_found(format!(
+                        "organization {id} not found"
+                    )))
                 } else {
                     Err(principal.denied(&format!("organization {id}")))
                 }
@@ -149,7 +163,11 @@ impl ControlPlane {
     ) -> Result<core::UpdateProjectResponse, ConnectError> {
         let changes = ProjectChanges {
             name: request.name.as_deref().map(validate_name).transpose()?,
-            region_id: request.region_id.as_deref().map(validate_region).transpose()?,
+            region_id: request
+                .region_id
+                .as_deref()
+                .map(validate_region)
+                .transpose()?,
             cache_policy: request
                 .cache_policy
                 .as_ref()
@@ -208,7 +226,10 @@ impl ControlPlane {
             .await
             .map_err(storage_failed)?;
         Ok(core::ListTrustPoliciesResponse {
-            trust_policies: policies.into_iter().filter_map(trust_policy_message).collect(),
+            trust_policies: policies
+                .into_iter()
+                .filter_map(trust_policy_message)
+                .collect(),
         })
     }
 

@@ -1,0 +1,36 @@
+//! `depot pull-token`.
+
+use clap::Args;
+use depot_core::proto::depot::cli::v1::GetPullTokenRequest;
+
+use crate::context::{Api, ProjectArg, TokenArg};
+
+/// `depot pull-token` arguments.
+#[derive(Args, Debug)]
+pub struct PullTokenArgs {
+    /// Limit the token to one build's images.
+    build_id: Option<String>,
+    #[command(flatten)]
+    token: TokenArg,
+    #[command(flatten)]
+    project: ProjectArg,
+}
+
+/// Prints a pull token; use it as `docker login -u x-token -p <token> <registry>`.
+pub async fn run(args: PullTokenArgs) -> anyhow::Result<()> {
+    let api = Api::connect(&args.token, Some(&args.project))?;
+    let project_id = api.config.project.as_ref().map(|(p, _)| p.clone());
+    if project_id.is_none() && args.build_id.is_none() {
+        api.project()?;
+    }
+    let response = api
+        .client
+        .builds()
+        .get_pull_token(GetPullTokenRequest {
+            project_id,
+            build_id: args.build_id,
+        })
+        .await?;
+    println!("{}", response.token);
+    Ok(())
+}

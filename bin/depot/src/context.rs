@@ -1,0 +1,48 @@
+//! Turning flags and the environment into an API client.
+
+use clap::Args;
+use depot_core::DepotClient;
+use depot_core::config::{Environment, ResolvedConfig};
+
+/// `--token`, accepted by every command that calls the API.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TokenArg {
+    /// Depot API token (default: DEPOT_TOKEN, then the token stored by `depot login`).
+    #[arg(long)]
+    pub token: Option<String>,
+}
+
+/// `--project`, accepted by every command that acts on one project.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ProjectArg {
+    /// Project ID (default: DEPOT_PROJECT_ID, then the nearest depot.json).
+    #[arg(long)]
+    pub project: Option<String>,
+}
+
+/// The resolved configuration and a client authenticated with its token.
+pub struct Api {
+    /// What was resolved.
+    pub config: ResolvedConfig,
+    /// The client.
+    pub client: DepotClient,
+}
+
+impl Api {
+    /// Resolves configuration; fails with a hint if no token is available.
+    pub fn connect(token: &TokenArg, project: Option<&ProjectArg>) -> anyhow::Result<Self> {
+        let config = ResolvedConfig::resolve(
+            &Environment::from_process(),
+            token.token.as_deref(),
+            project.and_then(|p| p.project.as_deref()),
+        )?;
+        config.require_token()?;
+        let client = DepotClient::new(config.client_options())?;
+        Ok(Self { config, client })
+    }
+
+    /// The resolved project, or an error saying how to give one.
+    pub fn project(&self) -> anyhow::Result<&str> {
+        Ok(self.config.require_project()?)
+    }
+}

@@ -1,0 +1,74 @@
+# Shared by scripts/test.sh and scripts/demo.sh: installs what depot-rs needs on Debian
+# bookworm, idempotently. Source it, then call the functions.
+
+DEPOT_OFFICIAL_CLI_VERSION="0.0.1-cli.2.102.12"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE_DIR="${DEPOT_RS_CACHE_DIR:-$REPO_ROOT/.cache}"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# apt packages: the Rust toolchain's C linker, PostgreSQL (tests), Node/npm (official CLI).
+install_system_packages() {
+  local missing=()
+  [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+  command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  # Node may come from another source (e.g. NodeSource, which bundles npm); only add Debian's
+  # packages when the commands are missing.
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    for candidate in "$HOME/.cargo/bin" /usr/local/cargo/bin; do
+      [ -x "$candidate/cargo" ] && export PATH="$candidate:$PATH"
+    done
+  fi
+  command -v cargo >/dev/null 2>&1 || {
+    echo "error: cargo not found. Install Rust 1.88 or newer (https://rustup.rs) and run this again." >&2
+    exit 1
+  }
+}
+
+# The official depot CLI, from npm; sets DEPOT_OFFICIAL_CLI.
+install_official_cli() {
+  local dir="$CACHE_DIR/depot-cli-$DEPOT_OFFICIAL_CLI_VERSION"
+  if [ ! -x "$dir/package/bin/depot" ]; then
+    log "fetching the official depot CLI $DEPOT_OFFICIAL_CLI_VERSION from npm"
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$dir" && npm pack --silent "@depot/cli-linux-x64@$DEPOT_OFFICIAL_CLI_VERSION" >/dev/null \
+      && tar xzf ./*.tgz && rm -f ./*.tgz)
+  fi
+  export DEPOT_OFFICIAL_CLI="$dir/package/bin/depot"
+  "$DEPOT_OFFICIAL_CLI" --version >/dev/null
+}
+
+# A throwaway PostgreSQL cluster on a loopback port; sets DEPOT_TEST_DATABASE_URL and
+# registers its shutdown on exit.
+start_postgres() {
+  local bindir port dir
+  bindir="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  port="${DEPOT_TEST_PG_PORT:-55439}"
+  dir="$(mktemp -d /tmp/depot-rs-pg.XXXXXX)"
+  chmod 755 "$dir"
+  local run=()
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres:postgres "$dir"
+    run=(runuser -u postgres --)
+  fi
+  log "starting PostgreSQL on 127.0.0.1:$port"
+  "${run[@]}" "$bindir/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+  "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off" start >/dev/null
+  export DEPOT_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  PG_STOP=("${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate stop)
+  trap 'log "stopping PostgreSQL"; "${PG_STOP[@]}" >/dev/null 2>&1; rm -rf "'"$dir"'"' EXIT
+}

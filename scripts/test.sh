@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command: installs everything depot-rs's tests need and runs every test suite.
+#   Rust: unit and crate tests, then the end-to-end suite against SQLite and again against
+#   PostgreSQL, with real depot-server processes and the official depot CLI.
+set -euo pipefail
+source "$(dirname "$0")/lib/deps.sh"
+cd "$REPO_ROOT"
+
+install_system_packages
+install_official_cli
+start_postgres
+
+log "checking formatting and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "building"
+cargo build --workspace --all-targets --locked
+
+RESULTS="$(mktemp)"
+log "Rust tests (SQLite)"
+env -u DEPOT_TEST_DATABASE_URL cargo test --workspace --all-features --locked 2>&1 | tee -a "$RESULTS"
+
+log "end-to-end tests (PostgreSQL)"
+cargo test -p depot-tests --tests --locked 2>&1 | tee -a "$RESULTS"
+
+# Node and Python packages arrive with the bindings; their suites will run here.
+
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "rust: %d passed, %d failed\n", passed, failed }' "$RESULTS"
+rm -f "$RESULTS"

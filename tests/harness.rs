@@ -1,0 +1,466 @@
+//! Test harness: real `depot-server` processes on loopback ports with their own database
+//! (a SQLite file, or a fresh PostgreSQL database when `DEPOT_TEST_DATABASE_URL` names a
+//! server), and CLI runners with scratch homes.
+//!
+//! Binaries come from the workspace target directory (`cargo build --workspace` first; the test
+//! script does it). The official CLI is found through `DEPOT_OFFICIAL_CLI`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use depot_core::DepotClient;
+use depot_core::connect::ClientOptions;
+use serde_json::Value;
+use sqlx::Connection;
+
+/// Path of a workspace binary next to the running test executable.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let bin = dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --workspace` before the tests (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Path of a workspace example binary (`target/<profile>/examples/<name>`).
+pub fn workspace_example(name: &str) -> PathBuf {
+    let bin = workspace_bin("depot").with_file_name("examples").join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --workspace --all-targets`",
+        bin.display()
+    );
+    bin
+}
+
+/// The official `depot` CLI binary (`DEPOT_OFFICIAL_CLI`, set by scripts/test.sh after
+/// `npm pack @depot/cli-linux-x64@0.0.1-cli.2.102.12`).
+pub fn official_cli() -> PathBuf {
+    let path = std::env::var_os("DEPOT_OFFICIAL_CLI")
+        .map(PathBuf::from)
+        .expect(
+            "DEPOT_OFFICIAL_CLI is not set: run scripts/test.sh, which installs the official CLI",
+        );
+    assert!(
+        path.is_file(),
+        "DEPOT_OFFICIAL_CLI={} does not exist",
+        path.display()
+    );
+    path
+}
+
+/// A database for one test.
+pub struct Database {
+    /// URL or path handed to depot-server.
+    pub url: String,
+    /// Which backend (`sqlite` or `postgres`).
+    pub backend: &'static str,
+}
+
+impl Database {
+    /// A fresh database: a new PostgreSQL database when `DEPOT_TEST_DATABASE_URL` is set,
+    /// else a SQLite file in `dir`.
+    pub async fn create(dir: &Path) -> Database {
+        match std::env::var("DEPOT_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("depot_test_{}", unique_suffix());
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .expect("connecting to DEPOT_TEST_DATABASE_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("creating a test database");
+                let base = admin_url.rsplit_once('/').expect("a URL with a database").0;
+                Database {
+                    url: format!("{base}/{name}"),
+                    backend: "postgres",
+                }
+            }
+            _ => Database {
+                url: dir.join("depot.db").display().to_string(),
+                backend: "sqlite",
+            },
+        }
+    }
+}
+
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{}_{nanos}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// What `depot-server bootstrap` printed.
+#[derive(Clone, Debug)]
+pub struct Bootstrap {
+    /// Organization id.
+    pub org_id: String,
+    /// User id.
+    pub user_id: String,
+    /// User name.
+    pub user_name: String,
+    /// Project id.
+    pub project_id: String,
+    /// The user's token.
+    pub token: String,
+}
+
+/// A running depot-server.
+pub struct Server {
+    child: Option<Child>,
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    /// Its data directory.
+    pub dir: tempfile::TempDir,
+    /// Its database.
+    pub database: Database,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server on a free loopback port with a fresh database.
+    pub async fn start() -> Server {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// Starts a server with extra serve arguments (e.g. TLS).
+    pub async fn start_with(extra_args: Vec<String>) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = Database::create(dir.path()).await;
+        let mut server = Server {
+            child: None,
+            url: String::new(),
+            dir,
+            database,
+            extra_args,
+        };
+        server.spawn("127.0.0.1:0");
+        server
+    }
+
+    fn spawn(&mut self, listen: &str) {
+        let mut child = Command::new(workspace_bin("depot-server"))
+            .args(["--listen", listen, "--database-url", &self.database.url])
+            .args(&self.extra_args)
+            .env("DEPOT_SERVER_DATA_DIR", self.dir.path())
+            .env("DEPOT_SERVER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning depot-server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("depot-server listening on ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        self.url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("depot-server did not report its address within 30 s");
+        self.child = Some(child);
+    }
+
+    /// Stops the server (SIGKILL: nothing acknowledged may be lost) and starts it again on the
+    /// same port with the same database.
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = self
+            .url
+            .split_once("://")
+            .map(|(_, a)| a.to_owned())
+            .expect("a URL");
+        // The port was ours a moment ago; retry briefly in case the kernel is slow to free it.
+        for attempt in 0.. {
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.spawn(&listen)));
+            match result {
+                Ok(()) => return,
+                Err(_) if attempt < 5 => std::thread::sleep(Duration::from_millis(200)),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs an admin subcommand against this server's database.
+    pub fn admin(&self, args: &[&str]) -> Output {
+        Command::new(workspace_bin("depot-server"))
+            .args(args)
+            .args(["--database-url", &self.database.url])
+            .env("DEPOT_SERVER_DATA_DIR", self.dir.path())
+            .env("DEPOT_SERVER_LOG", "warn")
+            .output()
+            .expect("running depot-server admin command")
+    }
+
+    /// Runs an admin subcommand that must succeed; returns its stdout.
+    pub fn admin_ok(&self, args: &[&str]) -> String {
+        let out = self.admin(args);
+        assert!(
+            out.status.success(),
+            "depot-server {args:?} failed: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Bootstraps an organization, user, project and user token.
+    pub fn bootstrap(&self, user: &str) -> Bootstrap {
+        let out = self.admin_ok(&["bootstrap", "--user", user, "--output", "json"]);
+        let v: Value = serde_json::from_str(&out).expect("bootstrap prints JSON");
+        let s = |k: &str| v[k].as_str().expect(k).to_owned();
+        Bootstrap {
+            org_id: s("org_id"),
+            user_id: s("user_id"),
+            user_name: s("user_name"),
+            project_id: s("project_id"),
+            token: s("token"),
+        }
+    }
+
+    /// An SDK client with `token`.
+    pub fn client(&self, token: &str) -> DepotClient {
+        let mut options = ClientOptions::new(&self.url);
+        options.token = Some(token.to_owned());
+        DepotClient::new(options).expect("client")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A CLI binary with a scratch `HOME` pointed at a server.
+pub struct Cli {
+    bin: PathBuf,
+    /// The scratch home directory.
+    pub home: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Cli {
+    /// The official CLI against `server`.
+    pub fn official(server: &Server) -> Cli {
+        Self::new(official_cli(), server)
+    }
+
+    /// depot-rs's CLI against `server`.
+    pub fn ours(server: &Server) -> Cli {
+        Self::new(workspace_bin("depot"), server)
+    }
+
+    fn new(bin: PathBuf, server: &Server) -> Cli {
+        Cli {
+            bin,
+            home: tempfile::tempdir().expect("temp dir"),
+            env: vec![
+                ("DEPOT_API_URL".into(), server.url.clone()),
+                ("DEPOT_ERROR_TELEMETRY".into(), "0".into()),
+                ("DEPOT_NO_UPDATE_NOTIFIER".into(), "1".into()),
+            ],
+        }
+    }
+
+    /// Sets an environment variable for later runs.
+    pub fn env(mut self, key: &str, value: &str) -> Cli {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The command, ready to run in `cwd` (the scratch home if `None`).
+    pub fn command(&self, args: &[&str], cwd: Option<&Path>) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(cwd.unwrap_or(self.home.path()))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_in(args, None)
+    }
+
+    /// Runs to completion in `cwd`.
+    pub fn run_in(&self, args: &[&str], cwd: Option<&Path>) -> Output {
+        self.command(args, cwd).output().expect("running the CLI")
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            self.bin.display(),
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Path of the user config file the CLI writes.
+    pub fn user_config(&self) -> PathBuf {
+        self.home.path().join(".config/depot/depot.yaml")
+    }
+}
+
+/// A running CLI whose combined output is collected in the background.
+pub struct Running {
+    child: Child,
+    output: mpsc::Receiver<String>,
+    seen: String,
+}
+
+impl Running {
+    /// Spawns `command` with stdout and stderr collected.
+    pub fn spawn(mut command: Command) -> Running {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning");
+        let (tx, rx) = mpsc::channel();
+        for mut pipe in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0
+                        || tx
+                            .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                            .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        Running {
+            child,
+            output: rx,
+            seen: String::new(),
+        }
+    }
+
+    /// Waits until the output contains `needle`; returns everything seen so far.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.seen.contains(needle) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(chunk) => self.seen.push_str(&chunk),
+                Err(_) => panic!(
+                    "timed out waiting for {needle:?}; output so far:\n{}",
+                    self.seen
+                ),
+            }
+        }
+        self.seen.clone()
+    }
+
+    /// Waits for exit; returns whether it succeeded and the full output.
+    pub fn finish(mut self, timeout: Duration) -> (bool, String) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                while let Ok(chunk) = self.output.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push_str(&chunk);
+                }
+                return (status.success(), self.seen);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("process did not exit in time; output:\n{}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The approve-link login id in CLI output (`…/login/<id>`).
+pub fn login_id(output: &str) -> String {
+    let start = output
+        .find("/login/")
+        .expect("an approve URL in the output")
+        + "/login/".len();
+    output[start..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
+}
+
+/// Lossy UTF-8.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Sends a raw HTTP/1.1 request and returns the status code and body.
+pub async fn http1(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.split_once("://").expect("a URL").1;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    tcp.write_all(body).await.expect("write");
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).await.expect("read");
+    let response = text(&response);
+    let status = response[9..12].parse().expect("a status code");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

@@ -1,0 +1,168 @@
+//! The official `depot` CLI (v2.102.12) against a real depot-server.
+
+use std::time::Duration;
+
+use depot_core::connect::Code;
+use depot_core::proto::depot::cli::v1::{
+    CreateBuildRequest, FinishBuildRequest, finish_build_request,
+};
+use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
+use depot_tests::{Cli, Running, Server, login_id, text};
+use serde_json::{Value, json};
+
+/// Creates a build through the API and finishes it with `result` using its build token.
+async fn make_build(
+    server: &Server,
+    token: &str,
+    project: &str,
+    result: finish_build_request::Result,
+) -> String {
+    let client = server.client(token);
+    let created = client
+        .builds()
+        .create_build(CreateBuildRequest {
+            project_id: Some(project.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    client
+        .with_token(&created.build_token)
+        .builds()
+        .finish_build(FinishBuildRequest {
+            build_id: created.build_id.clone(),
+            result: Some(result),
+        })
+        .await
+        .unwrap();
+    created.build_id
+}
+
+#[tokio::test]
+async fn lists_projects_and_builds_resets_cache_and_gets_pull_tokens() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("alice");
+    let cli = Cli::official(&server).env("DEPOT_TOKEN", &boot.token);
+
+    let projects: Value =
+        serde_json::from_str(&cli.ok(&["list", "projects", "--output", "json"])).unwrap();
+    assert_eq!(
+        projects,
+        json!([{"id": boot.project_id, "name": "default"}])
+    );
+
+    let empty: Value = serde_json::from_str(&cli.ok(&[
+        "list",
+        "builds",
+        "--project",
+        &boot.project_id,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(empty, json!([]));
+
+    let ok = make_build(
+        &server,
+        &boot.token,
+        &boot.project_id,
+        finish_build_request::Result::Success(Default::default()),
+    )
+    .await;
+    let failed = make_build(
+        &server,
+        &boot.token,
+        &boot.project_id,
+        finish_build_request::Result::Error(finish_build_request::BuildError {
+            error: "exit 1".into(),
+        }),
+    )
+    .await;
+    let builds: Value = serde_json::from_str(&cli.ok(&[
+        "list",
+        "builds",
+        "--project",
+        &boot.project_id,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    let builds = builds.as_array().unwrap();
+    assert_eq!(builds.len(), 2, "{builds:?}");
+    // Newest first.
+    assert_eq!(
+        (builds[0]["id"].as_str(), builds[0]["status"].as_str()),
+        (Some(failed.as_str()), Some("failed"))
+    );
+    assert_eq!(
+        (builds[1]["id"].as_str(), builds[1]["status"].as_str()),
+        (Some(ok.as_str()), Some("finished"))
+    );
+    assert!(builds[0]["startTime"].as_str().unwrap().ends_with('Z'));
+
+    // CSV is the default when stdout is not a terminal.
+    let csv = cli.ok(&["list", "projects"]);
+    assert_eq!(
+        csv.lines().nth(1),
+        Some(format!("{},default", boot.project_id).as_str()),
+        "{csv}"
+    );
+
+    let reset = cli.ok(&["cache", "reset", "--project", &boot.project_id]);
+    assert_eq!(reset.trim(), "Cache reset for default (default)");
+
+    let pull = cli.ok(&["pull-token", "--project", &boot.project_id]);
+    let pull = pull.trim();
+    assert!(pull.starts_with("dpl_"), "{pull}");
+    // A real, live token: authenticated, but pull tokens cannot use the control plane.
+    let err = server
+        .client(pull)
+        .projects()
+        .list_projects(ListProjectsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+
+    // A project the token cannot see.
+    let out = cli.run(&["cache", "reset", "--project", "doesnotexist"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not_found"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn login_is_approved_by_the_admin_command() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("bob");
+    let cli = Cli::official(&server);
+
+    let mut login = Running::spawn(cli.command(&["login"], None));
+    let seen = login.wait_for("/login/", Duration::from_secs(20));
+    let id = login_id(&seen);
+    // Not approved yet: the stream must stay open.
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(!seen.contains("Successfully"), "{seen}");
+    server.admin_ok(&["login", "approve", &id, "--user", &boot.user_name]);
+    let (ok, output) = login.finish(Duration::from_secs(20));
+    assert!(ok, "{output}");
+    assert!(output.contains("Successfully authenticated!"), "{output}");
+
+    let config = std::fs::read_to_string(cli.user_config()).unwrap();
+    assert!(config.contains("api_token: dpu_"), "{config}");
+    assert!(
+        config.contains(&format!("org_id: {}", boot.org_id)),
+        "{config}"
+    );
+
+    // The stored token works without DEPOT_TOKEN.
+    let projects: Value =
+        serde_json::from_str(&cli.ok(&["list", "projects", "--output", "json"])).unwrap();
+    assert_eq!(projects[0]["id"], json!(boot.project_id));
+
+    // An approval is single-use.
+    let again = server.admin(&["login", "approve", &id, "--user", &boot.user_name]);
+    assert!(!again.status.success());
+}

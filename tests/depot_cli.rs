@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use depot_core::proto::depot::cli::v1::{
-    CreateBuildRequest, FinishBuildRequest, finish_build_request,
-};
+use depot_core::proto::depot::cli::v1::{CreateBuildRequest, finish_build_request};
 use depot_tests::{Cli, Running, Server, http1, login_id, text, workspace_example};
 use serde_json::{Value, json};
 
@@ -16,24 +14,13 @@ fn json_of(out: &str) -> Value {
 async fn matches_the_official_cli_output() {
     let server = Server::start().await;
     let boot = server.bootstrap("carol");
-    let client = server.client(&boot.token);
-    let created = client
-        .builds()
-        .create_build(CreateBuildRequest {
-            project_id: Some(boot.project_id.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    client
-        .with_token(&created.build_token)
-        .builds()
-        .finish_build(FinishBuildRequest {
-            build_id: created.build_id.clone(),
-            result: Some(finish_build_request::Result::Canceled(Default::default())),
-        })
-        .await
-        .unwrap();
+    let build_id = server
+        .finished_build(
+            &boot.token,
+            &boot.project_id,
+            finish_build_request::Result::Canceled(Default::default()),
+        )
+        .await;
 
     let ours = Cli::ours(&server).env("DEPOT_TOKEN", &boot.token);
     let official = Cli::official(&server).env("DEPOT_TOKEN", &boot.token);
@@ -65,7 +52,7 @@ async fn matches_the_official_cli_output() {
         "json",
     ]));
     assert_eq!(builds[0]["status"], json!("canceled"));
-    assert_eq!(builds[0]["id"], json!(created.build_id));
+    assert_eq!(builds[0]["id"], json!(build_id));
 
     assert_eq!(
         ours.ok(&["cache", "reset", "--project", &boot.project_id])
@@ -74,7 +61,7 @@ async fn matches_the_official_cli_output() {
     );
     let pull = ours.ok(&["pull-token", "--project", &boot.project_id]);
     assert!(pull.trim().starts_with("dpl_"), "{pull}");
-    let pull = ours.ok(&["pull-token", &created.build_id]);
+    let pull = ours.ok(&["pull-token", &build_id]);
     assert!(pull.trim().starts_with("dpl_"), "{pull}");
 
     let table = ours.ok(&["list", "projects", "--output", "table"]);

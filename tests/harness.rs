@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use depot_core::DepotClient;
 use depot_core::connect::ClientOptions;
+use depot_core::proto::depot::cli::v1::{
+    CreateBuildRequest, FinishBuildRequest, finish_build_request,
+};
 use serde_json::Value;
 use sqlx::Connection;
 
@@ -246,6 +249,35 @@ impl Server {
         }
     }
 
+    /// Creates a build in `project` through the API and finishes it with `result` using its
+    /// build token, as a build run by the CLI would. Returns the build id.
+    pub async fn finished_build(
+        &self,
+        token: &str,
+        project: &str,
+        result: finish_build_request::Result,
+    ) -> String {
+        let client = self.client(token);
+        let created = client
+            .builds()
+            .create_build(CreateBuildRequest {
+                project_id: Some(project.to_owned()),
+                ..Default::default()
+            })
+            .await
+            .expect("CreateBuild");
+        client
+            .with_token(&created.build_token)
+            .builds()
+            .finish_build(FinishBuildRequest {
+                build_id: created.build_id.clone(),
+                result: Some(result),
+            })
+            .await
+            .expect("FinishBuild");
+        created.build_id
+    }
+
     /// An SDK client with `token`.
     pub fn client(&self, token: &str) -> DepotClient {
         let mut options = ClientOptions::new(&self.url);
@@ -299,7 +331,17 @@ impl Cli {
 
     /// The command, ready to run in `cwd` (the scratch home if `None`).
     pub fn command(&self, args: &[&str], cwd: Option<&Path>) -> Command {
-        let mut cmd = Command::new(&self.bin);
+        self.command_with_program(&self.bin, args, cwd)
+    }
+
+    /// Another program (e.g. a wrapper such as `script`) with this CLI's environment.
+    pub fn command_with_program(
+        &self,
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[&str],
+        cwd: Option<&Path>,
+    ) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -3,40 +3,10 @@
 use std::time::Duration;
 
 use depot_core::connect::Code;
-use depot_core::proto::depot::cli::v1::{
-    CreateBuildRequest, FinishBuildRequest, finish_build_request,
-};
+use depot_core::proto::depot::cli::v1::finish_build_request;
 use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
 use depot_tests::{Cli, Running, Server, login_id, text};
 use serde_json::{Value, json};
-
-/// Creates a build through the API and finishes it with `result` using its build token.
-async fn make_build(
-    server: &Server,
-    token: &str,
-    project: &str,
-    result: finish_build_request::Result,
-) -> String {
-    let client = server.client(token);
-    let created = client
-        .builds()
-        .create_build(CreateBuildRequest {
-            project_id: Some(project.to_owned()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    client
-        .with_token(&created.build_token)
-        .builds()
-        .finish_build(FinishBuildRequest {
-            build_id: created.build_id.clone(),
-            result: Some(result),
-        })
-        .await
-        .unwrap();
-    created.build_id
-}
 
 #[tokio::test]
 async fn lists_projects_and_builds_resets_cache_and_gets_pull_tokens() {
@@ -62,22 +32,22 @@ async fn lists_projects_and_builds_resets_cache_and_gets_pull_tokens() {
     .unwrap();
     assert_eq!(empty, json!([]));
 
-    let ok = make_build(
-        &server,
-        &boot.token,
-        &boot.project_id,
-        finish_build_request::Result::Success(Default::default()),
-    )
-    .await;
-    let failed = make_build(
-        &server,
-        &boot.token,
-        &boot.project_id,
-        finish_build_request::Result::Error(finish_build_request::BuildError {
-            error: "exit 1".into(),
-        }),
-    )
-    .await;
+    let ok = server
+        .finished_build(
+            &boot.token,
+            &boot.project_id,
+            finish_build_request::Result::Success(Default::default()),
+        )
+        .await;
+    let failed = server
+        .finished_build(
+            &boot.token,
+            &boot.project_id,
+            finish_build_request::Result::Error(finish_build_request::BuildError {
+                error: "exit 1".into(),
+            }),
+        )
+        .await;
     let builds: Value = serde_json::from_str(&cli.ok(&[
         "list",
         "builds",
@@ -165,4 +135,43 @@ async fn login_is_approved_by_the_admin_command() {
     // An approval is single-use.
     let again = server.admin(&["login", "approve", &id, "--user", &boot.user_name]);
     assert!(!again.status.success());
+}
+
+#[tokio::test]
+async fn init_writes_depot_json_under_a_terminal() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("nina");
+    let cli = Cli::official(&server).env("DEPOT_TOKEN", &boot.token);
+    let repo = tempfile::tempdir().unwrap();
+
+    // The official `init` insists on a terminal even with --project; `script` provides one.
+    let command = format!(
+        "{} init --project {}",
+        depot_tests::official_cli().display(),
+        boot.project_id
+    );
+    let out = cli
+        .command_with_program(
+            "script",
+            &["-qec", &command, "/dev/null"],
+            Some(repo.path()),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("depot.json"))
+            .unwrap()
+            .trim(),
+        format!("{{\"id\":\"{}\"}}", boot.project_id)
+    );
+    // Our CLI reads what the official one wrote.
+    let ours = Cli::ours(&server).env("DEPOT_TOKEN", &boot.token);
+    let out = ours.run_in(&["cache", "reset"], Some(repo.path()));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "Cache reset for default (default)",
+        "{}",
+        text(&out.stderr)
+    );
 }

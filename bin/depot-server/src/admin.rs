@@ -2,10 +2,9 @@
 //! directly in the database.
 
 use anyhow::{Context, anyhow, bail};
-use depot_core::server::projects_defaults::{DEFAULT_KEEP_BYTES, DEFAULT_KEEP_DAYS};
 use depot_core::server::store::{NewProject, NewToken, Token};
 use depot_core::server::tokens::TokenKind;
-use depot_core::server::{ControlPlane, ControlPlaneConfig, Store};
+use depot_core::server::{Store, approve_login};
 use serde_json::{Value, json};
 
 use crate::cli::{
@@ -77,11 +76,8 @@ async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
             require_org(store, &org).await?;
             let project = store
                 .create_project(&NewProject {
-                    org_id: org,
-                    name: non_empty(&name, "project name")?.to_owned(),
                     region_id: region,
-                    keep_bytes: DEFAULT_KEEP_BYTES,
-                    keep_days: DEFAULT_KEEP_DAYS,
+                    ..NewProject::with_defaults(org, non_empty(&name, "project name")?)
                 })
                 .await?;
             emit(
@@ -158,11 +154,7 @@ async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
         }
         Command::Login(LoginCommand::Approve { id, user }) => {
             let user = require_user(store, &user).await?;
-            // Approval does not depend on the public URL; any config will do.
-            let plane =
-                ControlPlane::new(store.clone(), ControlPlaneConfig::new("http://localhost"));
-            plane
-                .approve_login(&id, &user.id)
+            approve_login(store, &id, &user.id)
                 .await
                 .map_err(|e| anyhow!("{}", e.message()))?;
             eprintln!(
@@ -185,13 +177,10 @@ async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
             let user = store.create_user(non_empty(&user, "user name")?).await?;
             store.add_member(&org.id, &user.id).await?;
             let project = store
-                .create_project(&NewProject {
-                    org_id: org.id.clone(),
-                    name: non_empty(&project, "project name")?.to_owned(),
-                    region_id: "us-east-1".into(),
-                    keep_bytes: DEFAULT_KEEP_BYTES,
-                    keep_days: DEFAULT_KEEP_DAYS,
-                })
+                .create_project(&NewProject::with_defaults(
+                    &org.id,
+                    non_empty(&project, "project name")?,
+                ))
                 .await?;
             let (token, secret) = store
                 .create_token(&NewToken {

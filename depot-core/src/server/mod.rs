@@ -10,5 +10,5 @@ pub mod ids;
 pub mod store;
 pub mod tokens;
 
-pub use api::{ControlPlane, ControlPlaneConfig, projects_defaults};
+pub use api::{ControlPlane, ControlPlaneConfig, approve_login};
 pub use store::Store;

@@ -99,6 +99,26 @@ pub struct NewProject {
     pub keep_days: i64,
 }
 
+impl NewProject {
+    /// Region recorded when a project is created without one.
+    pub const DEFAULT_REGION: &str = "us-east-1";
+    /// Cache size kept when a project is created without a cache policy (50 GiB).
+    pub const DEFAULT_KEEP_BYTES: i64 = 50 * 1024 * 1024 * 1024;
+    /// Cache age kept when a project is created without a cache policy.
+    pub const DEFAULT_KEEP_DAYS: i64 = 14;
+
+    /// A project in `org_id` with the default region and cache policy.
+    pub fn with_defaults(org_id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            org_id: org_id.into(),
+            name: name.into(),
+            region_id: Self::DEFAULT_REGION.to_owned(),
+            keep_bytes: Self::DEFAULT_KEEP_BYTES,
+            keep_days: Self::DEFAULT_KEEP_DAYS,
+        }
+    }
+}
+
 /// Changes to a project; `None` keeps a field.
 #[derive(Clone, Debug, Default)]
 pub struct ProjectChanges {

@@ -18,7 +18,7 @@ use crate::proto::depot::cli::v1beta1::{
 };
 use crate::server::auth::{Principal, authenticate_secret, storage_failed};
 use crate::server::connect::{decode_stream, stream_error_response, stream_response};
-use crate::server::store::now_ms;
+use crate::server::store::{Store, now_ms};
 
 /// How often a waiting `FinishLogin` checks for approval.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -82,11 +82,17 @@ impl ControlPlane {
         };
         stream_response(futures_util::stream::once(token))
     }
+}
 
-    /// Approves a pending login for a user (the admin path of `depot-server login approve`).
-    pub async fn approve_login(&self, login_id: &str, user_id: &str) -> Result<(), ConnectError> {
-        let login = self
-            .store
+/// Approves a pending device login for a user, whose waiting `FinishLogin` then receives a new
+/// token. Used by the approve page and by `depot-server login approve`.
+pub async fn approve_login(
+    store: &Store,
+    login_id: &str,
+    user_id: &str,
+) -> Result<(), ConnectError> {
+    {
+        let login = store
             .get_login(login_id)
             .await
             .map_err(storage_failed)?
@@ -96,8 +102,7 @@ impl ControlPlane {
                 "login {login_id} was already approved"
             )));
         }
-        if self
-            .store
+        if store
             .approve_login(login_id, user_id)
             .await
             .map_err(storage_failed)?
@@ -175,7 +180,7 @@ pub(super) async fn approve_submit(
             );
         }
     };
-    match plane.approve_login(&id, &user_id).await {
+    match approve_login(&plane.store, &id, &user_id).await {
         Ok(()) => page(
             StatusCode::OK,
             "Login approved",

@@ -3,12 +3,9 @@
 
 mod builds;
 mod login;
-mod projects;
 
-/// Defaults applied to new projects.
-pub mod projects_defaults {
-    pub use super::projects::{DEFAULT_KEEP_BYTES, DEFAULT_KEEP_DAYS, DEFAULT_REGION};
-}
+pub use login::approve_login;
+mod projects;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -9,13 +9,6 @@ use crate::proto::depot::core::v1::trust_policy::{Buildkite, CircleCi, GitHub, P
 use crate::server::auth::{Access, Principal, storage_failed};
 use crate::server::store::{self, NewProject, ProjectChanges};
 
-/// Region recorded when a project is created without one.
-pub const DEFAULT_REGION: &str = "us-east-1";
-/// Cache size kept when a project is created without a cache policy (50 GiB).
-pub const DEFAULT_KEEP_BYTES: i64 = 50 * 1024 * 1024 * 1024;
-/// Cache age kept when a project is created without a cache policy.
-pub const DEFAULT_KEEP_DAYS: i64 = 14;
-
 impl ControlPlane {
     pub(super) async fn cli_list_projects(
         &self,
@@ -87,7 +80,10 @@ impl ControlPlane {
         let region_id = validate_region(&request.region_id)?;
         let (keep_bytes, keep_days) = match request.cache_policy {
             Some(policy) => validate_cache_policy(&policy)?,
-            None => (DEFAULT_KEEP_BYTES, DEFAULT_KEEP_DAYS),
+            None => (
+                NewProject::DEFAULT_KEEP_BYTES,
+                NewProject::DEFAULT_KEEP_DAYS,
+            ),
         };
         let org_id = self
             .target_org(
@@ -358,7 +354,7 @@ fn validate_name(name: &str) -> Result<String, ConnectError> {
 
 fn validate_region(region: &str) -> Result<String, ConnectError> {
     if region.is_empty() {
-        return Ok(DEFAULT_REGION.to_owned());
+        return Ok(NewProject::DEFAULT_REGION.to_owned());
     }
     let valid = region.len() <= 32
         && region
@@ -368,7 +364,8 @@ fn validate_region(region: &str) -> Result<String, ConnectError> {
         Ok(region.to_owned())
     } else {
         Err(ConnectError::invalid_argument(format!(
-            "invalid region_id {region:?}: use lowercase letters, digits and dashes, e.g. {DEFAULT_REGION}"
+            "invalid region_id {region:?}: use lowercase letters, digits and dashes, e.g. {}",
+            NewProject::DEFAULT_REGION
         )))
     }
 }

@@ -13,7 +13,7 @@ use depot_core::proto::depot::core::v1::{
     GetProjectRequest, ListOrganizationsRequest, ListTrustPoliciesRequest,
     RemoveTrustPolicyRequest, UpdateProjectRequest, add_trust_policy_request, trust_policy,
 };
-use depot_tests::{Server, http1};
+use depot_tests::{Server, http};
 use prost::Message;
 
 #[tokio::test]
@@ -218,7 +218,7 @@ async fn revoked_and_bogus_tokens_are_unauthenticated() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
-    let (status, body) = http1(
+    let response = http(
         &server.url,
         "POST",
         "/depot.cli.v1beta1.ProjectsService/ListProjects",
@@ -226,6 +226,7 @@ async fn revoked_and_bogus_tokens_are_unauthenticated() {
         b"",
     )
     .await;
+    let (status, body) = (response.status, response.text());
     assert_eq!(status, 401);
     assert!(body.contains(r#""code":"unauthenticated""#), "{body}");
 
@@ -259,7 +260,8 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     let create = "/depot.core.v1.ProjectService/CreateProject";
 
     // Garbage protobuf: a field tag with wire type 7 does not exist.
-    let (status, body) = http1(&server.url, "POST", create, &headers, &[0x0f, 0xff, 0xff]).await;
+    let response = http(&server.url, "POST", create, &headers, &[0x0f, 0xff, 0xff]).await;
+    let (status, body) = (response.status, response.text());
     assert_eq!(status, 400, "{body}");
     assert!(body.contains(r#""code":"invalid_argument""#), "{body}");
 
@@ -283,13 +285,14 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
             ..Default::default()
         },
     ] {
-        let (status, body) =
-            http1(&server.url, "POST", create, &headers, &bad.encode_to_vec()).await;
+        let response = http(&server.url, "POST", create, &headers, &bad.encode_to_vec()).await;
+        let (status, body) = (response.status, response.text());
         assert_eq!(status, 400, "{body}");
     }
     // Oversized body.
     let huge = vec![0u8; 17 * 1024 * 1024];
-    let (status, body) = http1(&server.url, "POST", create, &headers, &huge).await;
+    let response = http(&server.url, "POST", create, &headers, &huge).await;
+    let (status, body) = (response.status, response.text());
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("resource_exhausted"), "{body}");
     // JSON is not a codec this server speaks.
@@ -297,7 +300,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         ("content-type", "application/json"),
         ("authorization", auth.as_str()),
     ];
-    let (status, _) = http1(
+    let response = http(
         &server.url,
         "POST",
         create,
@@ -305,9 +308,10 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         br#"{"name":"x"}"#,
     )
     .await;
+    let (status, _) = (response.status, response.text());
     assert_eq!(status, 400);
     // Unknown procedure.
-    let (status, body) = http1(
+    let response = http(
         &server.url,
         "POST",
         "/depot.cli.v1.BuildService/NoSuchMethod",
@@ -315,6 +319,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         b"",
     )
     .await;
+    let (status, body) = (response.status, response.text());
     assert_eq!(status, 501);
     assert!(body.contains(r#""code":"unimplemented""#), "{body}");
 

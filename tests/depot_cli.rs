@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use depot_core::proto::depot::cli::v1::{CreateBuildRequest, finish_build_request};
-use depot_tests::{Cli, Running, Server, http1, login_id, text, workspace_example};
+use depot_tests::{Cli, Running, Server, http, login_id, text, workspace_example};
 use serde_json::{Value, json};
 
 fn json_of(out: &str) -> Value {
@@ -89,16 +89,19 @@ async fn login_through_the_approve_page_then_logout() {
     let id = login_id(&login.wait_for("/login/", Duration::from_secs(20)));
     let page_path = format!("/login/{id}");
 
-    let (status, page) = http1(&server.url, "GET", &page_path, &[], b"").await;
+    let response = http(&server.url, "GET", &page_path, &[], b"").await;
+    let (status, page) = (response.status, response.text());
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("<form"), "{page}");
 
     let form = [("content-type", "application/x-www-form-urlencoded")];
-    let (status, page) = http1(&server.url, "POST", &page_path, &form, b"token=dpu_wrong").await;
+    let response = http(&server.url, "POST", &page_path, &form, b"token=dpu_wrong").await;
+    let (status, page) = (response.status, response.text());
     assert_eq!(status, 401, "{page}");
 
     let body = format!("token={}", boot.token);
-    let (status, page) = http1(&server.url, "POST", &page_path, &form, body.as_bytes()).await;
+    let response = http(&server.url, "POST", &page_path, &form, body.as_bytes()).await;
+    let (status, page) = (response.status, response.text());
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("approved"), "{page}");
 
@@ -121,9 +124,11 @@ async fn login_through_the_approve_page_then_logout() {
     assert!(!cli.run(&["list", "projects"]).status.success());
 
     // The page refuses a second approval and unknown logins.
-    let (status, _) = http1(&server.url, "POST", &page_path, &form, body.as_bytes()).await;
+    let response = http(&server.url, "POST", &page_path, &form, body.as_bytes()).await;
+    let (status, _) = (response.status, response.text());
     assert_eq!(status, 409);
-    let (status, _) = http1(&server.url, "GET", "/login/unknown", &[], b"").await;
+    let response = http(&server.url, "GET", "/login/unknown", &[], b"").await;
+    let (status, _) = (response.status, response.text());
     assert_eq!(status, 404);
 }
 

@@ -475,34 +475,76 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Sends a raw HTTP/1.1 request and returns the status code and body.
-pub async fn http1(
-    url: &str,
+/// A response read whole.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Body.
+    pub body: bytes::Bytes,
+}
+
+impl HttpResponse {
+    /// A header as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        text(&self.body)
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// Sends an HTTP/1.1 request to `base` + `path` and reads the whole response.
+pub async fn http(
+    base: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = url.split_once("://").expect("a URL").1;
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
+) -> HttpResponse {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("{base}{path}"));
     for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
+        request = request.header(*k, *v);
     }
-    request.push_str("\r\n");
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    tcp.write_all(body).await.expect("write");
-    let mut response = Vec::new();
-    tcp.read_to_end(&mut response).await.expect("read");
-    let response = text(&response);
-    let status = response[9..12].parse().expect("a status code");
+    let response = client
+        .request(
+            request
+                .body(Full::new(bytes::Bytes::copy_from_slice(body)))
+                .expect("a valid request"),
+        )
+        .await
+        .expect("HTTP request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+        .into_body()
+        .collect()
+        .await
+        .expect("reading the body")
+        .to_bytes();
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
 }

@@ -11,13 +11,15 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# apt packages: the Rust toolchain's C linker, PostgreSQL (tests), Node/npm (official CLI).
+# apt packages: the Rust toolchain's C linker, PostgreSQL and skopeo (tests), Node/npm (the
+# official CLI).
 install_system_packages() {
   local missing=()
   [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
   command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   # Node may come from another source (e.g. NodeSource, which bundles npm); only add Debian's
   # packages when the commands are missing.
   command -v node >/dev/null 2>&1 || missing+=(nodejs)

@@ -24,7 +24,7 @@ pub struct Args {
 /// Where state lives.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct StoreArgs {
-    /// Directory for the embedded SQLite database (and, later, registry blobs).
+    /// Directory for the embedded SQLite database and the registry's blobs.
     #[arg(long, env = "DEPOT_SERVER_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Database: a `postgres://` URL, a `sqlite:` URL or a file path. Default:
@@ -52,6 +52,11 @@ impl StoreArgs {
             Some(base) => base.join("depot-server"),
             None => PathBuf::from("depot-data"),
         }
+    }
+
+    /// Where the registry's filesystem blob store lives: `<data-dir>/registry`.
+    pub fn registry_dir(&self) -> PathBuf {
+        self.data_dir().join("registry")
     }
 
     /// The database URL or path.

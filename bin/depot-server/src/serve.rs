@@ -3,6 +3,7 @@
 use anyhow::{Context, bail};
 use depot_core::server::http::{serve, tls_config};
 use depot_core::server::{ControlPlane, ControlPlaneConfig, Store, store};
+use depot_registry::server::{Registry, RegistryConfig};
 
 use crate::cli::{ServeArgs, StoreArgs};
 
@@ -20,6 +21,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             "listen": args.listen.to_string(),
             "database_url": store::redact(&database_url),
             "data_dir": store_args.data_dir(),
+            "registry_storage": store_args.registry_dir(),
             "public_url": config.public_url,
             "registry_host": config.registry_host,
             "tls": tls.is_some(),
@@ -38,10 +40,24 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("depot-server listening on {scheme}://{bound}");
     println!("  public URL:    {}", config.public_url);
-    println!("  registry host: {}", config.registry_host);
     println!("  database:      {}", store::redact(&database_url));
+    println!(
+        "  registry:      {} (blobs in {})",
+        config.registry_host,
+        store_args.registry_dir().display()
+    );
+    let registry = Registry::open(
+        store.clone(),
+        RegistryConfig {
+            storage_dir: store_args.registry_dir(),
+            public_url: config.public_url.clone(),
+            service: config.registry_host.clone(),
+        },
+    )
+    .await?;
     let plane = ControlPlane::new(store.clone(), config);
-    serve(listener, tls, plane.router(), shutdown_signal()).await;
+    let app = plane.router().merge(registry.router());
+    serve(listener, tls, app, shutdown_signal()).await;
     store.close().await;
     tracing::info!("depot-server stopped");
     Ok(())

@@ -12,8 +12,6 @@ use sqlx::{AnyPool, Executor};
 use super::ids;
 use super::tokens::{TokenKind, TokenSecret};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 /// A storage failure. Details are for logs; clients only learn that storage failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -267,11 +265,20 @@ impl Store {
             .connect(&url)
             .await
             .map_err(|e| open_err(Box::new(e)))?;
-        MIGRATOR
+        let mut migrator = sqlx::migrate!("./migrations");
+        // Other crates (depot-registry) keep their own migrations in the same table.
+        migrator.set_ignore_missing(true);
+        migrator
             .run(&pool)
             .await
             .map_err(|e| open_err(Box::new(e)))?;
         Ok(Self { pool })
+    }
+
+    /// The connection pool, for crates that keep their own tables in the same database
+    /// (depot-registry). Their migrations must use versions above 1000.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// Closes the pool, waiting for connections to be returned.

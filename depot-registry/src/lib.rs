@@ -1,0 +1,24 @@
+//! depot-registry: OCI distribution for depot-rs.
+//!
+//! - [`reference`]: the spec's grammar (repository names, tags, digests) and streaming hashers;
+//! - [`server`]: the registry server (OCI Distribution Spec v1.1), mounted by depot-server.
+
+pub mod reference;
+pub mod server;
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+/// A random 32-character alphanumeric id (upload sessions, temporary files).
+pub(crate) fn random_id() -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+/// Whether `id` could come from [`random_id`]; checked before ids reach file paths.
+pub(crate) fn is_random_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}

@@ -1,0 +1,155 @@
+//! Registry authentication and authorization.
+//!
+//! Clients authenticate with HTTP Basic (`x-token` and any depot-rs token as the password, as
+//! `docker login -u x-token -p <token>` sends) or with a Bearer token from the token endpoint
+//! (`GET /auth/token`), which returns the presented depot-rs token itself.
+//!
+//! Repositories belong to the project named by their first path component
+//! (`<project-id>` or `<project-id>/<anything>`). User and organization tokens reach the
+//! repositories of their projects; project and build tokens their own project's (push and
+//! pull); pull tokens their project's, read-only.
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use depot_core::server::Store;
+use depot_core::server::auth::{Access, Principal, authenticate_secret};
+
+use super::error::{ErrorCode, RegistryError, Result};
+use crate::reference::Name;
+
+/// What a request does to a repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Read manifests, blobs, tags.
+    Pull,
+    /// Upload and tag (and delete).
+    Push,
+}
+
+impl Action {
+    fn scope_actions(self) -> &'static str {
+        match self {
+            Action::Pull => "pull",
+            Action::Push => "pull,push",
+        }
+    }
+}
+
+/// Builds `WWW-Authenticate` challenges.
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    /// Token endpoint URL.
+    pub realm: String,
+    /// Service name (the registry host).
+    pub service: String,
+}
+
+impl Challenge {
+    /// The challenge for `repository` and `action` (or for `/v2/` itself).
+    pub fn header(&self, scope: Option<(&Name, Action)>) -> String {
+        let mut header = format!(
+            "Bearer realm=\"{}\",service=\"{}\"",
+            self.realm, self.service
+        );
+        if let Some((name, action)) = scope {
+            header.push_str(&format!(
+                ",scope=\"repository:{name}:{}\"",
+                action.scope_actions()
+            ));
+        }
+        header
+    }
+}
+
+/// The depot-rs token a request carries, from Basic or Bearer credentials.
+pub fn presented_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return (!rest.is_empty()).then(|| rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = String::from_utf8(STANDARD.decode(rest).ok()?).ok()?;
+        let (_user, password) = decoded.split_once(':')?;
+        return (!password.is_empty()).then(|| password.to_owned());
+    }
+    None
+}
+
+/// Resolves the request's credentials; `UNAUTHORIZED` with a challenge when there are none or
+/// they are not valid.
+pub async fn authenticate(
+    store: &Store,
+    headers: &HeaderMap,
+    challenge: &Challenge,
+    scope: Option<(&Name, Action)>,
+) -> Result<Principal> {
+    let Some(token) = presented_token(headers) else {
+        return Err(RegistryError::unauthorized(
+            "authentication required: docker login -u x-token -p <depot token>",
+            challenge.header(scope),
+        ));
+    };
+    authenticate_secret(store, &token).await.map_err(|err| {
+        RegistryError::unauthorized(err.message().to_owned(), challenge.header(scope))
+    })
+}
+
+/// Checks `principal` may perform `action` on `repository`.
+pub async fn authorize(
+    store: &Store,
+    principal: &Principal,
+    repository: &Name,
+    action: Action,
+) -> Result<()> {
+    let project = repository.project();
+    let allowed = match principal {
+        Principal::User { .. } | Principal::Organization { .. } => {
+            let access = match action {
+                Action::Pull => Access::Read,
+                Action::Push => Access::Write,
+            };
+            match principal.authorize_project(store, project, access).await {
+                Ok(_) => true,
+                Err(err) if err.code() == depot_core::connect::Code::NotFound => {
+                    return Err(RegistryError::new(
+                        ErrorCode::NameUnknown,
+                        format!("no project {project}: repository names start with a project ID"),
+                    ));
+                }
+                Err(_) => false,
+            }
+        }
+        Principal::Project { project_id } | Principal::Build { project_id, .. } => {
+            project_id == project
+        }
+        Principal::Pull { project_id, .. } => project_id == project && action == Action::Pull,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        let what = match action {
+            Action::Pull => "pull from",
+            Action::Push => "push to",
+        };
+        Err(RegistryError::new(
+            ErrorCode::Denied,
+            format!("this token cannot {what} {repository}"),
+        ))
+    }
+}
+
+/// The projects whose repositories `principal` may list in the catalog.
+pub async fn visible_projects(store: &Store, principal: &Principal) -> Result<Vec<String>> {
+    if let Some(project) = principal.bound_project() {
+        return Ok(vec![project.to_owned()]);
+    }
+    principal
+        .visible_projects(store)
+        .await
+        .map(|projects| projects.into_iter().map(|p| p.id).collect())
+        .map_err(RegistryError::internal)
+}

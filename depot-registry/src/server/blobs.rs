@@ -1,0 +1,363 @@
+//! Blobs and uploads: `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>` (with `Range`), and the
+//! upload session API (monolithic, single-`POST`, chunked and streamed uploads, status, cancel,
+//! cross-repository mount).
+
+use axum::body::Body;
+use axum::http::header::{
+    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE,
+};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use depot_core::server::auth::Principal;
+
+use super::Registry;
+use super::auth::{self, Action};
+use super::error::{ErrorCode, RegistryError, Result};
+use super::routes::Request;
+use crate::reference::{Digest, Name};
+
+/// Parses a digest parameter; `DIGEST_INVALID` if malformed.
+pub fn parse_digest(text: &str) -> Result<Digest> {
+    text.parse().map_err(|()| {
+        RegistryError::new(
+            ErrorCode::DigestInvalid,
+            format!("invalid digest {text:?}: expected sha256:<64 hex> or sha512:<128 hex>"),
+        )
+    })
+}
+
+impl Registry {
+    pub(super) async fn get_blob(
+        &self,
+        name: &Name,
+        digest: &str,
+        request: &Request,
+    ) -> Result<Response> {
+        let digest = parse_digest(digest)?;
+        let size = self
+            .inner
+            .metadata
+            .blob_link(name, &digest)
+            .await?
+            .ok_or_else(|| {
+                RegistryError::new(
+                    ErrorCode::BlobUnknown,
+                    format!("blob {digest} is not in {name}"),
+                )
+            })?;
+        let range = match request.headers.get(RANGE) {
+            Some(value) => Some(parse_range(value.to_str().unwrap_or(""), size)?),
+            None => None,
+        };
+        let (start, len) = range.map_or((0, size), |(start, end)| (start, end - start + 1));
+        let mut headers = HeaderMap::new();
+        headers.insert("Docker-Content-Digest", header(&digest.to_string()));
+        headers.insert(CONTENT_TYPE, header("application/octet-stream"));
+        headers.insert(ACCEPT_RANGES, header("bytes"));
+        headers.insert(CONTENT_LENGTH, header(&len.to_string()));
+        let status = if let Some((start, end)) = range {
+            headers.insert(
+                CONTENT_RANGE,
+                header(&format!("bytes {start}-{end}/{size}")),
+            );
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        };
+        if request.method == axum::http::Method::HEAD {
+            return Ok((status, headers).into_response());
+        }
+        let stream = self.inner.storage.read_blob(&digest, start, len).await?;
+        Ok((status, headers, Body::from_stream(stream)).into_response())
+    }
+
+    pub(super) async fn delete_blob(&self, name: &Name, digest: &str) -> Result<Response> {
+        let digest = parse_digest(digest)?;
+        if !self.inner.metadata.unlink_blob(name, &digest).await? {
+            return Err(RegistryError::new(
+                ErrorCode::BlobUnknown,
+                format!("blob {digest} is not in {name}"),
+            ));
+        }
+        Ok(StatusCode::ACCEPTED.into_response())
+    }
+
+    pub(super) async fn start_upload(
+        &self,
+        name: &Name,
+        principal: &Principal,
+        request: &Request,
+        body: Body,
+    ) -> Result<Response> {
+        if let Some(mount) = request.param("mount") {
+            let digest = parse_digest(mount)?;
+            if let Some(size) = self
+                .mountable(&digest, request.param("from"), principal)
+                .await?
+            {
+                self.inner.metadata.link_blob(name, &digest, size).await?;
+                return Ok(blob_created(name, &digest));
+            }
+            // Not mountable: the spec says to fall back to a regular upload session.
+        }
+        if let Some(digest) = request.param("digest") {
+            let digest = parse_digest(digest)?;
+            let storage = &self.inner.storage;
+            let id = storage.create_upload(name).await?;
+            let result = async {
+                storage
+                    .append(&id, 0, None, body.into_data_stream())
+                    .await?;
+                storage.commit(&id, &digest).await
+            }
+            .await;
+            let size = match result {
+                Ok(size) => size,
+                Err(err) => {
+                    storage.delete_upload(&id).await?;
+                    return Err(err);
+                }
+            };
+            self.inner.metadata.link_blob(name, &digest, size).await?;
+            return Ok(blob_created(name, &digest));
+        }
+        let id = self.inner.storage.create_upload(name).await?;
+        Ok(upload_accepted(name, &id, 0))
+    }
+
+    /// The size of `digest` if the caller may mount it: it must be in `from` (or, without
+    /// `from`, in any repository) that the caller can pull from.
+    async fn mountable(
+        &self,
+        digest: &Digest,
+        from: Option<&str>,
+        principal: &Principal,
+    ) -> Result<Option<u64>> {
+        let inner = &self.inner;
+        let candidates = match from {
+            Some(from) => match from.parse::<Name>() {
+                Ok(from) => vec![from],
+                Err(()) => return Ok(None),
+            },
+            None => inner
+                .metadata
+                .repositories_with_blob(digest)
+                .await?
+                .into_iter()
+                .filter_map(|r| r.parse().ok())
+                .collect(),
+        };
+        for repo in candidates {
+            if auth::authorize(&inner.store, principal, &repo, Action::Pull)
+                .await
+                .is_ok()
+                && let Some(size) = inner.metadata.blob_link(&repo, digest).await?
+            {
+                return Ok(Some(size));
+            }
+        }
+        Ok(None)
+    }
+
+    pub(super) async fn upload_status(&self, name: &Name, id: &str) -> Result<Response> {
+        let size = self.upload_of(name, id).await?;
+        let mut response = upload_accepted(name, id, size);
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        Ok(response)
+    }
+
+    pub(super) async fn patch_upload(
+        &self,
+        name: &Name,
+        id: &str,
+        request: &Request,
+        body: Body,
+    ) -> Result<Response> {
+        let size = self.upload_of(name, id).await?;
+        let (offset, expected_len) = match request.headers.get(CONTENT_RANGE) {
+            Some(value) => {
+                let (start, end) = parse_content_range(value.to_str().unwrap_or(""))?;
+                (start, Some(end - start + 1))
+            }
+            // A streamed upload: the body continues where the upload stands.
+            None => (size, None),
+        };
+        let size = self
+            .inner
+            .storage
+            .append(id, offset, expected_len, body.into_data_stream())
+            .await?;
+        Ok(upload_accepted(name, id, size))
+    }
+
+    pub(super) async fn finish_upload(
+        &self,
+        name: &Name,
+        id: &str,
+        request: &Request,
+        body: Body,
+    ) -> Result<Response> {
+        let size = self.upload_of(name, id).await?;
+        let digest = parse_digest(request.param("digest").ok_or_else(|| {
+            RegistryError::new(
+                ErrorCode::DigestInvalid,
+                "completing an upload needs ?digest=",
+            )
+        })?)?;
+        let storage = &self.inner.storage;
+        let expected_len = match request.headers.get(CONTENT_RANGE) {
+            Some(value) => {
+                let (start, end) = parse_content_range(value.to_str().unwrap_or(""))?;
+                if start != size {
+                    return Err(range_mismatch(size, start));
+                }
+                Some(end - start + 1)
+            }
+            None => None,
+        };
+        storage
+            .append(id, size, expected_len, body.into_data_stream())
+            .await?;
+        let size = storage.commit(id, &digest).await?;
+        self.inner.metadata.link_blob(name, &digest, size).await?;
+        Ok(blob_created(name, &digest))
+    }
+
+    pub(super) async fn cancel_upload(&self, name: &Name, id: &str) -> Result<Response> {
+        self.upload_of(name, id).await?;
+        self.inner.storage.delete_upload(id).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+
+    /// The upload's current size, checking it belongs to `name`.
+    async fn upload_of(&self, name: &Name, id: &str) -> Result<u64> {
+        let (repo, size) = self.inner.storage.upload_state(id).await?;
+        if repo != name.as_str() {
+            return Err(RegistryError::new(
+                ErrorCode::BlobUploadUnknown,
+                "unknown upload session",
+            ));
+        }
+        Ok(size)
+    }
+}
+
+fn blob_created(name: &Name, digest: &Digest) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(LOCATION, header(&format!("/v2/{name}/blobs/{digest}")));
+    headers.insert("Docker-Content-Digest", header(&digest.to_string()));
+    headers.insert(CONTENT_LENGTH, header("0"));
+    (StatusCode::CREATED, headers).into_response()
+}
+
+fn upload_accepted(name: &Name, id: &str, size: u64) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(LOCATION, header(&format!("/v2/{name}/blobs/uploads/{id}")));
+    headers.insert(RANGE, header(&format!("0-{}", size.saturating_sub(1))));
+    headers.insert("Docker-Upload-UUID", header(id));
+    headers.insert(CONTENT_LENGTH, header("0"));
+    (StatusCode::ACCEPTED, headers).into_response()
+}
+
+fn header(value: &str) -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from_str(value).expect("registry header values are ASCII")
+}
+
+pub(super) fn range_mismatch(size: u64, start: u64) -> RegistryError {
+    RegistryError::new(
+        ErrorCode::RangeInvalid,
+        format!("the upload is at offset {size}, not {start}"),
+    )
+}
+
+/// Parses an upload `Content-Range` (`<start>-<end>`, inclusive; `bytes ` prefixes tolerated).
+fn parse_content_range(value: &str) -> Result<(u64, u64)> {
+    let text = value
+        .trim()
+        .trim_start_matches("bytes")
+        .trim_start_matches(['=', ' ']);
+    let text = text.split('/').next().unwrap_or(text);
+    let invalid = || {
+        RegistryError::new(
+            ErrorCode::RangeInvalid,
+            format!("invalid Content-Range {value:?}"),
+        )
+    };
+    let (start, end) = text.split_once('-').ok_or_else(invalid)?;
+    let (start, end): (u64, u64) = (
+        start.parse().map_err(|_| invalid())?,
+        end.parse().map_err(|_| invalid())?,
+    );
+    if end < start {
+        return Err(invalid());
+    }
+    Ok((start, end))
+}
+
+/// Parses a single `Range: bytes=<start>-[<end>]` (or `bytes=-<suffix>`) against `size`;
+/// returns the inclusive range.
+fn parse_range(value: &str, size: u64) -> Result<(u64, u64)> {
+    let unsatisfiable = || {
+        RegistryError::new(
+            ErrorCode::RangeInvalid,
+            format!("range {value:?} cannot be served from {size} bytes"),
+        )
+    };
+    let spec = value
+        .trim()
+        .strip_prefix("bytes=")
+        .ok_or_else(unsatisfiable)?;
+    if spec.contains(',') {
+        return Err(unsatisfiable());
+    }
+    let (start, end) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let suffix: u64 = suffix.parse().map_err(|_| unsatisfiable())?;
+            if suffix == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            (size.saturating_sub(suffix), size - 1)
+        }
+        (start, "") => (
+            start.parse().map_err(|_| unsatisfiable())?,
+            size.saturating_sub(1),
+        ),
+        (start, end) => {
+            let end: u64 = end.parse().map_err(|_| unsatisfiable())?;
+            (
+                start.parse().map_err(|_| unsatisfiable())?,
+                end.min(size.saturating_sub(1)),
+            )
+        }
+    };
+    if size == 0 || start >= size || end < start {
+        return Err(unsatisfiable());
+    }
+    Ok((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_like_http() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), (0, 9));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), (90, 99));
+        assert_eq!(parse_range("bytes=-10", 100).unwrap(), (90, 99));
+        assert_eq!(parse_range("bytes=95-200", 100).unwrap(), (95, 99));
+        for bad in [
+            "bytes=100-",
+            "bytes=5-2",
+            "items=0-1",
+            "bytes=0-1,3-4",
+            "bytes=-0",
+        ] {
+            assert!(parse_range(bad, 100).is_err(), "{bad}");
+        }
+        assert_eq!(parse_content_range("0-99").unwrap(), (0, 99));
+        assert_eq!(parse_content_range("bytes 10-19/*").unwrap(), (10, 19));
+        assert!(parse_content_range("9-1").is_err());
+    }
+}

@@ -1,0 +1,148 @@
+//! Registry errors in the OCI Distribution Spec's format:
+//! `{"errors":[{"code":"BLOB_UNKNOWN","message":"…"}]}` with the spec's HTTP statuses.
+
+use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// An error code from the spec (plus `RANGE_INVALID` for unsatisfiable ranges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The blob is not in the repository.
+    BlobUnknown,
+    /// The upload is invalid (bad range, bad state).
+    BlobUploadInvalid,
+    /// The upload session does not exist.
+    BlobUploadUnknown,
+    /// The content does not match its digest, or the digest is malformed.
+    DigestInvalid,
+    /// A manifest references a blob the repository does not have.
+    ManifestBlobUnknown,
+    /// The manifest is malformed.
+    ManifestInvalid,
+    /// The manifest is not in the repository.
+    ManifestUnknown,
+    /// The repository name is malformed.
+    NameInvalid,
+    /// The repository does not exist.
+    NameUnknown,
+    /// The content length does not match.
+    SizeInvalid,
+    /// Authentication is required.
+    Unauthorized,
+    /// The credentials do not allow the operation.
+    Denied,
+    /// The operation is not supported.
+    Unsupported,
+    /// The requested range cannot be served.
+    RangeInvalid,
+    /// The server failed.
+    Internal,
+}
+
+impl ErrorCode {
+    fn wire(self) -> (&'static str, StatusCode) {
+        match self {
+            ErrorCode::BlobUnknown => ("BLOB_UNKNOWN", StatusCode::NOT_FOUND),
+            ErrorCode::BlobUploadInvalid => ("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
+            ErrorCode::BlobUploadUnknown => ("BLOB_UPLOAD_UNKNOWN", StatusCode::NOT_FOUND),
+            ErrorCode::DigestInvalid => ("DIGEST_INVALID", StatusCode::BAD_REQUEST),
+            ErrorCode::ManifestBlobUnknown => ("MANIFEST_BLOB_UNKNOWN", StatusCode::BAD_REQUEST),
+            ErrorCode::ManifestInvalid => ("MANIFEST_INVALID", StatusCode::BAD_REQUEST),
+            ErrorCode::ManifestUnknown => ("MANIFEST_UNKNOWN", StatusCode::NOT_FOUND),
+            ErrorCode::NameInvalid => ("NAME_INVALID", StatusCode::BAD_REQUEST),
+            ErrorCode::NameUnknown => ("NAME_UNKNOWN", StatusCode::NOT_FOUND),
+            ErrorCode::SizeInvalid => ("SIZE_INVALID", StatusCode::BAD_REQUEST),
+            ErrorCode::Unauthorized => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
+            ErrorCode::Denied => ("DENIED", StatusCode::FORBIDDEN),
+            ErrorCode::Unsupported => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
+            ErrorCode::RangeInvalid => ("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
+            ErrorCode::Internal => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// A failed registry request.
+#[derive(Debug)]
+pub struct RegistryError {
+    code: ErrorCode,
+    message: String,
+    challenge: Option<String>,
+    status: Option<StatusCode>,
+}
+
+impl RegistryError {
+    /// An error with a spec code and a message for the client.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            challenge: None,
+            status: None,
+        }
+    }
+
+    /// Overrides the HTTP status (e.g. 413 for oversized manifests).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// A 401 carrying a `WWW-Authenticate` challenge.
+    pub fn unauthorized(message: impl Into<String>, challenge: String) -> Self {
+        Self {
+            challenge: Some(challenge),
+            ..Self::new(ErrorCode::Unauthorized, message)
+        }
+    }
+
+    /// A server-side failure; the detail goes to the log, not the client.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "registry failure");
+        Self::new(
+            ErrorCode::Internal,
+            "internal registry error; see the server log",
+        )
+    }
+
+    /// The spec code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl From<std::io::Error> for RegistryError {
+    fn from(err: std::io::Error) -> Self {
+        Self::internal(format!("storage: {err}"))
+    }
+}
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::internal(format!("database: {err}"))
+    }
+}
+
+impl IntoResponse for RegistryError {
+    fn into_response(self) -> Response {
+        let (code, default_status) = self.code.wire();
+        let body = serde_json::json!({
+            "errors": [{"code": code, "message": self.message}]
+        });
+        let mut response = (
+            self.status.unwrap_or(default_status),
+            [(CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        if let Some(challenge) = self.challenge
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// Result of a registry handler.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

@@ -1,0 +1,246 @@
+//! Registry metadata in the control plane's database (SQLite or PostgreSQL): blob links per
+//! repository, manifests and tags.
+
+use sqlx::AnyPool;
+
+use super::error::Result;
+use crate::reference::{Digest, Name};
+
+/// A stored manifest's metadata.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ManifestRow {
+    /// Digest (`sha256:…`).
+    pub digest: String,
+    /// Media type it was pushed with.
+    pub media_type: String,
+    /// Artifact type (the `artifactType` field, else the config media type).
+    pub artifact_type: Option<String>,
+    /// Annotations as JSON text.
+    pub annotations: Option<String>,
+    /// Size in bytes.
+    pub size: i64,
+}
+
+/// A manifest about to be recorded.
+pub struct NewManifest<'a> {
+    /// Digest.
+    pub digest: &'a Digest,
+    /// Media type.
+    pub media_type: &'a str,
+    /// Artifact type for the referrers API.
+    pub artifact_type: Option<&'a str>,
+    /// Subject digest, if the manifest refers to another.
+    pub subject: Option<&'a str>,
+    /// Annotations as JSON text.
+    pub annotations: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Queries over the registry tables.
+#[derive(Clone, Debug)]
+pub struct Metadata {
+    pool: AnyPool,
+}
+
+impl Metadata {
+    /// Applies the registry's migrations to `pool` and wraps it.
+    pub async fn open(pool: AnyPool) -> std::result::Result<Self, sqlx::migrate::MigrateError> {
+        let mut migrator = sqlx::migrate!("./migrations");
+        // depot-core's migrations live in the same table.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Records that `repository` holds blob `digest`.
+    pub async fn link_blob(&self, repository: &Name, digest: &Digest, size: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO registry_blob_links (repository, digest, size, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (repository, digest) DO NOTHING",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .bind(size as i64)
+        .bind(depot_core::server::store::now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The size of blob `digest` if `repository` holds it.
+    pub async fn blob_link(&self, repository: &Name, digest: &Digest) -> Result<Option<u64>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT size FROM registry_blob_links WHERE repository = $1 AND digest = $2",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(size,)| size as u64))
+    }
+
+    /// Repositories that hold blob `digest`.
+    pub async fn repositories_with_blob(&self, digest: &Digest) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT repository FROM registry_blob_links WHERE digest = $1")
+                .bind(digest.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(r,)| r).collect())
+    }
+
+    /// Removes `repository`'s link to a blob. Returns whether it had one.
+    pub async fn unlink_blob(&self, repository: &Name, digest: &Digest) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM registry_blob_links WHERE repository = $1 AND digest = $2")
+                .bind(repository.as_str())
+                .bind(digest.to_string())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records a manifest and, if given, points `tag` at it, in one transaction.
+    pub async fn put_manifest(
+        &self,
+        repository: &Name,
+        manifest: &NewManifest<'_>,
+        tag: Option<&str>,
+    ) -> Result<()> {
+        let now = depot_core::server::store::now_ms();
+        let digest = manifest.digest.to_string();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO registry_manifests (repository, digest, media_type, artifact_type, subject, \
+             annotations, size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (repository, digest) DO NOTHING",
+        )
+        .bind(repository.as_str())
+        .bind(&digest)
+        .bind(manifest.media_type)
+        .bind(manifest.artifact_type.map(str::to_owned))
+        .bind(manifest.subject.map(str::to_owned))
+        .bind(manifest.annotations.clone())
+        .bind(manifest.size as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(tag) = tag {
+            sqlx::query(
+                "INSERT INTO registry_tags (repository, tag, digest, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (repository, tag) DO UPDATE SET digest = $3, updated_at = $4",
+            )
+            .bind(repository.as_str())
+            .bind(tag)
+            .bind(&digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A manifest of `repository` by digest.
+    pub async fn manifest(
+        &self,
+        repository: &Name,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRow>> {
+        Ok(sqlx::query_as(
+            "SELECT digest, media_type, artifact_type, annotations, size FROM registry_manifests \
+             WHERE repository = $1 AND digest = $2",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The digest `tag` points at.
+    pub async fn tag(&self, repository: &Name, tag: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT digest FROM registry_tags WHERE repository = $1 AND tag = $2")
+                .bind(repository.as_str())
+                .bind(tag)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(d,)| d))
+    }
+
+    /// Every tag of `repository`, sorted bytewise (the spec's lexical order, independent of the
+    /// database's collation).
+    pub async fn tags(&self, repository: &Name) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT tag FROM registry_tags WHERE repository = $1")
+                .bind(repository.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        let mut tags: Vec<String> = rows.into_iter().map(|(t,)| t).collect();
+        tags.sort();
+        Ok(tags)
+    }
+
+    /// Whether `repository` has any manifest.
+    pub async fn repository_exists(&self, repository: &Name) -> Result<bool> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT digest FROM registry_manifests WHERE repository = $1 LIMIT 1")
+                .bind(repository.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// Every repository with a manifest, sorted bytewise.
+    pub async fn repositories(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT repository FROM registry_manifests")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut repos: Vec<String> = rows.into_iter().map(|(r,)| r).collect();
+        repos.sort();
+        Ok(repos)
+    }
+
+    /// Removes a tag. Returns whether it existed.
+    pub async fn delete_tag(&self, repository: &Name, tag: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM registry_tags WHERE repository = $1 AND tag = $2")
+            .bind(repository.as_str())
+            .bind(tag)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Removes a manifest and the tags pointing at it. Returns whether it existed.
+    pub async fn delete_manifest(&self, repository: &Name, digest: &Digest) -> Result<bool> {
+        let digest = digest.to_string();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM registry_tags WHERE repository = $1 AND digest = $2")
+            .bind(repository.as_str())
+            .bind(&digest)
+            .execute(&mut *tx)
+            .await?;
+        let done =
+            sqlx::query("DELETE FROM registry_manifests WHERE repository = $1 AND digest = $2")
+                .bind(repository.as_str())
+                .bind(&digest)
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Manifests of `repository` whose subject is `subject`.
+    pub async fn referrers(&self, repository: &Name, subject: &Digest) -> Result<Vec<ManifestRow>> {
+        Ok(sqlx::query_as(
+            "SELECT digest, media_type, artifact_type, annotations, size FROM registry_manifests \
+             WHERE repository = $1 AND subject = $2 ORDER BY created_at, digest",
+        )
+        .bind(repository.as_str())
+        .bind(subject.to_string())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

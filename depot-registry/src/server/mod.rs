@@ -1,0 +1,163 @@
+//! The registry server: the OCI Distribution Spec v1.1 API as an axum router, over the
+//! filesystem blob store and the control plane's database.
+
+mod auth;
+mod blobs;
+mod error;
+mod manifests;
+mod metadata;
+mod routes;
+mod storage;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use depot_core::server::Store;
+
+pub use auth::{Action, Challenge};
+pub use error::{ErrorCode, RegistryError};
+pub use storage::FsStorage;
+
+use metadata::Metadata;
+use routes::Route;
+
+/// Registry settings.
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    /// Directory of the filesystem blob store.
+    pub storage_dir: PathBuf,
+    /// URL clients reach the server at; the token endpoint is `<public_url>/auth/token`.
+    pub public_url: String,
+    /// The registry's host (`host[:port]`), named as the token service.
+    pub service: String,
+}
+
+/// Failure to open the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The blob store directory could not be prepared.
+    #[error("cannot prepare registry storage at {path}: {source}")]
+    Storage {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The registry tables could not be migrated.
+    #[error("cannot migrate the registry tables: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The registry. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    metadata: Metadata,
+    storage: FsStorage,
+    challenge: Challenge,
+}
+
+impl Registry {
+    /// Opens the registry over the control plane's `store` (for tokens and its own tables).
+    pub async fn open(store: Store, config: RegistryConfig) -> Result<Self, OpenError> {
+        let storage = FsStorage::open(&config.storage_dir)
+            .await
+            .map_err(|source| OpenError::Storage {
+                path: config.storage_dir.clone(),
+                source,
+            })?;
+        let metadata = Metadata::open(store.pool().clone()).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                metadata,
+                storage,
+                challenge: Challenge {
+                    realm: format!("{}/auth/token", config.public_url.trim_end_matches('/')),
+                    service: config.service,
+                },
+            }),
+        })
+    }
+
+    /// Routes: `/v2/…` (the Distribution API) and `GET /auth/token` (the token endpoint).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v2", get(base))
+            .route("/v2/", get(base))
+            .route("/v2/{*rest}", any(dispatch))
+            .route("/auth/token", get(token))
+            .with_state(self.clone())
+    }
+}
+
+/// `GET /v2/`: 200 for valid credentials, else 401 with the challenge `docker login` follows.
+async fn base(State(registry): State<Registry>, headers: HeaderMap) -> Response {
+    let inner = &registry.inner;
+    match auth::authenticate(&inner.store, &headers, &inner.challenge, None).await {
+        Ok(_) => (
+            StatusCode::OK,
+            [("Docker-Distribution-API-Version", "registry/2.0")],
+            "{}",
+        )
+            .into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct TokenResponse {
+    token: String,
+    access_token: String,
+    expires_in: u64,
+}
+
+/// `GET /auth/token`: the Docker token flow. The bearer token handed back is the presented
+/// depot-rs token itself; every request is authorized against it.
+async fn token(State(registry): State<Registry>, headers: HeaderMap) -> Response {
+    let inner = &registry.inner;
+    match auth::authenticate(&inner.store, &headers, &inner.challenge, None).await {
+        Ok(_) => {
+            let token = auth::presented_token(&headers).expect("authenticated requests carry one");
+            axum::Json(TokenResponse {
+                access_token: token.clone(),
+                token,
+                expires_in: 300,
+            })
+            .into_response()
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn dispatch(
+    State(registry): State<Registry>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request = routes::Request {
+        method,
+        query,
+        headers,
+    };
+    let rest = uri.path().strip_prefix("/v2/").unwrap_or_default();
+    let result = match Route::parse(rest) {
+        Ok(route) => registry.handle(route, &request, body).await,
+        Err(err) => Err(err),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}

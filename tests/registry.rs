@@ -1,0 +1,836 @@
+//! OCI Distribution Spec v1.1 conformance of depot-server's registry, over real HTTP: the
+//! spec's four categories (pull, push, content discovery, content management), every upload
+//! mode, error cases, token scopes and crash safety.
+
+use base64::Engine as _;
+use depot_tests::{HttpResponse, Server, http};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256, Sha512};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// A client of one server with one token.
+struct Registry {
+    url: String,
+    auth: String,
+}
+
+impl Registry {
+    fn new(server: &Server, token: &str) -> Self {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-token:{token}"));
+        Registry {
+            url: server.url.clone(),
+            auth: format!("Basic {basic}"),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        let mut all = vec![("authorization", self.auth.as_str())];
+        all.extend_from_slice(headers);
+        http(&self.url, method, path, &all, body).await
+    }
+
+    /// Uploads a blob with a single `POST ?digest=`; returns its digest.
+    async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = sha256(data);
+        let r = self
+            .call(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+                &[],
+                data,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        digest
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> HttpResponse {
+        self.call(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("content-type", media_type)],
+            body,
+        )
+        .await
+    }
+
+    /// Pushes a config and one layer and an image manifest tagged `tag`; returns the manifest
+    /// bytes and digest.
+    async fn push_image(&self, repo: &str, tag: &str, seed: &str) -> (Vec<u8>, String) {
+        let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
+        let layer = format!("layer of {seed}").repeat(100);
+        let manifest = image_manifest(
+            (&self.push_blob(repo, config.as_bytes()).await, config.len()),
+            &[(&self.push_blob(repo, layer.as_bytes()).await, layer.len())],
+            None,
+        );
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let digest = sha256(&manifest);
+        assert_eq!(r.header("docker-content-digest"), digest);
+        (manifest, digest)
+    }
+}
+
+fn image_manifest(
+    config: (&str, usize),
+    layers: &[(&str, usize)],
+    extra: Option<Value>,
+) -> Vec<u8> {
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+        "layers": layers.iter().map(|(d, s)| json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": s
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(Value::Object(extra)) = extra {
+        m.as_object_mut().unwrap().extend(extra);
+    }
+    serde_json::to_vec(&m).unwrap()
+}
+
+fn error_code(r: &HttpResponse) -> String {
+    r.json()["errors"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn pull_and_push_with_every_upload_mode() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("reg1");
+    let reg = Registry::new(&server, &boot.token);
+    let repo = format!("{}/app", boot.project_id);
+
+    // Base endpoint and the token flow docker login uses.
+    let anonymous = http(&server.url, "GET", "/v2/", &[], b"").await;
+    assert_eq!(anonymous.status, 401);
+    assert!(
+        anonymous
+            .header("www-authenticate")
+            .starts_with("Bearer realm=\""),
+        "{:?}",
+        anonymous.headers
+    );
+    assert_eq!(reg.call("GET", "/v2/", &[], b"").await.status, 200);
+    let token = reg
+        .call(
+            "GET",
+            "/auth/token?service=x&scope=repository:a:pull",
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(token.status, 200);
+    let bearer = format!("Bearer {}", token.json()["token"].as_str().unwrap());
+    assert_eq!(
+        http(
+            &server.url,
+            "GET",
+            "/v2/",
+            &[("authorization", &bearer)],
+            b""
+        )
+        .await
+        .status,
+        200
+    );
+    let bad = http(
+        &server.url,
+        "GET",
+        "/v2/",
+        &[("authorization", "Bearer nope")],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        (bad.status, error_code(&bad).as_str()),
+        (401, "UNAUTHORIZED")
+    );
+
+    // Monolithic: POST then PUT with the whole body.
+    let data = b"monolithic blob".to_vec();
+    let start = reg
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+        .await;
+    assert_eq!(start.status, 202);
+    let location = start.header("location").to_owned();
+    assert!(
+        location.starts_with(&format!("/v2/{repo}/blobs/uploads/")),
+        "{location}"
+    );
+    let put = reg
+        .call(
+            "PUT",
+            &format!("{location}?digest={}", sha256(&data)),
+            &[("content-type", "application/octet-stream")],
+            &data,
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.text());
+    assert_eq!(put.header("docker-content-digest"), sha256(&data));
+    let got = reg
+        .call(
+            "GET",
+            &format!("/v2/{repo}/blobs/{}", sha256(&data)),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!((got.status, &got.body[..]), (200, &data[..]));
+
+    // Chunked: PATCH with Content-Range, then PUT with no body.
+    let chunked: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let start = reg
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+        .await;
+    let location = start.header("location").to_owned();
+    let (a, b) = chunked.split_at(150_000);
+    let first = reg
+        .call("PATCH", &location, &[("content-range", "0-149999")], a)
+        .await;
+    assert_eq!((first.status, first.header("range")), (202, "0-149999"));
+    // A chunk that does not start where the upload stands is refused.
+    let gap = reg
+        .call(
+            "PATCH",
+            &location,
+            &[("content-range", "150001-150010")],
+            &b[..10],
+        )
+        .await;
+    assert_eq!(gap.status, 416);
+    let status = reg.call("GET", &location, &[], b"").await;
+    assert_eq!((status.status, status.header("range")), (204, "0-149999"));
+    let range = format!("150000-{}", chunked.len() - 1);
+    assert_eq!(
+        reg.call("PATCH", &location, &[("content-range", &range)], b)
+            .await
+            .status,
+        202
+    );
+    let put = reg
+        .call(
+            "PUT",
+            &format!("{location}?digest={}", sha256(&chunked)),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.text());
+
+    // Streamed: PATCH without Content-Range, final chunk on the PUT, sha512.
+    let streamed = b"streamed part one, ".to_vec();
+    let tail = b"and the final part".to_vec();
+    let whole = [streamed.clone(), tail.clone()].concat();
+    let sha512 = format!("sha512:{}", hex::encode(Sha512::digest(&whole)));
+    let location = reg
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+        .await
+        .header("location")
+        .to_owned();
+    assert_eq!(
+        reg.call("PATCH", &location, &[], &streamed).await.status,
+        202
+    );
+    let put = reg
+        .call("PUT", &format!("{location}?digest={sha512}"), &[], &tail)
+        .await;
+    assert_eq!(put.status, 201, "{}", put.text());
+    let head = reg
+        .call("HEAD", &format!("/v2/{repo}/blobs/{sha512}"), &[], b"")
+        .await;
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, whole.len().to_string().as_str())
+    );
+
+    // Range reads.
+    let blob = format!("/v2/{repo}/blobs/{}", sha256(&chunked));
+    let part = reg
+        .call("GET", &blob, &[("range", "bytes=10-19")], b"")
+        .await;
+    assert_eq!((part.status, &part.body[..]), (206, &chunked[10..20]));
+    assert_eq!(
+        part.header("content-range"),
+        format!("bytes 10-19/{}", chunked.len())
+    );
+    assert_eq!(
+        reg.call("GET", &blob, &[("range", "bytes=999999999-")], b"")
+            .await
+            .status,
+        416
+    );
+
+    // A body that does not match its digest is refused and leaves nothing behind.
+    let wrong = sha256(b"something else");
+    let r = reg
+        .call(
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/?digest={wrong}"),
+            &[],
+            b"actual",
+        )
+        .await;
+    assert_eq!((r.status, error_code(&r).as_str()), (400, "DIGEST_INVALID"));
+    assert_eq!(
+        reg.call("HEAD", &format!("/v2/{repo}/blobs/{wrong}"), &[], b"")
+            .await
+            .status,
+        404
+    );
+    let location = reg
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+        .await
+        .header("location")
+        .to_owned();
+    let r = reg
+        .call("PUT", &format!("{location}?digest={wrong}"), &[], b"actual")
+        .await;
+    assert_eq!(error_code(&r), "DIGEST_INVALID");
+    assert_eq!(
+        reg.call("GET", &location, &[], b"").await.status,
+        404,
+        "a failed upload is discarded"
+    );
+
+    // Cancel.
+    let location = reg
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+        .await
+        .header("location")
+        .to_owned();
+    assert_eq!(reg.call("DELETE", &location, &[], b"").await.status, 204);
+    let gone = reg.call("GET", &location, &[], b"").await;
+    assert_eq!(
+        (gone.status, error_code(&gone).as_str()),
+        (404, "BLOB_UPLOAD_UNKNOWN")
+    );
+
+    // Manifests need their blobs first.
+    let missing = image_manifest((&sha256(b"no config"), 9), &[], None);
+    let r = reg
+        .put_manifest(&repo, "broken", OCI_MANIFEST, &missing)
+        .await;
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (400, "MANIFEST_BLOB_UNKNOWN")
+    );
+    let (manifest, digest) = reg.push_image(&repo, "v1", "one").await;
+    for reference in ["v1", digest.as_str()] {
+        let got = reg
+            .call(
+                "GET",
+                &format!("/v2/{repo}/manifests/{reference}"),
+                &[("accept", OCI_MANIFEST)],
+                b"",
+            )
+            .await;
+        assert_eq!(
+            (got.status, got.header("content-type")),
+            (200, OCI_MANIFEST)
+        );
+        assert_eq!(got.body, manifest);
+        assert_eq!(got.header("docker-content-digest"), digest);
+    }
+    let head = reg
+        .call("HEAD", &format!("/v2/{repo}/manifests/v1"), &[], b"")
+        .await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    let r = reg
+        .put_manifest(&repo, &sha256(b"other"), OCI_MANIFEST, &manifest)
+        .await;
+    assert_eq!(error_code(&r), "DIGEST_INVALID");
+    let r = reg
+        .put_manifest(&repo, "junk", OCI_MANIFEST, b"{not json")
+        .await;
+    assert_eq!(error_code(&r), "MANIFEST_INVALID");
+    let r = reg
+        .put_manifest(&repo, "mismatch", DOCKER_MANIFEST, &manifest)
+        .await;
+    assert_eq!(
+        error_code(&r),
+        "MANIFEST_INVALID",
+        "Content-Type must match mediaType"
+    );
+
+    // Docker schema 2 and an index over two manifests.
+    let (_, second) = reg.push_image(&repo, "v2", "two").await;
+    let mut docker = serde_json::from_slice::<Value>(&image_manifest(
+        (&reg.push_blob(&repo, b"{\"os\":\"linux\"}").await, 14),
+        &[],
+        None,
+    ))
+    .unwrap();
+    docker["mediaType"] = json!(DOCKER_MANIFEST);
+    let docker = serde_json::to_vec(&docker).unwrap();
+    assert_eq!(
+        reg.put_manifest(&repo, "docker", DOCKER_MANIFEST, &docker)
+            .await
+            .status,
+        201
+    );
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(), "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": OCI_MANIFEST, "digest": second, "size": 1, "platform": {"os": "linux", "architecture": "arm64"}},
+        ]
+    }))
+    .unwrap();
+    assert_eq!(
+        reg.put_manifest(&repo, "multi", OCI_INDEX, &index)
+            .await
+            .status,
+        201
+    );
+    let dangling = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha256(b"nothing"), "size": 7}]
+    }))
+    .unwrap();
+    assert_eq!(
+        error_code(
+            &reg.put_manifest(&repo, "dangling", OCI_INDEX, &dangling)
+                .await
+        ),
+        "MANIFEST_BLOB_UNKNOWN"
+    );
+}
+
+#[tokio::test]
+async fn content_discovery_tags_catalog_and_referrers() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("reg2");
+    let reg = Registry::new(&server, &boot.token);
+    let repo = format!("{}/lib", boot.project_id);
+    let (_, subject) = reg.push_image(&repo, "base", "s").await;
+    for tag in ["b", "a", "c", "d"] {
+        reg.push_image(&repo, tag, tag).await;
+    }
+
+    let all = reg
+        .call("GET", &format!("/v2/{repo}/tags/list"), &[], b"")
+        .await;
+    assert_eq!(
+        all.json(),
+        json!({"name": repo, "tags": ["a", "b", "base", "c", "d"]})
+    );
+    let page = reg
+        .call("GET", &format!("/v2/{repo}/tags/list?n=2"), &[], b"")
+        .await;
+    assert_eq!(page.json()["tags"], json!(["a", "b"]));
+    assert_eq!(
+        page.header("link"),
+        format!("</v2/{repo}/tags/list?n=2&last=b>; rel=\"next\"")
+    );
+    let next = reg
+        .call("GET", &format!("/v2/{repo}/tags/list?n=2&last=b"), &[], b"")
+        .await;
+    assert_eq!(next.json()["tags"], json!(["base", "c"]));
+    let last = reg
+        .call("GET", &format!("/v2/{repo}/tags/list?n=2&last=c"), &[], b"")
+        .await;
+    assert_eq!(
+        (last.json()["tags"].clone(), last.header("link")),
+        (json!(["d"]), "")
+    );
+    let unknown = reg
+        .call(
+            "GET",
+            &format!("/v2/{}/nothing/tags/list", boot.project_id),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        (unknown.status, error_code(&unknown).as_str()),
+        (404, "NAME_UNKNOWN")
+    );
+
+    reg.push_image(&boot.project_id, "root", "r").await;
+    let catalog = reg.call("GET", "/v2/_catalog", &[], b"").await;
+    assert_eq!(
+        catalog.json(),
+        json!({"repositories": [boot.project_id.clone(), repo.clone()]})
+    );
+    let first = reg.call("GET", "/v2/_catalog?n=1", &[], b"").await;
+    assert_eq!(first.json()["repositories"], json!([boot.project_id]));
+    assert!(
+        first.header("link").contains("last="),
+        "{:?}",
+        first.headers
+    );
+
+    // Two artifacts referring to the base image, of different types.
+    let empty = reg.push_blob(&repo, b"{}").await;
+    for (kind, note) in [
+        ("application/vnd.example.sbom", "sbom"),
+        ("application/vnd.example.sig", "sig"),
+    ] {
+        let artifact = image_manifest(
+            (&empty, 2),
+            &[],
+            Some(json!({
+                "artifactType": kind,
+                "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1},
+                "annotations": {"note": note},
+            })),
+        );
+        let r = reg
+            .put_manifest(&repo, &sha256(&artifact), OCI_MANIFEST, &artifact)
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(r.header("oci-subject"), subject);
+    }
+    let referrers = reg
+        .call("GET", &format!("/v2/{repo}/referrers/{subject}"), &[], b"")
+        .await;
+    assert_eq!(referrers.header("content-type"), OCI_INDEX);
+    let listed = referrers.json()["manifests"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed[0]["artifactType"],
+        json!("application/vnd.example.sbom")
+    );
+    assert_eq!(listed[0]["annotations"], json!({"note": "sbom"}));
+    let filtered = reg
+        .call(
+            "GET",
+            &format!("/v2/{repo}/referrers/{subject}?artifactType=application/vnd.example.sig"),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(filtered.header("oci-filters-applied"), "artifactType");
+    assert_eq!(filtered.json()["manifests"].as_array().unwrap().len(), 1);
+    let none = reg
+        .call(
+            "GET",
+            &format!("/v2/{repo}/referrers/{}", sha256(b"x")),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        (none.status, none.json()["manifests"].clone()),
+        (200, json!([]))
+    );
+}
+
+#[tokio::test]
+async fn content_management_and_mounts() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("reg3");
+    let reg = Registry::new(&server, &boot.token);
+    let repo = format!("{}/svc", boot.project_id);
+    let (_, digest) = reg.push_image(&repo, "keep", "k").await;
+    let put = reg
+        .put_manifest(
+            &repo,
+            "drop",
+            OCI_MANIFEST,
+            &reg.call("GET", &format!("/v2/{repo}/manifests/keep"), &[], b"")
+                .await
+                .body,
+        )
+        .await;
+    assert_eq!(put.status, 201);
+
+    // Deleting a tag leaves the manifest and its other tags.
+    assert_eq!(
+        reg.call("DELETE", &format!("/v2/{repo}/manifests/drop"), &[], b"")
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        reg.call("GET", &format!("/v2/{repo}/manifests/drop"), &[], b"")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        reg.call("GET", &format!("/v2/{repo}/manifests/keep"), &[], b"")
+            .await
+            .status,
+        200
+    );
+    // Deleting by digest removes the manifest and every tag pointing at it.
+    assert_eq!(
+        reg.call(
+            "DELETE",
+            &format!("/v2/{repo}/manifests/{digest}"),
+            &[],
+            b""
+        )
+        .await
+        .status,
+        202
+    );
+    let r = reg
+        .call("GET", &format!("/v2/{repo}/manifests/keep"), &[], b"")
+        .await;
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (404, "MANIFEST_UNKNOWN")
+    );
+    assert_eq!(
+        reg.call(
+            "DELETE",
+            &format!("/v2/{repo}/manifests/{digest}"),
+            &[],
+            b""
+        )
+        .await
+        .status,
+        404
+    );
+
+    // Blobs: mount from another repository, mount without `from`, delete.
+    let blob = reg.push_blob(&repo, b"shared layer").await;
+    let other = format!("{}/other", boot.project_id);
+    let mounted = reg
+        .call(
+            "POST",
+            &format!("/v2/{other}/blobs/uploads/?mount={blob}&from={repo}"),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        (mounted.status, mounted.header("location")),
+        (201, format!("/v2/{other}/blobs/{blob}").as_str())
+    );
+    let third = format!("{}/third", boot.project_id);
+    assert_eq!(
+        reg.call(
+            "POST",
+            &format!("/v2/{third}/blobs/uploads/?mount={blob}"),
+            &[],
+            b""
+        )
+        .await
+        .status,
+        201
+    );
+    let unknown = sha256(b"never pushed");
+    let fallback = reg
+        .call(
+            "POST",
+            &format!("/v2/{third}/blobs/uploads/?mount={unknown}&from={repo}"),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        fallback.status, 202,
+        "an impossible mount starts a regular upload"
+    );
+    assert_eq!(
+        reg.call("DELETE", &format!("/v2/{repo}/blobs/{blob}"), &[], b"")
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        reg.call("HEAD", &format!("/v2/{repo}/blobs/{blob}"), &[], b"")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        reg.call("HEAD", &format!("/v2/{other}/blobs/{blob}"), &[], b"")
+            .await
+            .status,
+        200,
+        "other repositories keep it"
+    );
+
+    // Grammar: bad names, references and digests.
+    for (path, code) in [
+        ("/v2/UPPER/manifests/x", "NAME_INVALID"),
+        ("/v2/a/../b/manifests/x", "NAME_INVALID"),
+        (&format!("/v2/{repo}/blobs/sha256:xyz"), "DIGEST_INVALID"),
+        (
+            &format!("/v2/{repo}/manifests/bad%20tag"),
+            "MANIFEST_INVALID",
+        ),
+    ] {
+        let r = reg.call("GET", path, &[], b"").await;
+        assert_eq!((r.status, error_code(&r).as_str()), (400, code), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn token_scopes_limit_repositories() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("reg4");
+    let owner = Registry::new(&server, &boot.token);
+    let repo = format!("{}/img", boot.project_id);
+    owner.push_image(&repo, "v1", "x").await;
+
+    let other_project = server.admin_ok(&["project", "create", "other", "--org", &boot.org_id]);
+    let project_token = server.admin_ok(&["token", "create", "--project", other_project.trim()]);
+    let scoped = Registry::new(&server, project_token.trim());
+    let denied = scoped
+        .call("GET", &format!("/v2/{repo}/manifests/v1"), &[], b"")
+        .await;
+    assert_eq!(
+        (denied.status, error_code(&denied).as_str()),
+        (403, "DENIED")
+    );
+    let r = scoped
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+        .await;
+    assert_eq!(r.status, 403);
+    scoped
+        .push_image(&format!("{}/own", other_project.trim()), "v1", "y")
+        .await;
+    let catalog = scoped.call("GET", "/v2/_catalog", &[], b"").await;
+    assert_eq!(
+        catalog.json()["repositories"],
+        json!([format!("{}/own", other_project.trim())])
+    );
+
+    let pull = server
+        .client(&boot.token)
+        .builds()
+        .get_pull_token(depot_core::proto::depot::cli::v1::GetPullTokenRequest {
+            project_id: Some(boot.project_id.clone()),
+            build_id: None,
+        })
+        .await
+        .unwrap()
+        .token;
+    let reader = Registry::new(&server, &pull);
+    assert_eq!(
+        reader
+            .call("GET", &format!("/v2/{repo}/manifests/v1"), &[], b"")
+            .await
+            .status,
+        200
+    );
+    let r = reader
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+        .await;
+    assert_eq!((r.status, error_code(&r).as_str()), (403, "DENIED"));
+    assert_eq!(
+        reader
+            .call("DELETE", &format!("/v2/{repo}/manifests/v1"), &[], b"")
+            .await
+            .status,
+        403
+    );
+
+    let nowhere = owner
+        .call("GET", "/v2/noproject/app/tags/list", &[], b"")
+        .await;
+    assert_eq!(
+        (nowhere.status, error_code(&nowhere).as_str()),
+        (404, "NAME_UNKNOWN")
+    );
+
+    let listed = server.admin_ok(&["token", "list", "--output", "json"]);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["scope"] == json!(other_project.trim()) && t["kind"] == json!("project"))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.admin_ok(&["token", "revoke", &id]);
+    let r = scoped.call("GET", "/v2/", &[], b"").await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn a_killed_server_leaves_no_partial_blob_and_uploads_resume() {
+    let mut server = Server::start().await;
+    let boot = server.bootstrap("reg5");
+    let reg = Registry::new(&server, &boot.token);
+    let repo = format!("{}/big", boot.project_id);
+    let data: Vec<u8> = (0..8 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let digest = sha256(&data);
+    let (first, rest) = data.split_at(3 * 1024 * 1024);
+
+    let location = reg
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+        .await
+        .header("location")
+        .to_owned();
+    let r = reg
+        .call(
+            "PATCH",
+            &location,
+            &[("content-range", &format!("0-{}", first.len() - 1))],
+            first,
+        )
+        .await;
+    assert_eq!(r.status, 202);
+
+    server.restart();
+    let reg = Registry::new(&server, &boot.token);
+    assert_eq!(
+        reg.call("HEAD", &format!("/v2/{repo}/blobs/{digest}"), &[], b"")
+            .await
+            .status,
+        404,
+        "no partial blob"
+    );
+    let status = reg.call("GET", &location, &[], b"").await;
+    assert_eq!(
+        (status.status, status.header("range")),
+        (204, format!("0-{}", first.len() - 1).as_str())
+    );
+    let range = format!("{}-{}", first.len(), data.len() - 1);
+    assert_eq!(
+        reg.call("PATCH", &location, &[("content-range", &range)], rest)
+            .await
+            .status,
+        202
+    );
+    let put = reg
+        .call("PUT", &format!("{location}?digest={digest}"), &[], b"")
+        .await;
+    assert_eq!(put.status, 201, "{}", put.text());
+
+    server.restart();
+    let reg = Registry::new(&server, &boot.token);
+    let got = reg
+        .call("GET", &format!("/v2/{repo}/blobs/{digest}"), &[], b"")
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        sha256(&got.body),
+        digest,
+        "acknowledged blobs survive intact"
+    );
+}

@@ -1,0 +1,226 @@
+//! Standard registry clients against depot-server: skopeo (copy, inspect, delete) with
+//! depot-rs tokens.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use depot_core::proto::depot::cli::v1::GetPullTokenRequest;
+use depot_tests::{Server, text};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Writes an OCI image layout with one real gzipped-tar layer per entry of `files`, tagged
+/// `tag`; returns the manifest digest.
+fn write_oci_layout(dir: &Path, tag: &str, files: &[(&str, Vec<u8>)]) -> String {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| {
+        let hex = sha256_hex(data);
+        std::fs::write(blobs.join(&hex), data).unwrap();
+        (format!("sha256:{hex}"), data.len())
+    };
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    for (name, content) in files {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, &content[..])
+            .unwrap();
+        let tar = builder.into_inner().unwrap();
+        diff_ids.push(format!("sha256:{}", sha256_hex(&tar)));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let (digest, size) = put(&gz.finish().unwrap());
+        layers.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size}));
+    }
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let (config_digest, config_size) = put(&config);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": layers,
+    }))
+    .unwrap();
+    let (digest, size) = put(&manifest);
+    let index = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+        "annotations": {"org.opencontainers.image.ref.name": tag},
+    }]});
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    digest
+}
+
+fn skopeo(args: &[&str]) -> std::process::Output {
+    Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo is not installed: run scripts/test.sh, which installs it")
+}
+
+fn skopeo_ok(args: &[&str]) -> String {
+    let out = skopeo(args);
+    assert!(
+        out.status.success(),
+        "skopeo {args:?} failed:\n{}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[tokio::test]
+async fn skopeo_copies_inspects_and_deletes() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("sko");
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let creds = format!("x-token:{}", boot.token);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let digest = write_oci_layout(
+        &layout,
+        "v1",
+        &[("big.bin", big), ("small.txt", b"hello".to_vec())],
+    );
+    let image = format!("docker://{host}/{}/app:v1", boot.project_id);
+
+    skopeo_ok(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("oci:{}:v1", layout.display()),
+        &image,
+    ]);
+    let inspected: Value = serde_json::from_str(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &image,
+    ]))
+    .unwrap();
+    assert_eq!(inspected["Digest"], json!(digest));
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2);
+    let raw = skopeo_ok(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &image,
+    ]);
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(raw.as_bytes())),
+        digest,
+        "the manifest bytes are kept exactly"
+    );
+
+    // Copy back out and compare every blob.
+    let out = work.path().join("out");
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &image,
+        &format!("oci:{}:v1", out.display()),
+    ]);
+    for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let copied = std::fs::read(out.join("blobs/sha256").join(entry.file_name())).unwrap();
+        assert_eq!(copied, std::fs::read(entry.path()).unwrap());
+    }
+
+    // Registry-to-registry copy inside depot-server (cross-repository mounts).
+    let second = format!("docker://{host}/{}/copy:v2", boot.project_id);
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--src-creds",
+        &creds,
+        "--dest-creds",
+        &creds,
+        &image,
+        &second,
+    ]);
+    let inspected: Value = serde_json::from_str(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &second,
+    ]))
+    .unwrap();
+    assert_eq!(inspected["Digest"], json!(digest));
+
+    // A pull token reads but cannot write.
+    let pull = server
+        .client(&boot.token)
+        .builds()
+        .get_pull_token(GetPullTokenRequest {
+            project_id: Some(boot.project_id.clone()),
+            build_id: None,
+        })
+        .await
+        .unwrap()
+        .token;
+    let pull_creds = format!("x-token:{pull}");
+    skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &pull_creds,
+        &second,
+    ]);
+    let denied = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &pull_creds,
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{host}/{}/app:v3", boot.project_id),
+    ]);
+    assert!(!denied.status.success());
+    assert!(
+        text(&denied.stderr).contains("denied"),
+        "{}",
+        text(&denied.stderr)
+    );
+    let wrong = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        "x-token:dpu_wrong",
+        &second,
+    ]);
+    assert!(!wrong.status.success());
+
+    skopeo_ok(&["delete", "--tls-verify=false", "--creds", &creds, &second]);
+    let gone = skopeo(&["inspect", "--tls-verify=false", "--creds", &creds, &second]);
+    assert!(!gone.status.success());
+    assert!(
+        text(&gone.stderr).contains("manifest unknown"),
+        "{}",
+        text(&gone.stderr)
+    );
+    // The other repository still has the image.
+    skopeo_ok(&["inspect", "--tls-verify=false", "--creds", &creds, &image]);
+}

@@ -8,6 +8,7 @@ cd "$REPO_ROOT"
 
 install_system_packages
 install_official_cli
+start_dockerd
 start_postgres
 
 log "checking formatting and lints"

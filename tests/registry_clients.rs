@@ -224,3 +224,140 @@ async fn skopeo_copies_inspects_and_deletes() {
     // The other repository still has the image.
     skopeo_ok(&["inspect", "--tls-verify=false", "--creds", &creds, &image]);
 }
+
+/// Runs the docker CLI with a scratch client config; `DOCKER_HOST` as in the environment.
+fn docker(config: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut child = Command::new("docker")
+        .args(args)
+        .env("DOCKER_CONFIG", config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker is not installed: run scripts/test.sh, which installs and starts it");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn docker_ok(config: &Path, args: &[&str]) -> String {
+    let out = docker(config, args, None);
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[tokio::test]
+async fn docker_logs_in_pushes_and_pulls() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("dock");
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let config = tempfile::tempdir().unwrap();
+    let context = tempfile::tempdir().unwrap();
+    let payload: Vec<u8> = (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(2246822519) >> 11) as u8)
+        .collect();
+    std::fs::write(context.path().join("payload.bin"), &payload).unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM scratch\nCOPY payload.bin /payload.bin\n",
+    )
+    .unwrap();
+    let image = format!("{host}/{}/docker-test:v1", boot.project_id);
+    docker_ok(
+        config.path(),
+        &[
+            "build",
+            "-q",
+            "-t",
+            &image,
+            &context.path().display().to_string(),
+        ],
+    );
+
+    // Without credentials the registry refuses.
+    let refused = docker(config.path(), &["push", &image], None);
+    assert!(!refused.status.success());
+
+    let login = docker(
+        config.path(),
+        &["login", &host, "-u", "x-token", "--password-stdin"],
+        Some(&boot.token),
+    );
+    assert!(login.status.success(), "{}", text(&login.stderr));
+    let pushed = docker_ok(config.path(), &["push", &image]);
+    let digest = pushed
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("no digest in push output: {pushed}"))
+        .to_owned();
+    // The registry serves exactly the manifest docker pushed.
+    let reg = Registry::new(&server, &boot.token);
+    let manifest = reg
+        .get(&format!("/v2/{}/docker-test/manifests/v1", boot.project_id))
+        .await;
+    assert_eq!(format!("sha256:{}", sha256_hex(&manifest)), digest);
+
+    docker_ok(config.path(), &["rmi", &image]);
+    docker_ok(config.path(), &["pull", &image]);
+    let id = docker_ok(
+        config.path(),
+        &["image", "inspect", "--format", "{{.Id}}", &image],
+    );
+    assert_eq!(
+        id.trim(),
+        digest,
+        "with the containerd store the image id is the manifest digest"
+    );
+    docker_ok(config.path(), &["rmi", &image]);
+
+    // A wrong password is refused at login.
+    let other = tempfile::tempdir().unwrap();
+    let bad = docker(
+        other.path(),
+        &["login", &host, "-u", "x-token", "--password-stdin"],
+        Some("dpu_wrong"),
+    );
+    assert!(!bad.status.success());
+}
+
+/// A minimal authenticated reader for checks beside the clients under test.
+struct Registry {
+    url: String,
+    auth: String,
+}
+
+impl Registry {
+    fn new(server: &Server, token: &str) -> Self {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-token:{token}"));
+        Registry {
+            url: server.url.clone(),
+            auth: format!("Basic {basic}"),
+        }
+    }
+
+    async fn get(&self, path: &str) -> bytes::Bytes {
+        let r = depot_tests::http(
+            &self.url,
+            "GET",
+            path,
+            &[("authorization", &self.auth)],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.body
+    }
+}

@@ -74,3 +74,47 @@ start_postgres() {
   PG_STOP=("${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate stop)
   trap 'log "stopping PostgreSQL"; "${PG_STOP[@]}" >/dev/null 2>&1; rm -rf "'"$dir"'"' EXIT
 }
+
+# Docker Engine 26 with the containerd image store: Debian trixie's docker.io, installed alone
+# (trixie pinned low so nothing else is upgraded), and dockerd started unless one already runs.
+start_dockerd() {
+  if ! command -v dockerd >/dev/null 2>&1 || ! dockerd --version | grep -qE "version (2[6-9]|[3-9][0-9])"; then
+    log "installing Docker Engine 26 (docker.io from Debian trixie)"
+    as_root tee /etc/apt/sources.list.d/depot-rs-trixie.sources >/dev/null <<'SOURCES'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+    as_root tee /etc/apt/preferences.d/depot-rs-trixie >/dev/null <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends docker.io/trixie >/dev/null
+  fi
+  if docker info >/dev/null 2>&1; then
+    docker info 2>/dev/null | grep -q "io.containerd.snapshotter" \
+      || log "warning: the running dockerd does not use the containerd image store; some tests may fail"
+    return
+  fi
+  if [ ! -f /etc/docker/daemon.json ]; then
+    as_root mkdir -p /etc/docker
+    echo '{"features":{"containerd-snapshotter":true}}' | as_root tee /etc/docker/daemon.json >/dev/null
+  elif ! grep -q containerd-snapshotter /etc/docker/daemon.json; then
+    echo "error: /etc/docker/daemon.json exists without {\"features\":{\"containerd-snapshotter\":true}}; add it and run again" >&2
+    exit 1
+  fi
+  log "starting dockerd (log: $CACHE_DIR/dockerd.log)"
+  mkdir -p "$CACHE_DIR"
+  as_root sh -c "nohup dockerd >'$CACHE_DIR/dockerd.log' 2>&1 &"
+  for _ in $(seq 60); do
+    docker info >/dev/null 2>&1 && return
+    sleep 1
+  done
+  tail -n 20 "$CACHE_DIR/dockerd.log" >&2
+  echo "error: dockerd did not start" >&2
+  exit 1
+}

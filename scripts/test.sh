@@ -8,6 +8,7 @@ cd "$REPO_ROOT"
 
 install_system_packages
 install_official_cli
+install_python_clients
 start_dockerd
 start_postgres
 

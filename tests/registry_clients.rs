@@ -361,3 +361,73 @@ impl Registry {
         r.body
     }
 }
+
+/// The Python with oras-py installed (`DEPOT_TEST_PYTHON`, set by scripts/test.sh).
+fn python_with_oras() -> String {
+    std::env::var("DEPOT_TEST_PYTHON")
+        .expect("DEPOT_TEST_PYTHON is not set: run scripts/test.sh, which installs oras-py")
+}
+
+#[tokio::test]
+async fn oras_pushes_and_pulls_an_artifact_with_a_subject() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("oras");
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let repo = format!("{}/app", boot.project_id);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let subject = write_oci_layout(&layout, "v1", &[("app.bin", b"the app".to_vec())]);
+    let creds = format!("x-token:{}", boot.token);
+    skopeo_ok(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{host}/{repo}:v1"),
+    ]);
+    let subject_size = std::fs::metadata(
+        layout
+            .join("blobs/sha256")
+            .join(subject.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+    .len();
+
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/oras_artifact.py");
+    let out = Command::new(python_with_oras())
+        .arg(&script)
+        .args([
+            &host,
+            &repo,
+            &boot.token,
+            &subject,
+            &subject_size.to_string(),
+            &work.path().display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "oras failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(result["status"], json!(201));
+    assert_eq!(result["subject_header"], json!(subject));
+    assert_eq!(result["pulled"], json!(["sbom.json"]));
+    assert_eq!(result["content"], json!({"packages": ["depot-rs"]}));
+
+    // The artifact is discoverable through the referrers API.
+    let reg = Registry::new(&server, &boot.token);
+    let referrers: Value =
+        serde_json::from_slice(&reg.get(&format!("/v2/{repo}/referrers/{subject}")).await).unwrap();
+    let manifests = referrers["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 1, "{referrers}");
+    assert_eq!(manifests[0]["digest"], result["digest"]);
+    assert_eq!(
+        manifests[0]["annotations"]["org.example.kind"],
+        json!("sbom")
+    );
+}

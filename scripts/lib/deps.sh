@@ -118,3 +118,17 @@ PIN
   echo "error: dockerd did not start" >&2
   exit 1
 }
+
+# oras-py (the OCI artifact client from PyPI) in a venv; sets DEPOT_TEST_PYTHON.
+install_python_clients() {
+  local venv="$CACHE_DIR/venv"
+  if ! "$venv/bin/python" -c "import oras" >/dev/null 2>&1; then
+    log "installing oras from PyPI"
+    python3 -m venv "$venv" >/dev/null 2>&1 || {
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+      python3 -m venv "$venv"
+    }
+    "$venv/bin/pip" install -q --disable-pip-version-check oras
+  fi
+  export DEPOT_TEST_PYTHON="$venv/bin/python"
+}

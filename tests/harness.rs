@@ -11,12 +11,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use depot_core::DepotClient;
 use depot_core::connect::ClientOptions;
 use depot_core::proto::depot::cli::v1::{
     CreateBuildRequest, FinishBuildRequest, finish_build_request,
 };
 use serde_json::Value;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use sqlx::Connection;
 
 /// Path of a workspace binary next to the running test executable.
@@ -547,4 +550,118 @@ pub async fn http(
         headers,
         body,
     }
+}
+
+/// OCI image manifest media type.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// A registry client of one depot-server with one token, for tests.
+pub struct RegistryClient {
+    url: String,
+    auth: String,
+}
+
+impl RegistryClient {
+    /// A client authenticating as `x-token:<token>`.
+    pub fn new(server: &Server, token: &str) -> Self {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-token:{token}"));
+        RegistryClient {
+            url: server.url.clone(),
+            auth: format!("Basic {basic}"),
+        }
+    }
+
+    /// Sends a request with the client's credentials.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        let mut all = vec![("authorization", self.auth.as_str())];
+        all.extend_from_slice(headers);
+        http(&self.url, method, path, &all, body).await
+    }
+
+    /// `GET path`, which must answer 200; returns the body.
+    pub async fn get_ok(&self, path: &str) -> bytes::Bytes {
+        let r = self.call("GET", path, &[], b"").await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.body
+    }
+
+    /// Uploads a blob with a single `POST ?digest=`; returns its digest.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = sha256(data);
+        let r = self
+            .call(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+                &[],
+                data,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        digest
+    }
+
+    /// Pushes a manifest.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> HttpResponse {
+        self.call(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("content-type", media_type)],
+            body,
+        )
+        .await
+    }
+
+    /// Pushes a config and one layer and an image manifest tagged `tag`; returns the manifest
+    /// bytes and digest.
+    pub async fn push_image(&self, repo: &str, tag: &str, seed: &str) -> (Vec<u8>, String) {
+        let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
+        let layer = format!("layer of {seed}").repeat(100);
+        let manifest = image_manifest(
+            (&self.push_blob(repo, config.as_bytes()).await, config.len()),
+            &[(&self.push_blob(repo, layer.as_bytes()).await, layer.len())],
+            None,
+        );
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let digest = sha256(&manifest);
+        assert_eq!(r.header("docker-content-digest"), digest);
+        (manifest, digest)
+    }
+}
+
+/// An OCI image manifest over `config` and `layers` (digest, size), plus `extra` fields.
+pub fn image_manifest(
+    config: (&str, usize),
+    layers: &[(&str, usize)],
+    extra: Option<Value>,
+) -> Vec<u8> {
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+        "layers": layers.iter().map(|(d, s)| json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": s
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(Value::Object(extra)) = extra {
+        m.as_object_mut().unwrap().extend(extra);
+    }
+    serde_json::to_vec(&m).unwrap()
 }

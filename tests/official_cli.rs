@@ -175,3 +175,72 @@ async fn init_writes_depot_json_under_a_terminal() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn image_list_and_rm_act_on_the_registry() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("olga");
+    let reg = depot_tests::RegistryClient::new(&server, &boot.token);
+    let (_, root) = reg.push_image(&boot.project_id, "v1", "root").await;
+    let (_, web) = reg
+        .push_image(&format!("{}/web", boot.project_id), "v2", "web")
+        .await;
+    let cli = Cli::official(&server).env("DEPOT_TOKEN", &boot.token);
+
+    let listed: Value = serde_json::from_str(&cli.ok(&[
+        "image",
+        "list",
+        "--project",
+        &boot.project_id,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    let mut images: Vec<(String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["tag"].as_str().unwrap().to_owned(),
+                i["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    images.sort();
+    assert_eq!(
+        images,
+        vec![("v1".to_owned(), root.clone()), ("web:v2".to_owned(), web)]
+    );
+    assert!(listed[0]["size_bytes"].as_u64().unwrap() > 0, "{listed}");
+
+    let out = cli.ok(&["image", "rm", "--project", &boot.project_id, "web:v2"]);
+    assert!(out.contains("web:v2"), "{out}");
+    let gone = reg
+        .call(
+            "GET",
+            &format!("/v2/{}/web/manifests/v2", boot.project_id),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(gone.status, 404);
+    let failed = cli.run(&["image", "rm", "--project", &boot.project_id, "nope"]);
+    assert!(!failed.status.success());
+    assert!(
+        text(&failed.stderr).contains("not_found"),
+        "{}",
+        text(&failed.stderr)
+    );
+    let listed: Value = serde_json::from_str(&cli.ok(&[
+        "image",
+        "list",
+        "--project",
+        &boot.project_id,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["digest"], json!(root));
+}

@@ -2,113 +2,13 @@
 //! spec's four categories (pull, push, content discovery, content management), every upload
 //! mode, error cases, token scopes and crash safety.
 
-use base64::Engine as _;
-use depot_tests::{HttpResponse, Server, http};
+use depot_tests::{HttpResponse, RegistryClient as Registry, Server, http, image_manifest, sha256};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha512};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+use depot_tests::OCI_MANIFEST;
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-
-fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
-}
-
-/// A client of one server with one token.
-struct Registry {
-    url: String,
-    auth: String,
-}
-
-impl Registry {
-    fn new(server: &Server, token: &str) -> Self {
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-token:{token}"));
-        Registry {
-            url: server.url.clone(),
-            auth: format!("Basic {basic}"),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> HttpResponse {
-        let mut all = vec![("authorization", self.auth.as_str())];
-        all.extend_from_slice(headers);
-        http(&self.url, method, path, &all, body).await
-    }
-
-    /// Uploads a blob with a single `POST ?digest=`; returns its digest.
-    async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
-        let digest = sha256(data);
-        let r = self
-            .call(
-                "POST",
-                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
-                &[],
-                data,
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        digest
-    }
-
-    async fn put_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        body: &[u8],
-    ) -> HttpResponse {
-        self.call(
-            "PUT",
-            &format!("/v2/{repo}/manifests/{reference}"),
-            &[("content-type", media_type)],
-            body,
-        )
-        .await
-    }
-
-    /// Pushes a config and one layer and an image manifest tagged `tag`; returns the manifest
-    /// bytes and digest.
-    async fn push_image(&self, repo: &str, tag: &str, seed: &str) -> (Vec<u8>, String) {
-        let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
-        let layer = format!("layer of {seed}").repeat(100);
-        let manifest = image_manifest(
-            (&self.push_blob(repo, config.as_bytes()).await, config.len()),
-            &[(&self.push_blob(repo, layer.as_bytes()).await, layer.len())],
-            None,
-        );
-        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        let digest = sha256(&manifest);
-        assert_eq!(r.header("docker-content-digest"), digest);
-        (manifest, digest)
-    }
-}
-
-fn image_manifest(
-    config: (&str, usize),
-    layers: &[(&str, usize)],
-    extra: Option<Value>,
-) -> Vec<u8> {
-    let mut m = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
-        "layers": layers.iter().map(|(d, s)| json!({
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": s
-        })).collect::<Vec<_>>(),
-    });
-    if let Some(Value::Object(extra)) = extra {
-        m.as_object_mut().unwrap().extend(extra);
-    }
-    serde_json::to_vec(&m).unwrap()
-}
 
 fn error_code(r: &HttpResponse) -> String {
     r.json()["errors"][0]["code"]
@@ -833,4 +733,109 @@ async fn a_killed_server_leaves_no_partial_blob_and_uploads_resume() {
         digest,
         "acknowledged blobs survive intact"
     );
+}
+
+#[tokio::test]
+async fn registry_service_pages_and_deletes_atomically() {
+    use depot_core::proto::depot::build::v1::{DeleteImageRequest, ListImagesRequest};
+    let server = Server::start().await;
+    let boot = server.bootstrap("reg6");
+    let reg = Registry::new(&server, &boot.token);
+    for tag in ["a", "b", "c"] {
+        reg.push_image(&boot.project_id, tag, tag).await;
+    }
+    let client = server.client(&boot.token).registry();
+    let mut seen = Vec::new();
+    let mut page_token = None;
+    loop {
+        let page = client
+            .list_images(ListImagesRequest {
+                project_id: boot.project_id.clone(),
+                page_size: Some(2),
+                page_token,
+            })
+            .await
+            .unwrap();
+        assert!(page.images.len() <= 2);
+        seen.extend(page.images.into_iter().map(|i| i.tag));
+        match page.next_page_token {
+            Some(next) => page_token = Some(next),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["a", "b", "c"]);
+
+    // One missing tag: nothing is deleted.
+    let err = client
+        .delete_image(DeleteImageRequest {
+            project_id: boot.project_id.clone(),
+            image_tags: vec!["a".into(), "zzz".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), depot_core::connect::Code::NotFound);
+    assert!(err.message().contains("zzz"), "{err}");
+    assert_eq!(
+        reg.call(
+            "HEAD",
+            &format!("/v2/{}/manifests/a", boot.project_id),
+            &[],
+            b""
+        )
+        .await
+        .status,
+        200
+    );
+    client
+        .delete_image(DeleteImageRequest {
+            project_id: boot.project_id.clone(),
+            image_tags: vec!["a".into(), "b".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        reg.call(
+            "HEAD",
+            &format!("/v2/{}/manifests/a", boot.project_id),
+            &[],
+            b""
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        reg.call(
+            "HEAD",
+            &format!("/v2/{}/manifests/c", boot.project_id),
+            &[],
+            b""
+        )
+        .await
+        .status,
+        200
+    );
+
+    // Pull tokens cannot use the API.
+    let pull = server
+        .client(&boot.token)
+        .builds()
+        .get_pull_token(depot_core::proto::depot::cli::v1::GetPullTokenRequest {
+            project_id: Some(boot.project_id.clone()),
+            build_id: None,
+        })
+        .await
+        .unwrap()
+        .token;
+    let err = server
+        .client(&pull)
+        .registry()
+        .list_images(ListImagesRequest {
+            project_id: boot.project_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), depot_core::connect::Code::PermissionDenied);
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use depot_core::proto::depot::cli::v1::GetPullTokenRequest;
-use depot_tests::{Server, text};
+use depot_tests::{RegistryClient as Registry, Server, text};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -305,7 +305,7 @@ async fn docker_logs_in_pushes_and_pulls() {
     // The registry serves exactly the manifest docker pushed.
     let reg = Registry::new(&server, &boot.token);
     let manifest = reg
-        .get(&format!("/v2/{}/docker-test/manifests/v1", boot.project_id))
+        .get_ok(&format!("/v2/{}/docker-test/manifests/v1", boot.project_id))
         .await;
     assert_eq!(format!("sha256:{}", sha256_hex(&manifest)), digest);
 
@@ -330,36 +330,6 @@ async fn docker_logs_in_pushes_and_pulls() {
         Some("dpu_wrong"),
     );
     assert!(!bad.status.success());
-}
-
-/// A minimal authenticated reader for checks beside the clients under test.
-struct Registry {
-    url: String,
-    auth: String,
-}
-
-impl Registry {
-    fn new(server: &Server, token: &str) -> Self {
-        use base64::Engine as _;
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-token:{token}"));
-        Registry {
-            url: server.url.clone(),
-            auth: format!("Basic {basic}"),
-        }
-    }
-
-    async fn get(&self, path: &str) -> bytes::Bytes {
-        let r = depot_tests::http(
-            &self.url,
-            "GET",
-            path,
-            &[("authorization", &self.auth)],
-            b"",
-        )
-        .await;
-        assert_eq!(r.status, 200, "{path}: {}", r.text());
-        r.body
-    }
 }
 
 /// The Python with oras-py installed (`DEPOT_TEST_PYTHON`, set by scripts/test.sh).
@@ -422,7 +392,8 @@ async fn oras_pushes_and_pulls_an_artifact_with_a_subject() {
     // The artifact is discoverable through the referrers API.
     let reg = Registry::new(&server, &boot.token);
     let referrers: Value =
-        serde_json::from_slice(&reg.get(&format!("/v2/{repo}/referrers/{subject}")).await).unwrap();
+        serde_json::from_slice(&reg.get_ok(&format!("/v2/{repo}/referrers/{subject}")).await)
+            .unwrap();
     let manifests = referrers["manifests"].as_array().unwrap();
     assert_eq!(manifests.len(), 1, "{referrers}");
     assert_eq!(manifests[0]["digest"], result["digest"]);

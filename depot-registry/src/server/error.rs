@@ -111,6 +111,14 @@ impl RegistryError {
     }
 }
 
+impl std::fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.wire().0, self.message)
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
 impl From<std::io::Error> for RegistryError {
     fn from(err: std::io::Error) -> Self {
         Self::internal(format!("storage: {err}"))

@@ -21,6 +21,19 @@ pub struct ManifestRow {
     pub size: i64,
 }
 
+/// A tag of one of a project's repositories, with what it points at.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TaggedManifest {
+    /// Repository.
+    pub repository: String,
+    /// Tag.
+    pub tag: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// When the tag was last pushed (ms since epoch).
+    pub updated_at: i64,
+}
+
 /// A manifest about to be recorded.
 pub struct NewManifest<'a> {
     /// Digest.
@@ -230,6 +243,41 @@ impl Metadata {
                 .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Every tag in the repositories of `project` (`<project>` and `<project>/…`).
+    pub async fn tagged_manifests(&self, project: &str) -> Result<Vec<TaggedManifest>> {
+        Ok(sqlx::query_as(
+            "SELECT repository, tag, digest, updated_at FROM registry_tags \
+             WHERE repository = $1 OR repository LIKE $2",
+        )
+        .bind(project)
+        .bind(format!("{project}/%"))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes every `(repository, tag)` in one transaction, or none of them if any is
+    /// missing. Returns the positions of the missing ones in `targets`.
+    pub async fn delete_tags(&self, targets: &[(Name, String)]) -> Result<Vec<usize>> {
+        let mut tx = self.pool.begin().await?;
+        let mut missing = Vec::new();
+        for (i, (repository, tag)) in targets.iter().enumerate() {
+            let done = sqlx::query("DELETE FROM registry_tags WHERE repository = $1 AND tag = $2")
+                .bind(repository.as_str())
+                .bind(tag)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                missing.push(i);
+            }
+        }
+        if missing.is_empty() {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(missing)
     }
 
     /// Manifests of `repository` whose subject is `subject`.

@@ -4,6 +4,7 @@
 mod auth;
 mod blobs;
 mod error;
+mod images;
 mod manifests;
 mod metadata;
 mod routes;
@@ -17,7 +18,8 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
+use depot_core::proto::depot::build::v1::registry_service;
 use depot_core::server::Store;
 
 pub use auth::{Action, Challenge};
@@ -91,13 +93,22 @@ impl Registry {
         })
     }
 
-    /// Routes: `/v2/…` (the Distribution API) and `GET /auth/token` (the token endpoint).
+    /// Routes: `/v2/…` (the Distribution API), `GET /auth/token` (the token endpoint) and the
+    /// `depot.build.v1.RegistryService` Connect procedures.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/v2", get(base))
             .route("/v2/", get(base))
             .route("/v2/{*rest}", any(dispatch))
             .route("/auth/token", get(token))
+            .route(
+                registry_service::LIST_IMAGES,
+                post(images::list_images_endpoint),
+            )
+            .route(
+                registry_service::DELETE_IMAGE,
+                post(images::delete_image_endpoint),
+            )
             .with_state(self.clone())
     }
 }

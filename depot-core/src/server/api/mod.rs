@@ -211,7 +211,7 @@ async fn connect_endpoint(
 }
 
 /// A protobuf timestamp from milliseconds since the Unix epoch.
-pub(crate) fn timestamp(ms: i64) -> prost_types::Timestamp {
+pub fn timestamp(ms: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: ms.div_euclid(1000),
         nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,

@@ -628,6 +628,26 @@ impl RegistryClient {
         .await
     }
 
+    /// Pushes an image docker can run (a real layer holding `files`) tagged `tag`; returns the
+    /// manifest digest.
+    pub async fn push_runnable_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        files: &[(&str, &[u8])],
+    ) -> String {
+        let layer = image_layer(files);
+        let config = image_config(std::slice::from_ref(&layer));
+        let manifest = image_manifest(
+            (&self.push_blob(repo, &config).await, config.len()),
+            &[(&self.push_blob(repo, &layer.gz).await, layer.gz.len())],
+            None,
+        );
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        sha256(&manifest)
+    }
+
     /// Pushes a config and one layer and an image manifest tagged `tag`; returns the manifest
     /// bytes and digest.
     pub async fn push_image(&self, repo: &str, tag: &str, seed: &str) -> (Vec<u8>, String) {
@@ -664,4 +684,43 @@ pub fn image_manifest(
         m.as_object_mut().unwrap().extend(extra);
     }
     serde_json::to_vec(&m).unwrap()
+}
+
+/// A gzipped tar layer and its uncompressed digest (the image config's `diff_id`).
+pub struct Layer {
+    /// The compressed layer.
+    pub gz: Vec<u8>,
+    /// `sha256:` of the uncompressed tar.
+    pub diff_id: String,
+}
+
+/// A real image layer holding `files` (path, content), each mode 0644.
+pub fn image_layer(files: &[(&str, &[u8])]) -> Layer {
+    use std::io::Write as _;
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, *content)
+            .expect("writing a tar entry");
+    }
+    let tar = builder.into_inner().expect("finishing the tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).expect("compressing");
+    Layer {
+        gz: gz.finish().expect("compressing"),
+        diff_id: sha256(&tar),
+    }
+}
+
+/// An image config for linux/amd64 over `layers`.
+pub fn image_config(layers: &[Layer]) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
+    }))
+    .expect("JSON")
 }

@@ -244,3 +244,152 @@ async fn image_list_and_rm_act_on_the_registry() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["digest"], json!(root));
 }
+
+/// Removes docker images by reference, ignoring ones that are absent.
+fn docker_rmi(images: &[&str]) {
+    let _ = std::process::Command::new("docker")
+        .arg("rmi")
+        .args(images)
+        .output();
+}
+
+fn docker_image_id(image: &str) -> Option<String> {
+    let out = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .output()
+        .expect("docker is not installed: run scripts/test.sh");
+    out.status
+        .success()
+        .then(|| text(&out.stdout).trim().to_owned())
+}
+
+#[tokio::test]
+async fn pull_saved_builds_and_tags_into_docker() {
+    use base64::Engine as _;
+    use depot_core::proto::depot::cli::v1::{
+        BuildOptions, Command, CreateBuildRequest, GetPullInfoRequest,
+    };
+
+    let server = Server::start().await;
+    let boot = server.bootstrap("pia");
+    let registry_host = server.url.trim_start_matches("http://").to_owned();
+    let client = server.client(&boot.token);
+
+    // A saved build, as `depot build --save --save-tag extra` creates it; BuildKit then pushes
+    // to the additional tags with the additional credentials (the build token).
+    let created = client
+        .builds()
+        .create_build(CreateBuildRequest {
+            project_id: Some(boot.project_id.clone()),
+            options: vec![BuildOptions {
+                command: Command::Build as i32,
+                tags: vec!["depot-rs-test/app:latest".into()],
+                save: true,
+                save_tags: vec!["extra".into()],
+                ..Default::default()
+            }],
+            required_engine: None,
+        })
+        .await
+        .unwrap();
+    let tags: Vec<_> = created
+        .additional_tags
+        .iter()
+        .map(|t| t.tag.as_str())
+        .collect();
+    let repo = format!("{registry_host}/{}", boot.project_id);
+    assert_eq!(
+        tags,
+        [
+            format!("{repo}:{}", created.build_id),
+            format!("{repo}:extra")
+        ]
+    );
+    let credential = &created.additional_credentials[0];
+    assert_eq!(credential.host, registry_host);
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&credential.token)
+        .unwrap();
+    let (user, password) = std::str::from_utf8(&decoded)
+        .unwrap()
+        .split_once(':')
+        .unwrap()
+        .to_owned();
+    assert_eq!((user, password), ("x-token", created.build_token.as_str()));
+    let builder = depot_tests::RegistryClient::new(&server, &created.build_token);
+    let digest = builder
+        .push_runnable_image(
+            &boot.project_id,
+            &created.build_id,
+            &[("hello.txt", b"hello from a saved build")],
+        )
+        .await;
+    let other = server.admin_ok(&["project", "create", "elsewhere", "--org", &boot.org_id]);
+    let r = builder
+        .call(
+            "POST",
+            &format!("/v2/{}/blobs/uploads/", other.trim()),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        r.status, 403,
+        "a build token only pushes to its own project"
+    );
+
+    let info = client
+        .builds()
+        .get_pull_info(GetPullInfoRequest {
+            build_id: created.build_id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(info.reference, format!("{repo}:{}", created.build_id));
+    assert_eq!(info.registry_host, registry_host);
+    assert!(info.options[0].save);
+
+    let cli = Cli::official(&server).env("DEPOT_TOKEN", &boot.token);
+    let by_build = "depot-rs-test/pulled:build";
+    docker_rmi(&[by_build, &info.reference]);
+    cli.ok(&[
+        "pull",
+        &created.build_id,
+        "--project",
+        &boot.project_id,
+        "-t",
+        by_build,
+    ]);
+    assert_eq!(docker_image_id(by_build).as_deref(), Some(digest.as_str()));
+
+    let by_tag = "depot-rs-test/pulled:tag";
+    docker_rmi(&[by_tag]);
+    builder
+        .push_runnable_image(&boot.project_id, "release", &[("release.txt", b"release")])
+        .await;
+    cli.ok(&[
+        "pull",
+        "--project",
+        &boot.project_id,
+        "release",
+        "-t",
+        by_tag,
+    ]);
+    assert!(docker_image_id(by_tag).is_some());
+
+    let missing = cli.run(&[
+        "pull",
+        "--project",
+        &boot.project_id,
+        "nope",
+        "-t",
+        "depot-rs-test/pulled:none",
+    ]);
+    assert!(!missing.status.success());
+    docker_rmi(&[
+        by_build,
+        by_tag,
+        &info.reference,
+        &format!("{repo}:release"),
+    ]);
+}

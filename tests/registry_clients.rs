@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use depot_core::proto::depot::cli::v1::GetPullTokenRequest;
-use depot_tests::{RegistryClient as Registry, Server, text};
+use depot_tests::{Layer, RegistryClient as Registry, Server, image_config, image_layer, text};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -24,29 +24,18 @@ fn write_oci_layout(dir: &Path, tag: &str, files: &[(&str, Vec<u8>)]) -> String 
         std::fs::write(blobs.join(&hex), data).unwrap();
         (format!("sha256:{hex}"), data.len())
     };
-    let mut layers = Vec::new();
-    let mut diff_ids = Vec::new();
-    for (name, content) in files {
-        let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, name, &content[..])
-            .unwrap();
-        let tar = builder.into_inner().unwrap();
-        diff_ids.push(format!("sha256:{}", sha256_hex(&tar)));
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&tar).unwrap();
-        let (digest, size) = put(&gz.finish().unwrap());
-        layers.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size}));
-    }
-    let config = serde_json::to_vec(&json!({
-        "architecture": "amd64", "os": "linux", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-    }))
-    .unwrap();
+    let built: Vec<Layer> = files
+        .iter()
+        .map(|(name, content)| image_layer(&[(name, content)]))
+        .collect();
+    let layers: Vec<Value> = built
+        .iter()
+        .map(|l| {
+            let (digest, size) = put(&l.gz);
+            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size})
+        })
+        .collect();
+    let config = image_config(&built);
     let (config_digest, config_size) = put(&config);
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,

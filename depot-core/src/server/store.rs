@@ -187,6 +187,8 @@ pub struct Build {
     pub created_at: i64,
     /// Finish time (ms since epoch).
     pub finished_at: Option<i64>,
+    /// The `CreateBuildRequest` that started it (protobuf, base64).
+    pub request: Option<String>,
 }
 
 /// An OIDC trust policy: which CI identity may act on a project.
@@ -572,10 +574,12 @@ impl Store {
 
     // ---- builds ----
 
-    /// Records a new running build and mints its build token, in one transaction.
+    /// Records a new running build (with the request that started it, protobuf as base64)
+    /// and mints its build token, in one transaction.
     pub async fn create_build(
         &self,
         project: &Project,
+        request: String,
         token_ttl: Duration,
     ) -> Result<(Build, TokenSecret), StoreError> {
         let build = Build {
@@ -585,16 +589,18 @@ impl Store {
             error: None,
             created_at: now_ms(),
             finished_at: None,
+            request: Some(request),
         };
         let secret = TokenSecret::generate(TokenKind::Build);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO builds (id, project_id, status, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO builds (id, project_id, status, created_at, request) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&build.id)
         .bind(&build.project_id)
         .bind(build.status)
         .bind(build.created_at)
+        .bind(build.request.clone())
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -619,7 +625,7 @@ impl Store {
     /// A build by id.
     pub async fn get_build(&self, id: &str) -> Result<Option<Build>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, project_id, status, error, created_at, finished_at FROM builds WHERE id = $1",
+            "SELECT id, project_id, status, error, created_at, finished_at, request FROM builds WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -654,7 +660,7 @@ impl Store {
     ) -> Result<Vec<Build>, StoreError> {
         let (created_at, id) = after.unwrap_or((i64::MAX, ""));
         Ok(sqlx::query_as(
-            "SELECT id, project_id, status, error, created_at, finished_at FROM builds \
+            "SELECT id, project_id, status, error, created_at, finished_at, request FROM builds \
              WHERE project_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
              ORDER BY created_at DESC, id DESC LIMIT $4",
         )
@@ -664,6 +670,39 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Records the start of a `depot push` of `build_id` to `tag`; returns the push id.
+    pub async fn start_push(&self, build_id: &str, tag: &str) -> Result<String, StoreError> {
+        let id = ids::new_id();
+        sqlx::query("INSERT INTO pushes (id, build_id, tag, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&id)
+            .bind(build_id)
+            .bind(tag)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    /// Records the end of a push of `build_id`. Returns false if no such unfinished push exists.
+    pub async fn finish_push(
+        &self,
+        push_id: &str,
+        build_id: &str,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE pushes SET finished_at = $1, error = $2 WHERE id = $3 AND build_id = $4 \
+             AND finished_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(error.map(str::to_owned))
+        .bind(push_id)
+        .bind(build_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(affected(&result))
     }
 
     // ---- trust policies ----

@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use prost::Message as _;
 
 use super::{ControlPlane, timestamp};
 use crate::connect::ConnectError;
@@ -21,10 +22,11 @@ impl ControlPlane {
     pub(super) async fn create_build(
         &self,
         principal: Principal,
-        request: api::CreateBuildRequest,
+        mut request: api::CreateBuildRequest,
     ) -> Result<api::CreateBuildResponse, ConnectError> {
         let project_id = request
             .project_id
+            .take()
             .filter(|p| !p.is_empty())
             .or_else(|| principal.bound_project().map(str::to_owned))
             // `not_found` makes the official CLI offer its project picker.
@@ -38,9 +40,17 @@ impl ControlPlane {
         let project = principal
             .authorize_project(&self.store, &project_id, Access::Write)
             .await?;
+        let recorded = api::CreateBuildRequest {
+            project_id: Some(project.id.clone()),
+            ..request.clone()
+        };
         let (build, token) = self
             .store
-            .create_build(&project, self.config.build_token_ttl)
+            .create_build(
+                &project,
+                STANDARD.encode(recorded.encode_to_vec()),
+                self.config.build_token_ttl,
+            )
             .await
             .map_err(storage_failed)?;
         let registry = &self.config.registry_host;
@@ -165,6 +175,45 @@ impl ControlPlane {
         })
     }
 
+    pub(super) async fn get_pull_info(
+        &self,
+        principal: Principal,
+        request: api::GetPullInfoRequest,
+    ) -> Result<api::GetPullInfoResponse, ConnectError> {
+        let build = self
+            .authorize_build(&principal, &request.build_id, Access::Read)
+            .await?;
+        let options = build
+            .request
+            .as_deref()
+            .and_then(|r| STANDARD.decode(r).ok())
+            .and_then(|r| api::CreateBuildRequest::decode(&r[..]).ok())
+            .map(|r| r.options)
+            .unwrap_or_default();
+        let (_, secret) = self
+            .store
+            .create_token(&NewToken {
+                kind: TokenKind::Pull,
+                description: format!("pull build {}", build.id),
+                user_id: None,
+                org_id: None,
+                project_id: Some(build.project_id.clone()),
+                build_id: Some(build.id.clone()),
+                ttl: Some(self.config.pull_token_ttl),
+            })
+            .await
+            .map_err(storage_failed)?;
+        let registry = &self.config.registry_host;
+        Ok(api::GetPullInfoResponse {
+            reference: format!("{registry}/{}:{}", build.project_id, build.id),
+            username: "x-token".into(),
+            password: secret.expose().to_owned(),
+            save_for_load: options.iter().any(|o| o.load),
+            options,
+            registry_host: registry.clone(),
+        })
+    }
+
     pub(super) async fn get_pull_token(
         &self,
         principal: Principal,
@@ -221,7 +270,7 @@ impl ControlPlane {
 
     /// Loads a build and checks `principal` may act on it: its own build token, or `access`
     /// to its project.
-    async fn authorize_build(
+    pub(super) async fn authorize_build(
         &self,
         principal: &Principal,
         build_id: &str,
@@ -313,6 +362,7 @@ mod tests {
             error: None,
             created_at: 42,
             finished_at: None,
+            request: None,
         };
         let token = encode_page_token(&build);
         assert_eq!(

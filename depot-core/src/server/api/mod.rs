@@ -6,6 +6,7 @@ mod login;
 
 pub use login::approve_login;
 mod projects;
+mod pushes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use super::auth::{Principal, authenticate};
 use super::connect::{decode_unary, error_response, unary_response};
 use super::store::Store;
 use crate::connect::ConnectError;
-use crate::proto::depot::cli::v1::build_service;
+use crate::proto::depot::cli::v1::{build_service, push_service};
 use crate::proto::depot::cli::v1beta1::{login_service, projects_service};
 use crate::proto::depot::core::v1::{organization_service, project_service};
 
@@ -175,6 +176,17 @@ impl ControlPlane {
             }
             builds::GET_PULL_TOKEN => {
                 self.call(headers, body, |p, r| self.get_pull_token(p, r))
+                    .await
+            }
+            builds::GET_PULL_INFO => {
+                self.call(headers, body, |p, r| self.get_pull_info(p, r))
+                    .await
+            }
+            push_service::START_PUSH => {
+                self.call(headers, body, |p, r| self.start_push(p, r)).await
+            }
+            push_service::FINISH_PUSH => {
+                self.call(headers, body, |p, r| self.finish_push(p, r))
                     .await
             }
             _ => error_response(&ConnectError::unimplemented(format!(

@@ -636,13 +636,19 @@ impl RegistryClient {
         tag: &str,
         files: &[(&str, &[u8])],
     ) -> String {
-        let layer = image_layer(files);
-        let config = image_config(std::slice::from_ref(&layer));
-        let manifest = image_manifest(
-            (&self.push_blob(repo, &config).await, config.len()),
-            &[(&self.push_blob(repo, &layer.gz).await, layer.gz.len())],
-            None,
-        );
+        self.push_layers(repo, tag, &[image_layer(files)]).await
+    }
+
+    /// Pushes an image of `layers` tagged `tag`; returns the manifest digest.
+    pub async fn push_layers(&self, repo: &str, tag: &str, layers: &[Layer]) -> String {
+        let mut pushed = Vec::new();
+        for layer in layers {
+            pushed.push((self.push_blob(repo, &layer.gz).await, layer.gz.len()));
+        }
+        let refs: Vec<(&str, usize)> = pushed.iter().map(|(d, s)| (d.as_str(), *s)).collect();
+        let config = image_config(layers);
+        let config_digest = self.push_blob(repo, &config).await;
+        let manifest = image_manifest((&config_digest, config.len()), &refs, None);
         let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
         assert_eq!(r.status, 201, "{}", r.text());
         sha256(&manifest)
@@ -723,4 +729,60 @@ pub fn image_config(layers: &[Layer]) -> Vec<u8> {
         "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
     }))
     .expect("JSON")
+}
+
+/// A CNCF distribution registry (Debian's `docker-registry`) on a loopback port, without auth.
+pub struct Distribution {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    pub host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Distribution {
+    /// Starts one with its own storage directory.
+    pub fn start() -> Distribution {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("writing the distribution config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is not installed: run scripts/test.sh, which installs it");
+        // Owned from here on, so a failed start still stops the process.
+        let registry = Distribution {
+            child,
+            host,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&registry.host).is_ok() {
+                return registry;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("docker-registry did not start on {}", registry.host);
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

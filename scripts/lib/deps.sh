@@ -11,8 +11,8 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# apt packages: the Rust toolchain's C linker, PostgreSQL and skopeo (tests), Node/npm (the
-# official CLI).
+# apt packages: the Rust toolchain's C linker, PostgreSQL, skopeo and CNCF distribution
+# (tests), Node/npm (the official CLI).
 install_system_packages() {
   local missing=()
   [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
@@ -20,6 +20,7 @@ install_system_packages() {
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
   command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+  command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   # Node may come from another source (e.g. NodeSource, which bundles npm); only add Debian's
   # packages when the commands are missing.
   command -v node >/dev/null 2>&1 || missing+=(nodejs)

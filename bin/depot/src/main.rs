@@ -38,6 +38,13 @@ enum Command {
     /// Manage a project's build cache.
     #[command(subcommand)]
     Cache(commands::cache::CacheCommand),
+    /// Pull a saved build (by build ID) or a project's tag into the local Docker Engine.
+    Pull(commands::pull::PullArgs),
+    /// Push a saved build to other registries.
+    Push(commands::push::PushArgs),
+    /// Manage the project's images in the registry.
+    #[command(subcommand)]
+    Image(commands::image::ImageCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -51,6 +58,9 @@ async fn main() -> ExitCode {
         Command::List(command) => commands::list::run(command).await,
         Command::PullToken(args) => commands::pull_token::run(args).await,
         Command::Cache(command) => commands::cache::run(command).await,
+        Command::Pull(args) => commands::pull::run(args).await,
+        Command::Push(args) => commands::push::run(args).await,
+        Command::Image(command) => commands::image::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

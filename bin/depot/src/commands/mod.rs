@@ -1,8 +1,11 @@
 //! One module per command.
 
 pub mod cache;
+pub mod image;
 pub mod init;
 pub mod list;
 pub mod login;
 pub mod projects;
+pub mod pull;
 pub mod pull_token;
+pub mod push;

@@ -1,0 +1,201 @@
+//! Our CLI's registry commands end to end: `depot push` of a saved build to CNCF distribution
+//! and to another repository at once, `depot pull` into Docker Engine 26, `depot image`.
+
+use std::process::Command as Process;
+
+use depot_core::proto::depot::cli::v1::{BuildOptions, Command, CreateBuildRequest};
+use depot_tests::{Cli, Distribution, RegistryClient, Server, http, image_layer, sha256, text};
+use serde_json::{Value, json};
+
+fn docker_image_id(image: &str) -> Option<String> {
+    let out = Process::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .output()
+        .expect("docker is not installed: run scripts/test.sh");
+    out.status
+        .success()
+        .then(|| text(&out.stdout).trim().to_owned())
+}
+
+fn docker_rmi(images: &[&str]) {
+    let _ = Process::new("docker").arg("rmi").args(images).output();
+}
+
+#[tokio::test]
+async fn push_pull_and_list_a_saved_build() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("quinn");
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let created = server
+        .client(&boot.token)
+        .builds()
+        .create_build(CreateBuildRequest {
+            project_id: Some(boot.project_id.clone()),
+            options: vec![BuildOptions {
+                command: Command::Build as i32,
+                tags: vec!["depot-rs-test/ours:latest".into()],
+                save: true,
+                ..Default::default()
+            }],
+            required_engine: None,
+        })
+        .await
+        .unwrap();
+    // Three layers, one of several MiB, as BuildKit would push on --save.
+    let big: Vec<u8> = (0..6_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
+        .collect();
+    let layers = [
+        image_layer(&[("big.bin", &big)]),
+        image_layer(&[("etc/app.conf", b"answer = 42")]),
+        image_layer(&[("bin/tool", b"#!/bin/sh\necho tool\n")]),
+    ];
+    let builder = RegistryClient::new(&server, &created.build_token);
+    let digest = builder
+        .push_layers(&boot.project_id, &created.build_id, &layers)
+        .await;
+
+    let mirror = Distribution::start();
+    let cli = Cli::ours(&server)
+        .env("DEPOT_TOKEN", &boot.token)
+        .env("DEPOT_PUSH_REGISTRY_USERNAME", "x-token")
+        .env("DEPOT_PUSH_REGISTRY_PASSWORD", &boot.token);
+    let to_mirror = format!("{}/mirror/app:v1", mirror.host);
+    let to_depot = format!("{host}/{}/copy:v1", boot.project_id);
+    let out = cli.run(&["push", &created.build_id, "-t", &to_mirror, "-t", &to_depot]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        text(&out.stdout).contains(&format!("{to_mirror}@{digest}")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        stderr.contains("mounted"),
+        "same-registry blobs are mounted:\n{stderr}"
+    );
+    assert!(stderr.contains("copied"), "{stderr}");
+
+    // The independent registry serves the same manifest and blobs.
+    let mirrored = http(
+        &format!("http://{}", mirror.host),
+        "GET",
+        "/v2/mirror/app/manifests/v1",
+        &[("accept", depot_tests::OCI_MANIFEST)],
+        b"",
+    )
+    .await;
+    assert_eq!(mirrored.status, 200, "{}", mirrored.text());
+    assert_eq!(sha256(&mirrored.body), digest);
+    for layer in &layers {
+        let blob = http(
+            &format!("http://{}", mirror.host),
+            "GET",
+            &format!("/v2/mirror/app/blobs/{}", sha256(&layer.gz)),
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(blob.body, layer.gz);
+    }
+    let copied = RegistryClient::new(&server, &boot.token)
+        .get_ok(&format!("/v2/{}/copy/manifests/v1", boot.project_id))
+        .await;
+    assert_eq!(sha256(&copied), digest);
+
+    // Pushing again moves no blob.
+    let again = cli.run(&["push", &created.build_id, "-t", &to_mirror]);
+    assert!(again.status.success());
+    assert!(
+        !text(&again.stderr).contains(" copied"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    // Pull by build ID: the build's own tags by default.
+    docker_rmi(&["depot-rs-test/ours:latest"]);
+    let out = cli.run(&["pull", &created.build_id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        docker_image_id("depot-rs-test/ours:latest").as_deref(),
+        Some(digest.as_str())
+    );
+    // Pull a project tag under another name.
+    docker_rmi(&["depot-rs-test/ours:copy"]);
+    let out = cli.run(&[
+        "pull",
+        "--project",
+        &boot.project_id,
+        &created.build_id,
+        "-t",
+        "depot-rs-test/ours:copy",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(docker_image_id("depot-rs-test/ours:copy").is_some());
+    let missing = cli.run(&["pull", "--project", &boot.project_id, "no-such-tag"]);
+    assert!(!missing.status.success());
+    docker_rmi(&[
+        "depot-rs-test/ours:latest",
+        "depot-rs-test/ours:copy",
+        &format!("{host}/{}:{}", boot.project_id, created.build_id),
+    ]);
+
+    // The project's images, as JSON like the official CLI prints them.
+    let listed: Value = serde_json::from_str(&cli.ok(&[
+        "image",
+        "list",
+        "--output",
+        "json",
+        "--project",
+        &boot.project_id,
+    ]))
+    .unwrap();
+    let mut tags: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["tag"].as_str().unwrap())
+        .collect();
+    tags.sort();
+    let mut expected = [created.build_id.as_str(), "copy:v1"];
+    expected.sort();
+    assert_eq!(tags, expected);
+    assert_eq!(listed[0]["digest"], json!(digest));
+    let expected_size: usize =
+        layers.iter().map(|l| l.gz.len()).sum::<usize>() + depot_tests::image_config(&layers).len();
+    assert_eq!(
+        listed[0]["size_bytes"],
+        json!(expected_size),
+        "config plus compressed layers"
+    );
+    cli.ok(&["image", "rm", "--project", &boot.project_id, "copy:v1"]);
+    let listed: Value = serde_json::from_str(&cli.ok(&[
+        "image",
+        "list",
+        "--output",
+        "json",
+        "--project",
+        &boot.project_id,
+    ]))
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    // A destination that refuses the credentials fails the push with a clear error, and the
+    // failure is recorded.
+    let denied = Cli::ours(&server)
+        .env("DEPOT_TOKEN", &boot.token)
+        .env("DEPOT_PUSH_REGISTRY_USERNAME", "x-token")
+        .env("DEPOT_PUSH_REGISTRY_PASSWORD", "dpu_wrong");
+    let out = denied.run(&[
+        "push",
+        &created.build_id,
+        "-t",
+        &format!("{host}/{}/denied:v1", boot.project_id),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("push failed"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -281,6 +281,19 @@ impl Server {
         created.build_id
     }
 
+    /// A pull token for `project`, minted through the API with `token`.
+    pub async fn pull_token(&self, token: &str, project: &str) -> String {
+        self.client(token)
+            .builds()
+            .get_pull_token(depot_core::proto::depot::cli::v1::GetPullTokenRequest {
+                project_id: Some(project.to_owned()),
+                build_id: None,
+            })
+            .await
+            .expect("GetPullToken")
+            .token
+    }
+
     /// An SDK client with `token`.
     pub fn client(&self, token: &str) -> DepotClient {
         let mut options = ClientOptions::new(&self.url);
@@ -785,4 +798,21 @@ impl Drop for Distribution {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The local Docker Engine's id for `image` (the manifest digest with the containerd image
+/// store), if it has the image.
+pub fn docker_image_id(image: &str) -> Option<String> {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .output()
+        .expect("docker is not installed: run scripts/test.sh");
+    out.status
+        .success()
+        .then(|| text(&out.stdout).trim().to_owned())
+}
+
+/// Removes images from the local Docker Engine, ignoring ones it does not have.
+pub fn docker_rmi(images: &[&str]) {
+    let _ = Command::new("docker").arg("rmi").args(images).output();
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use depot_core::connect::Code;
 use depot_core::proto::depot::cli::v1::finish_build_request;
 use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
-use depot_tests::{Cli, Running, Server, login_id, text};
+use depot_tests::{Cli, Running, Server, docker_image_id, docker_rmi, login_id, text};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -243,24 +243,6 @@ async fn image_list_and_rm_act_on_the_registry() {
     .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["digest"], json!(root));
-}
-
-/// Removes docker images by reference, ignoring ones that are absent.
-fn docker_rmi(images: &[&str]) {
-    let _ = std::process::Command::new("docker")
-        .arg("rmi")
-        .args(images)
-        .output();
-}
-
-fn docker_image_id(image: &str) -> Option<String> {
-    let out = std::process::Command::new("docker")
-        .args(["image", "inspect", "--format", "{{.Id}}", image])
-        .output()
-        .expect("docker is not installed: run scripts/test.sh");
-    out.status
-        .success()
-        .then(|| text(&out.stdout).trim().to_owned())
 }
 
 #[tokio::test]

@@ -1,25 +1,12 @@
 //! Our CLI's registry commands end to end: `depot push` of a saved build to CNCF distribution
 //! and to another repository at once, `depot pull` into Docker Engine 26, `depot image`.
 
-use std::process::Command as Process;
-
 use depot_core::proto::depot::cli::v1::{BuildOptions, Command, CreateBuildRequest};
-use depot_tests::{Cli, Distribution, RegistryClient, Server, http, image_layer, sha256, text};
+use depot_tests::{
+    Cli, Distribution, RegistryClient, Server, docker_image_id, docker_rmi, http, image_layer,
+    sha256, text,
+};
 use serde_json::{Value, json};
-
-fn docker_image_id(image: &str) -> Option<String> {
-    let out = Process::new("docker")
-        .args(["image", "inspect", "--format", "{{.Id}}", image])
-        .output()
-        .expect("docker is not installed: run scripts/test.sh");
-    out.status
-        .success()
-        .then(|| text(&out.stdout).trim().to_owned())
-}
-
-fn docker_rmi(images: &[&str]) {
-    let _ = Process::new("docker").arg("rmi").args(images).output();
-}
 
 #[tokio::test]
 async fn push_pull_and_list_a_saved_build() {

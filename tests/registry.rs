@@ -615,16 +615,7 @@ async fn token_scopes_limit_repositories() {
         json!([format!("{}/own", other_project.trim())])
     );
 
-    let pull = server
-        .client(&boot.token)
-        .builds()
-        .get_pull_token(depot_core::proto::depot::cli::v1::GetPullTokenRequest {
-            project_id: Some(boot.project_id.clone()),
-            build_id: None,
-        })
-        .await
-        .unwrap()
-        .token;
+    let pull = server.pull_token(&boot.token, &boot.project_id).await;
     let reader = Registry::new(&server, &pull);
     assert_eq!(
         reader
@@ -818,16 +809,7 @@ async fn registry_service_pages_and_deletes_atomically() {
     );
 
     // Pull tokens cannot use the API.
-    let pull = server
-        .client(&boot.token)
-        .builds()
-        .get_pull_token(depot_core::proto::depot::cli::v1::GetPullTokenRequest {
-            project_id: Some(boot.project_id.clone()),
-            build_id: None,
-        })
-        .await
-        .unwrap()
-        .token;
+    let pull = server.pull_token(&boot.token, &boot.project_id).await;
     let err = server
         .client(&pull)
         .registry()

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use depot_core::proto::depot::cli::v1::GetPullTokenRequest;
 use depot_tests::{Layer, RegistryClient as Registry, Server, image_config, image_layer, text};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -161,16 +160,7 @@ async fn skopeo_copies_inspects_and_deletes() {
     assert_eq!(inspected["Digest"], json!(digest));
 
     // A pull token reads but cannot write.
-    let pull = server
-        .client(&boot.token)
-        .builds()
-        .get_pull_token(GetPullTokenRequest {
-            project_id: Some(boot.project_id.clone()),
-            build_id: None,
-        })
-        .await
-        .unwrap()
-        .token;
+    let pull = server.pull_token(&boot.token, &boot.project_id).await;
     let pull_creds = format!("x-token:{pull}");
     skopeo_ok(&[
         "inspect",

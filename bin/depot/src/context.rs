@@ -3,6 +3,8 @@
 use clap::Args;
 use depot_core::DepotClient;
 use depot_core::config::{Environment, ResolvedConfig};
+use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
+use depot_core::proto::depot::cli::v1beta1::list_projects_response::Project;
 
 /// `--token`, accepted by every command that calls the API.
 #[derive(Args, Debug, Clone, Default)]
@@ -39,6 +41,16 @@ impl Api {
         config.require_token()?;
         let client = DepotClient::new(config.client_options())?;
         Ok(Self { config, client })
+    }
+
+    /// The projects the token can see.
+    pub async fn projects(&self) -> anyhow::Result<Vec<Project>> {
+        Ok(self
+            .client
+            .projects()
+            .list_projects(ListProjectsRequest {})
+            .await?
+            .projects)
     }
 
     /// The resolved project, or an error saying how to give one.

@@ -174,14 +174,7 @@ impl Registry {
         body: Body,
     ) -> Result<Response> {
         let size = self.upload_of(name, id).await?;
-        let (offset, expected_len) = match request.headers.get(CONTENT_RANGE) {
-            Some(value) => {
-                let (start, end) = parse_content_range(value.to_str().unwrap_or(""))?;
-                (start, Some(end - start + 1))
-            }
-            // A streamed upload: the body continues where the upload stands.
-            None => (size, None),
-        };
+        let (offset, expected_len) = chunk_range(&request.headers, size)?;
         let size = self
             .inner
             .storage
@@ -205,18 +198,9 @@ impl Registry {
             )
         })?)?;
         let storage = &self.inner.storage;
-        let expected_len = match request.headers.get(CONTENT_RANGE) {
-            Some(value) => {
-                let (start, end) = parse_content_range(value.to_str().unwrap_or(""))?;
-                if start != size {
-                    return Err(range_mismatch(size, start));
-                }
-                Some(end - start + 1)
-            }
-            None => None,
-        };
+        let (offset, expected_len) = chunk_range(&request.headers, size)?;
         storage
-            .append(id, size, expected_len, body.into_data_stream())
+            .append(id, offset, expected_len, body.into_data_stream())
             .await?;
         let size = storage.commit(id, &digest).await?;
         self.inner.metadata.link_blob(name, &digest, size).await?;
@@ -263,11 +247,16 @@ fn header(value: &str) -> axum::http::HeaderValue {
     axum::http::HeaderValue::from_str(value).expect("registry header values are ASCII")
 }
 
-pub(super) fn range_mismatch(size: u64, start: u64) -> RegistryError {
-    RegistryError::new(
-        ErrorCode::RangeInvalid,
-        format!("the upload is at offset {size}, not {start}"),
-    )
+/// Where a chunk goes and how long it must be: from `Content-Range` when given (chunked
+/// uploads), else at the end of the upload with any length (streamed uploads).
+fn chunk_range(headers: &HeaderMap, size: u64) -> Result<(u64, Option<u64>)> {
+    match headers.get(CONTENT_RANGE) {
+        Some(value) => {
+            let (start, end) = parse_content_range(value.to_str().unwrap_or(""))?;
+            Ok((start, Some(end - start + 1)))
+        }
+        None => Ok((size, None)),
+    }
 }
 
 /// Parses an upload `Content-Range` (`<start>-<end>`, inclusive; `bytes ` prefixes tolerated).

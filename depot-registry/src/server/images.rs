@@ -27,12 +27,7 @@ pub(super) async fn list_images_endpoint(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let result = async {
-        let principal = authenticate(&registry.inner.store, &headers).await?;
-        let request = decode_unary(&headers, body).await?;
-        registry.list_images(&principal, request).await
-    };
-    unary_response(result.await)
+    connect_call(&registry, &headers, body, Registry::list_images).await
 }
 
 pub(super) async fn delete_image_endpoint(
@@ -40,10 +35,26 @@ pub(super) async fn delete_image_endpoint(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    connect_call(&registry, &headers, body, Registry::delete_image).await
+}
+
+/// An authenticated unary Connect call: token, then body, then `handler`.
+async fn connect_call<'a, Req, Resp, F, Fut>(
+    registry: &'a Registry,
+    headers: &HeaderMap,
+    body: Body,
+    handler: F,
+) -> Response
+where
+    Req: prost::Message + Default,
+    Resp: prost::Message,
+    F: FnOnce(&'a Registry, Principal, Req) -> Fut,
+    Fut: std::future::Future<Output = Result<Resp, ConnectError>> + 'a,
+{
     let result = async {
-        let principal = authenticate(&registry.inner.store, &headers).await?;
-        let request = decode_unary(&headers, body).await?;
-        registry.delete_image(&principal, request).await
+        let principal = authenticate(&registry.inner.store, headers).await?;
+        let request = decode_unary(headers, body).await?;
+        handler(registry, principal, request).await
     };
     unary_response(result.await)
 }
@@ -51,7 +62,7 @@ pub(super) async fn delete_image_endpoint(
 impl Registry {
     async fn list_images(
         &self,
-        principal: &Principal,
+        principal: Principal,
         request: ListImagesRequest,
     ) -> Result<ListImagesResponse, ConnectError> {
         let page_size = match request.page_size.unwrap_or(0) {
@@ -102,7 +113,7 @@ impl Registry {
 
     async fn delete_image(
         &self,
-        principal: &Principal,
+        principal: Principal,
         request: DeleteImageRequest,
     ) -> Result<DeleteImageResponse, ConnectError> {
         let project = principal

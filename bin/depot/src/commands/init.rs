@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 use depot_core::config::{PROJECT_FILES, write_project_config};
-use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
 
 use super::list::print_projects;
 use super::login::prompt_number;
@@ -46,12 +45,7 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
         );
     }
     let api = Api::connect(&args.token, None)?;
-    let projects = api
-        .client
-        .projects()
-        .list_projects(ListProjectsRequest {})
-        .await?
-        .projects;
+    let projects = api.projects().await?;
     let project = match &args.project {
         Some(id) => projects
             .iter()

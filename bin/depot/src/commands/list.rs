@@ -4,7 +4,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Subcommand;
 use depot_core::proto::depot::cli::v1::{BuildStatus, ListBuildsRequest};
-use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
 use depot_core::proto::depot::cli::v1beta1::list_projects_response::Project;
 use serde_json::{Value, json};
 
@@ -39,12 +38,7 @@ pub async fn run(command: ListCommand) -> anyhow::Result<()> {
     match command {
         ListCommand::Projects { token, output } => {
             let api = Api::connect(&token, None)?;
-            let projects = api
-                .client
-                .projects()
-                .list_projects(ListProjectsRequest {})
-                .await?
-                .projects;
+            let projects = api.projects().await?;
             print_projects(Format::or_default(output), &projects)
         }
         ListCommand::Builds {

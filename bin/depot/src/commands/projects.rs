@@ -4,7 +4,6 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::bail;
 use clap::Subcommand;
-use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
 use depot_core::proto::depot::core::v1::{CreateProjectRequest, DeleteProjectRequest};
 use serde_json::json;
 
@@ -57,12 +56,7 @@ pub async fn run(command: ProjectsCommand) -> anyhow::Result<()> {
     match command {
         ProjectsCommand::List { token, output } => {
             let api = Api::connect(&token, None)?;
-            let projects = api
-                .client
-                .projects()
-                .list_projects(ListProjectsRequest {})
-                .await?
-                .projects;
+            let projects = api.projects().await?;
             print_projects(Format::or_default(output), &projects)
         }
         ProjectsCommand::Create {

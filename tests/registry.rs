@@ -821,3 +821,57 @@ async fn registry_service_pages_and_deletes_atomically() {
         .unwrap_err();
     assert_eq!(err.code(), depot_core::connect::Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn concurrent_appends_to_one_upload_never_publish_mismatched_content() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("reg7");
+    let reg = Registry::new(&server, &boot.token);
+    let repo = format!("{}/race", boot.project_id);
+    let a = vec![b'a'; 2 * 1024 * 1024];
+    let b = vec![b'b'; 2 * 1024 * 1024];
+    for _ in 0..3 {
+        let location = reg
+            .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+            .await
+            .header("location")
+            .to_owned();
+        let (ra, rb) = tokio::join!(
+            reg.call("PATCH", &location, &[], &a),
+            reg.call("PATCH", &location, &[], &b)
+        );
+        assert_eq!((ra.status, rb.status), (202, 202), "{} {}", ra.text(), rb.text());
+        let status = reg.call("GET", &location, &[], b"").await;
+        assert_eq!(
+            status.header("range"),
+            format!("0-{}", a.len() + b.len() - 1)
+        );
+        // Whichever order the appends took, exactly one digest commits, and the stored blob
+        // has that digest.
+        let ab = sha256(&[a.clone(), b.clone()].concat());
+        let ba = sha256(&[b.clone(), a.clone()].concat());
+        let put = reg
+            .call("PUT", &format!("{location}?digest={ab}"), &[], b"")
+            .await;
+        let digest = if put.status == 201 {
+            ab
+        } else {
+            assert_eq!(error_code(&put), "DIGEST_INVALID", "{}", put.text());
+            let location = reg
+                .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+                .await
+                .header("location")
+                .to_owned();
+            let whole = [b.clone(), a.clone()].concat();
+            let put = reg
+                .call("PUT", &format!("{location}?digest={ba}"), &[], &whole)
+                .await;
+            assert_eq!(put.status, 201);
+            ba
+        };
+        let got = reg
+            .call("GET", &format!("/v2/{repo}/blobs/{digest}"), &[], b"")
+            .await;
+        assert_eq!(sha256(&got.body), digest);
+    }
+}

@@ -106,7 +106,7 @@ impl Registry {
             let id = storage.create_upload(name).await?;
             let result = async {
                 storage
-                    .append(&id, 0, None, body.into_data_stream())
+                    .append(&id, Some(0), None, body.into_data_stream())
                     .await?;
                 storage.commit(&id, &digest).await
             }
@@ -173,8 +173,8 @@ impl Registry {
         request: &Request,
         body: Body,
     ) -> Result<Response> {
-        let size = self.upload_of(name, id).await?;
-        let (offset, expected_len) = chunk_range(&request.headers, size)?;
+        self.upload_of(name, id).await?;
+        let (offset, expected_len) = chunk_range(&request.headers)?;
         let size = self
             .inner
             .storage
@@ -190,7 +190,7 @@ impl Registry {
         request: &Request,
         body: Body,
     ) -> Result<Response> {
-        let size = self.upload_of(name, id).await?;
+        self.upload_of(name, id).await?;
         let digest = parse_digest(request.param("digest").ok_or_else(|| {
             RegistryError::new(
                 ErrorCode::DigestInvalid,
@@ -198,7 +198,7 @@ impl Registry {
             )
         })?)?;
         let storage = &self.inner.storage;
-        let (offset, expected_len) = chunk_range(&request.headers, size)?;
+        let (offset, expected_len) = chunk_range(&request.headers)?;
         storage
             .append(id, offset, expected_len, body.into_data_stream())
             .await?;
@@ -249,13 +249,13 @@ fn header(value: &str) -> axum::http::HeaderValue {
 
 /// Where a chunk goes and how long it must be: from `Content-Range` when given (chunked
 /// uploads), else at the end of the upload with any length (streamed uploads).
-fn chunk_range(headers: &HeaderMap, size: u64) -> Result<(u64, Option<u64>)> {
+fn chunk_range(headers: &HeaderMap) -> Result<(Option<u64>, Option<u64>)> {
     match headers.get(CONTENT_RANGE) {
         Some(value) => {
             let (start, end) = parse_content_range(value.to_str().unwrap_or(""))?;
-            Ok((start, Some(end - start + 1)))
+            Ok((Some(start), Some(end - start + 1)))
         }
-        None => Ok((size, None)),
+        None => Ok((None, None)),
     }
 }
 

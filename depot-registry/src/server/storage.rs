@@ -37,6 +37,9 @@ pub struct FsStorage {
     root: Arc<PathBuf>,
     /// Hash state of uploads this process has seen; rebuilt from disk after a restart.
     progress: Arc<Mutex<HashMap<String, Progress>>>,
+    /// One lock per upload, held while it is appended to or committed, so concurrent requests
+    /// on one upload cannot interleave its bytes and its hash state.
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl FsStorage {
@@ -48,6 +51,7 @@ impl FsStorage {
         Ok(Self {
             root: Arc::new(root),
             progress: Arc::default(),
+            locks: Arc::default(),
         })
     }
 
@@ -145,14 +149,14 @@ impl FsStorage {
         Ok((repo, size))
     }
 
-    /// Appends a body to an upload at `offset` (which must be the current size), hashing as it
-    /// writes. If the body fails midway, the upload is truncated back so it stays consistent.
-    /// Returns the new size.
-    /// With `expected_len`, a body of any other length is refused (and rolled back).
+    /// Appends a body to an upload, hashing as it writes: at `offset`, which must be the
+    /// current size (chunked uploads), or at the current end when `None` (streamed uploads).
+    /// With `expected_len`, a body of any other length is refused. If the body fails midway,
+    /// the upload is truncated back so it stays consistent. Returns the new size.
     pub async fn append<S, E>(
         &self,
         id: &str,
-        offset: u64,
+        offset: Option<u64>,
         expected_len: Option<u64>,
         body: S,
     ) -> Result<u64>
@@ -160,8 +164,12 @@ impl FsStorage {
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
         let mut progress = self.progress_of(id).await?;
-        if progress.offset != offset {
+        if let Some(offset) = offset
+            && progress.offset != offset
+        {
             return Err(RegistryError::new(
                 ErrorCode::RangeInvalid,
                 format!("the upload is at offset {}, not {offset}", progress.offset),
@@ -202,7 +210,15 @@ impl FsStorage {
     /// Completes an upload: verifies it against `digest`, then publishes it as a blob.
     /// A mismatch deletes the upload. Returns the blob's size.
     pub async fn commit(&self, id: &str, digest: &Digest) -> Result<u64> {
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
         let progress = self.progress_of(id).await?;
+        let data = self.upload_data(id);
+        if fs::metadata(&data).await?.len() != progress.offset {
+            return Err(RegistryError::internal(format!(
+                "upload {id} holds a different length than was hashed"
+            )));
+        }
         let actual = match digest.algorithm() {
             Algorithm::Sha256 => progress.hasher.finish(),
             other => hash_file(&self.upload_data(id), other).await?.1.finish(),
@@ -214,7 +230,6 @@ impl FsStorage {
                 format!("the uploaded content has digest {actual}, not {digest}"),
             ));
         }
-        let data = self.upload_data(id);
         File::open(&data).await?.sync_all().await?;
         if self.blob_size(digest).await?.is_some() {
             fs::remove_file(&data).await?;
@@ -235,8 +250,18 @@ impl FsStorage {
         self.forget_upload(id).await
     }
 
+    fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("lock")
+            .entry(id.to_owned())
+            .or_default()
+            .clone()
+    }
+
     async fn forget_upload(&self, id: &str) -> Result<()> {
         self.progress.lock().expect("lock").remove(id);
+        self.locks.lock().expect("lock").remove(id);
         match fs::remove_file(self.upload_repo(id)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -270,15 +295,6 @@ impl FsStorage {
         fs::rename(file, &target).await?;
         File::open(dir).await?.sync_all().await?;
         Ok(())
-    }
-
-    /// Deletes a blob's content (garbage collection).
-    pub async fn delete_blob(&self, digest: &Digest) -> Result<()> {
-        match fs::remove_file(self.blob_path(digest)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
-        }
     }
 }
 

@@ -840,7 +840,13 @@ async fn concurrent_appends_to_one_upload_never_publish_mismatched_content() {
             reg.call("PATCH", &location, &[], &a),
             reg.call("PATCH", &location, &[], &b)
         );
-        assert_eq!((ra.status, rb.status), (202, 202), "{} {}", ra.text(), rb.text());
+        assert_eq!(
+            (ra.status, rb.status),
+            (202, 202),
+            "{} {}",
+            ra.text(),
+            rb.text()
+        );
         let status = reg.call("GET", &location, &[], b"").await;
         assert_eq!(
             status.header("range"),

@@ -881,3 +881,129 @@ async fn concurrent_appends_to_one_upload_never_publish_mismatched_content() {
         assert_eq!(sha256(&got.body), digest);
     }
 }
+
+#[tokio::test]
+async fn garbage_collection_runs_beside_pushes() {
+    let server = Server::start_with(
+        [
+            "--registry-gc-interval",
+            "300ms",
+            "--registry-gc-grace",
+            "1s",
+            "--registry-upload-ttl",
+            "1s",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await;
+    let boot = server.bootstrap("gc");
+    let reg = Registry::new(&server, &boot.token);
+    let repo = format!("{}/gc", boot.project_id);
+    let blob_file = |digest: &str| {
+        let hex = digest.trim_start_matches("sha256:");
+        server
+            .dir
+            .path()
+            .join("registry/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+    };
+
+    let orphan = reg
+        .push_blob(&repo, b"never referenced by a manifest")
+        .await;
+    let (_, kept) = reg.push_image(&repo, "keep", "kept").await;
+    let (dropped_manifest, dropped) = reg.push_image(&repo, "drop", "dropped").await;
+    let dropped_layer =
+        serde_json::from_slice::<Value>(&dropped_manifest).unwrap()["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert_eq!(
+        reg.call(
+            "DELETE",
+            &format!("/v2/{repo}/manifests/{dropped}"),
+            &[],
+            b""
+        )
+        .await
+        .status,
+        202
+    );
+    let abandoned = reg
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+        .await
+        .header("location")
+        .to_owned();
+    assert_eq!(
+        reg.call("PATCH", &abandoned, &[], b"partial").await.status,
+        202
+    );
+    assert!(blob_file(&orphan).exists() && blob_file(&dropped_layer).exists());
+
+    // Push while collections run; every push must stay intact.
+    let mut pushed = Vec::new();
+    for i in 0..12 {
+        let (manifest, digest) = reg
+            .push_image(&repo, &format!("busy{i}"), &format!("busy{i}"))
+            .await;
+        pushed.push((format!("busy{i}"), manifest, digest));
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    assert!(
+        !blob_file(&orphan).exists(),
+        "an unreferenced blob is reclaimed"
+    );
+    assert!(
+        !blob_file(&dropped_layer).exists(),
+        "a deleted manifest's blobs are reclaimed"
+    );
+    assert!(
+        !blob_file(&dropped).exists(),
+        "and so is the deleted manifest"
+    );
+    assert_eq!(
+        reg.call("HEAD", &format!("/v2/{repo}/blobs/{orphan}"), &[], b"")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        reg.call("GET", &abandoned, &[], b"").await.status,
+        404,
+        "stale uploads are removed"
+    );
+    pushed.push((
+        "keep".into(),
+        reg.get_ok(&format!("/v2/{repo}/manifests/keep"))
+            .await
+            .to_vec(),
+        kept,
+    ));
+    for (tag, manifest, digest) in pushed {
+        let got = reg
+            .call("GET", &format!("/v2/{repo}/manifests/{tag}"), &[], b"")
+            .await;
+        assert_eq!(
+            (got.status, sha256(&got.body)),
+            (200, digest.clone()),
+            "{tag}"
+        );
+        let parsed: Value = serde_json::from_slice(&manifest).unwrap();
+        let blobs = std::iter::once(&parsed["config"]).chain(parsed["layers"].as_array().unwrap());
+        for descriptor in blobs {
+            let d = descriptor["digest"].as_str().unwrap();
+            let blob = reg
+                .call("GET", &format!("/v2/{repo}/blobs/{d}"), &[], b"")
+                .await;
+            assert_eq!(
+                (blob.status, sha256(&blob.body)),
+                (200, d.to_owned()),
+                "{tag}: {d}"
+            );
+        }
+    }
+}

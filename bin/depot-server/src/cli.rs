@@ -90,6 +90,15 @@ pub struct ServeArgs {
     /// Lifetime of pull tokens handed out by GetPullToken.
     #[arg(long, env = "DEPOT_SERVER_PULL_TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub pull_token_ttl: Duration,
+    /// Time between registry garbage collections (`0s` turns collection off).
+    #[arg(long, env = "DEPOT_SERVER_REGISTRY_GC_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub registry_gc_interval: Duration,
+    /// Unreferenced registry blobs younger than this are kept (pushes in flight).
+    #[arg(long, env = "DEPOT_SERVER_REGISTRY_GC_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub registry_gc_grace: Duration,
+    /// Registry upload sessions untouched for this long are removed by garbage collection.
+    #[arg(long, env = "DEPOT_SERVER_REGISTRY_UPLOAD_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub registry_upload_ttl: Duration,
     /// Print the resolved configuration as JSON and exit.
     #[arg(long)]
     pub print_config: bool,

@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use depot_core::server::http::{serve, tls_config};
 use depot_core::server::{ControlPlane, ControlPlaneConfig, Store, store};
-use depot_registry::server::{Registry, RegistryConfig};
+use depot_registry::server::{GcSettings, Registry, RegistryConfig};
 
 use crate::cli::{ServeArgs, StoreArgs};
 
@@ -26,6 +26,9 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             "registry_host": config.registry_host,
             "tls": tls.is_some(),
             "pull_token_ttl": humantime::format_duration(config.pull_token_ttl).to_string(),
+            "registry_gc_interval": humantime::format_duration(args.registry_gc_interval).to_string(),
+            "registry_gc_grace": humantime::format_duration(args.registry_gc_grace).to_string(),
+            "registry_upload_ttl": humantime::format_duration(args.registry_upload_ttl).to_string(),
         });
         println!("{}", serde_json::to_string_pretty(&printed)?);
         return Ok(());
@@ -55,9 +58,19 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         },
     )
     .await?;
+    let gc = (!args.registry_gc_interval.is_zero()).then(|| {
+        registry.spawn_gc(GcSettings {
+            interval: args.registry_gc_interval,
+            grace: args.registry_gc_grace,
+            upload_ttl: args.registry_upload_ttl,
+        })
+    });
     let plane = ControlPlane::new(store.clone(), config);
     let app = plane.router().merge(registry.router());
     serve(listener, tls, app, shutdown_signal()).await;
+    if let Some(gc) = gc {
+        gc.abort();
+    }
     store.close().await;
     tracing::info!("depot-server stopped");
     Ok(())

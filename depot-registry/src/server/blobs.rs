@@ -95,6 +95,12 @@ impl Registry {
                 .mountable(&digest, request.param("from"), principal)
                 .await?
             {
+                let _in_use = self.inner.gc_lock.read().await;
+                if !self.inner.metadata.digest_in_use(&digest).await? {
+                    // Collected since `mountable` looked: upload it instead.
+                    let id = self.inner.storage.create_upload(name).await?;
+                    return Ok(upload_accepted(name, &id, 0));
+                }
                 self.inner.metadata.link_blob(name, &digest, size).await?;
                 return Ok(blob_created(name, &digest));
             }
@@ -104,21 +110,14 @@ impl Registry {
             let digest = parse_digest(digest)?;
             let storage = &self.inner.storage;
             let id = storage.create_upload(name).await?;
-            let result = async {
-                storage
-                    .append(&id, Some(0), None, body.into_data_stream())
-                    .await?;
-                storage.commit(&id, &digest).await
+            if let Err(err) = storage
+                .append(&id, Some(0), None, body.into_data_stream())
+                .await
+            {
+                storage.delete_upload(&id).await?;
+                return Err(err);
             }
-            .await;
-            let size = match result {
-                Ok(size) => size,
-                Err(err) => {
-                    storage.delete_upload(&id).await?;
-                    return Err(err);
-                }
-            };
-            self.inner.metadata.link_blob(name, &digest, size).await?;
+            self.publish_upload(name, &id, &digest).await?;
             return Ok(blob_created(name, &digest));
         }
         let id = self.inner.storage.create_upload(name).await?;
@@ -202,9 +201,16 @@ impl Registry {
         storage
             .append(id, offset, expected_len, body.into_data_stream())
             .await?;
-        let size = storage.commit(id, &digest).await?;
-        self.inner.metadata.link_blob(name, &digest, size).await?;
+        self.publish_upload(name, id, &digest).await?;
         Ok(blob_created(name, &digest))
+    }
+
+    /// Verifies and publishes an upload, and links it to `name`, with garbage collection held
+    /// off in between.
+    async fn publish_upload(&self, name: &Name, id: &str, digest: &Digest) -> Result<()> {
+        let _in_use = self.inner.gc_lock.read().await;
+        let size = self.inner.storage.commit(id, digest).await?;
+        self.inner.metadata.link_blob(name, digest, size).await
     }
 
     pub(super) async fn cancel_upload(&self, name: &Name, id: &str) -> Result<Response> {

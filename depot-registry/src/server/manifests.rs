@@ -103,6 +103,9 @@ impl Registry {
             })?
             .to_bytes();
         let parsed = ParsedManifest::parse(&body, header_type.as_deref())?;
+        // Garbage collection must not run between checking the references and recording the
+        // manifest.
+        let _in_use = self.inner.gc_lock.read().await;
         self.check_references(name, &parsed).await?;
 
         let algorithm = match &reference {
@@ -137,6 +140,7 @@ impl Registry {
                     subject: parsed.subject.as_ref().map(|s| s.to_string()).as_deref(),
                     annotations: parsed.annotations.clone(),
                     size: body.len() as u64,
+                    blobs: &parsed.blobs,
                 },
                 tag,
             )

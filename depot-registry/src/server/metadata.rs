@@ -48,6 +48,9 @@ pub struct NewManifest<'a> {
     pub annotations: Option<String>,
     /// Size in bytes.
     pub size: u64,
+    /// The blobs it references (config and layers), whose links are refreshed so garbage
+    /// collection sees them in use.
+    pub blobs: &'a [Digest],
 }
 
 /// Queries over the registry tables.
@@ -139,6 +142,16 @@ impl Metadata {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        for blob in manifest.blobs {
+            sqlx::query(
+                "UPDATE registry_blob_links SET created_at = $1 WHERE repository = $2 AND digest = $3",
+            )
+            .bind(now)
+            .bind(repository.as_str())
+            .bind(blob.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
         if let Some(tag) = tag {
             sqlx::query(
                 "INSERT INTO registry_tags (repository, tag, digest, updated_at) VALUES ($1, $2, $3, $4) \
@@ -243,6 +256,61 @@ impl Metadata {
                 .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Every manifest digest in any repository (the roots of garbage collection).
+    pub async fn all_manifest_digests(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT digest FROM registry_manifests")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(d,)| d).collect())
+    }
+
+    /// Blob links created (or last referenced) before `cutoff` (ms since epoch).
+    pub async fn links_older_than(&self, cutoff: i64) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT repository, digest FROM registry_blob_links WHERE created_at < $1",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Removes a link if it is still older than `cutoff`. Returns whether it did.
+    pub async fn unlink_if_older(
+        &self,
+        repository: &str,
+        digest: &str,
+        cutoff: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM registry_blob_links WHERE repository = $1 AND digest = $2 AND created_at < $3",
+        )
+        .bind(repository)
+        .bind(digest)
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Whether any repository links `digest` or has it as a manifest.
+    pub async fn digest_in_use(&self, digest: &Digest) -> Result<bool> {
+        let digest = digest.to_string();
+        let linked: Option<(String,)> =
+            sqlx::query_as("SELECT repository FROM registry_blob_links WHERE digest = $1 LIMIT 1")
+                .bind(&digest)
+                .fetch_optional(&self.pool)
+                .await?;
+        if linked.is_some() {
+            return Ok(true);
+        }
+        let manifest: Option<(String,)> =
+            sqlx::query_as("SELECT repository FROM registry_manifests WHERE digest = $1 LIMIT 1")
+                .bind(&digest)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(manifest.is_some())
     }
 
     /// Every tag in the repositories of `project` (`<project>` and `<project>/…`).

@@ -4,6 +4,7 @@
 mod auth;
 mod blobs;
 mod error;
+mod gc;
 mod images;
 mod manifests;
 mod metadata;
@@ -24,6 +25,7 @@ use depot_core::server::Store;
 
 pub use auth::{Action, Challenge};
 pub use error::{ErrorCode, RegistryError};
+pub use gc::{GcReport, GcSettings};
 pub use storage::FsStorage;
 
 use metadata::Metadata;
@@ -68,6 +70,10 @@ struct Inner {
     metadata: Metadata,
     storage: FsStorage,
     challenge: Challenge,
+    /// Held shared by anything that makes content referenced (publishing an upload with its
+    /// link, mounting, pushing a manifest) and exclusively by garbage collection while it
+    /// decides to delete something.
+    gc_lock: tokio::sync::RwLock<()>,
 }
 
 impl Registry {
@@ -89,6 +95,7 @@ impl Registry {
                     realm: format!("{}/auth/token", config.public_url.trim_end_matches('/')),
                     service: config.service,
                 },
+                gc_lock: tokio::sync::RwLock::new(()),
             }),
         })
     }

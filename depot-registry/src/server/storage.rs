@@ -298,6 +298,78 @@ impl FsStorage {
     }
 }
 
+impl FsStorage {
+    /// Every stored blob with its last modification time.
+    pub async fn list_blobs(&self) -> Result<Vec<(Digest, std::time::SystemTime)>> {
+        let mut blobs = Vec::new();
+        let root = self.root.join("blobs");
+        let mut algorithms = fs::read_dir(&root).await?;
+        while let Some(algorithm) = algorithms.next_entry().await? {
+            let mut prefixes = fs::read_dir(algorithm.path()).await?;
+            while let Some(prefix) = prefixes.next_entry().await? {
+                let mut files = fs::read_dir(prefix.path()).await?;
+                while let Some(file) = files.next_entry().await? {
+                    let name = format!(
+                        "{}:{}",
+                        algorithm.file_name().to_string_lossy(),
+                        file.file_name().to_string_lossy()
+                    );
+                    // Anything that is not a digest is not ours to judge.
+                    if let Ok(digest) = name.parse::<Digest>() {
+                        blobs.push((digest, file.metadata().await?.modified()?));
+                    }
+                }
+            }
+        }
+        Ok(blobs)
+    }
+
+    /// Deletes a blob's content (garbage collection).
+    pub async fn delete_blob(&self, digest: &Digest) -> Result<u64> {
+        let path = self.blob_path(digest);
+        let size = match fs::metadata(&path).await {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        fs::remove_file(&path).await?;
+        Ok(size)
+    }
+
+    /// Removes upload sessions (and leftover temporary files) untouched for `ttl`, skipping
+    /// uploads a request is working on. Returns how many sessions were removed.
+    pub async fn remove_stale_uploads(&self, ttl: std::time::Duration) -> Result<usize> {
+        let cutoff = std::time::SystemTime::now() - ttl;
+        let mut removed = 0;
+        let mut entries = fs::read_dir(self.root.join("uploads")).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.metadata().await?.modified()? >= cutoff {
+                continue;
+            }
+            match name.rsplit_once('.') {
+                Some((id, "data")) if crate::is_random_id(id) => {
+                    let lock = self.lock(id);
+                    let Ok(_guard) = lock.try_lock() else {
+                        continue;
+                    };
+                    self.delete_upload(id).await?;
+                    removed += 1;
+                }
+                // Manifests being written, and session files whose data is gone.
+                Some((_, "manifest" | "repo")) => {
+                    let path = entry.path();
+                    if name.ends_with(".manifest") || !path.with_extension("data").exists() {
+                        let _ = fs::remove_file(path).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(removed)
+    }
+}
+
 async fn copy_hashing<S, E>(mut body: S, file: &mut File, progress: &mut Progress) -> Result<()>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,

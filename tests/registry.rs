@@ -1007,3 +1007,90 @@ async fn garbage_collection_runs_beside_pushes() {
         }
     }
 }
+
+#[tokio::test]
+async fn killing_the_server_during_a_200_mib_upload_loses_nothing() {
+    let mut server = Server::start().await;
+    let boot = server.bootstrap("kill");
+    let reg = Registry::new(&server, &boot.token);
+    let repo = format!("{}/huge", boot.project_id);
+    let mut data = vec![0u8; 200 * 1024 * 1024];
+    let mut state = 0x9e3779b97f4a7c15u64;
+    for chunk in data.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    let digest = sha256(&data);
+    let location = reg
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+        .await
+        .header("location")
+        .to_owned();
+
+    // Stream the whole blob and kill the server while it arrives.
+    let streaming = {
+        let (url, auth, location, data) = (
+            server.url.clone(),
+            reg_auth(&boot.token),
+            location.clone(),
+            data.clone(),
+        );
+        tokio::spawn(async move {
+            http(&url, "PATCH", &location, &[("authorization", &auth)], &data).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    server.restart();
+    let _ = streaming.await;
+
+    let reg = Registry::new(&server, &boot.token);
+    assert_eq!(
+        reg.call("HEAD", &format!("/v2/{repo}/blobs/{digest}"), &[], b"")
+            .await
+            .status,
+        404,
+        "nothing partial is visible"
+    );
+    // The upload resumes from what the server holds.
+    let status = reg.call("GET", &location, &[], b"").await;
+    assert_eq!(status.status, 204, "{}", status.text());
+    let held: usize = match status.header("range").split_once('-') {
+        Some((_, end)) if status.header("range") != "0-0" => end.parse::<usize>().unwrap() + 1,
+        _ => 0,
+    };
+    assert!(held <= data.len());
+    let rest = &data[held..];
+    let range = format!("{held}-{}", data.len() - 1);
+    if !rest.is_empty() {
+        let r = reg
+            .call("PATCH", &location, &[("content-range", &range)], rest)
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    let put = reg
+        .call("PUT", &format!("{location}?digest={digest}"), &[], b"")
+        .await;
+    assert_eq!(put.status, 201, "{}", put.text());
+
+    server.restart();
+    let reg = Registry::new(&server, &boot.token);
+    let got = reg
+        .call("GET", &format!("/v2/{repo}/blobs/{digest}"), &[], b"")
+        .await;
+    assert_eq!((got.status, got.body.len()), (200, data.len()));
+    assert_eq!(
+        sha256(&got.body),
+        digest,
+        "the acknowledged blob is intact after another kill"
+    );
+}
+
+fn reg_auth(token: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("x-token:{token}"))
+    )
+}

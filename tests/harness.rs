@@ -589,6 +589,11 @@ impl RegistryClient {
         }
     }
 
+    /// The `Authorization` header value the client sends.
+    pub fn authorization(&self) -> &str {
+        &self.auth
+    }
+
     /// Sends a request with the client's credentials.
     pub async fn call(
         &self,

@@ -1033,7 +1033,7 @@ async fn killing_the_server_during_a_200_mib_upload_loses_nothing() {
     let streaming = {
         let (url, auth, location, data) = (
             server.url.clone(),
-            reg_auth(&boot.token),
+            reg.authorization().to_owned(),
             location.clone(),
             data.clone(),
         );
@@ -1085,12 +1085,4 @@ async fn killing_the_server_during_a_200_mib_upload_loses_nothing() {
         digest,
         "the acknowledged blob is intact after another kill"
     );
-}
-
-fn reg_auth(token: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("x-token:{token}"))
-    )
 }

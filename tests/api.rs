@@ -604,3 +604,32 @@ async fn finish_login_streams_the_token_after_approval() {
         .organizations;
     assert_eq!(orgs[0].org_id, boot.org_id);
 }
+
+#[tokio::test]
+async fn admin_status_and_print_config_report_the_server() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("nora");
+    server.admin_ok(&["token", "create", "--project", &boot.project_id]);
+    let status: serde_json::Value =
+        serde_json::from_str(&server.admin_ok(&["status", "--output", "json"])).unwrap();
+    assert_eq!(
+        status,
+        serde_json::json!({"database": "ok", "organizations": 1, "users": 1, "projects": 1, "live_tokens": 2})
+    );
+
+    let printed = server.admin_ok(&[
+        "--listen",
+        "127.0.0.1:9999",
+        "--public-url",
+        "https://depot.example.com",
+        "--registry-gc-grace",
+        "2h",
+        "--print-config",
+    ]);
+    let config: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(config["listen"], "127.0.0.1:9999");
+    assert_eq!(config["public_url"], "https://depot.example.com");
+    assert_eq!(config["registry_host"], "depot.example.com");
+    assert_eq!(config["registry_gc_grace"], "2h");
+    assert!(!printed.contains("password"), "{printed}");
+}

@@ -90,6 +90,37 @@ async fn push_pull_and_list_a_saved_build() {
         .await;
     assert_eq!(sha256(&copied), digest);
 
+    // Credentials from the Docker config work as well as the environment.
+    let docker_config = tempfile::tempdir().unwrap();
+    let auth = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("x-token:{}", boot.token))
+    };
+    std::fs::write(
+        docker_config.path().join("config.json"),
+        json!({"auths": {host.clone(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let from_config = Cli::ours(&server)
+        .env("DEPOT_TOKEN", &boot.token)
+        .env("DOCKER_CONFIG", &docker_config.path().display().to_string());
+    let to_config = format!("{host}/{}/from-config:v1", boot.project_id);
+    let out = from_config.run(&["push", &created.build_id, "-t", &to_config]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let without = Cli::ours(&server).env("DEPOT_TOKEN", &boot.token).env(
+        "DOCKER_CONFIG",
+        &tempfile::tempdir().unwrap().path().display().to_string(),
+    );
+    let out = without.run(&["push", &created.build_id, "-t", &to_config]);
+    assert!(!out.status.success(), "anonymous pushes are refused");
+    cli.ok(&[
+        "image",
+        "rm",
+        "--project",
+        &boot.project_id,
+        "from-config:v1",
+    ]);
+
     // Pushing again moves no blob.
     let again = cli.run(&["push", &created.build_id, "-t", &to_mirror]);
     assert!(again.status.success());

@@ -36,11 +36,7 @@ pub enum ListCommand {
 /// Runs a list command.
 pub async fn run(command: ListCommand) -> anyhow::Result<()> {
     match command {
-        ListCommand::Projects { token, output } => {
-            let api = Api::connect(&token, None)?;
-            let projects = api.projects().await?;
-            print_projects(Format::or_default(output), &projects)
-        }
+        ListCommand::Projects { token, output } => list_projects(&token, output).await,
         ListCommand::Builds {
             token,
             project,
@@ -90,6 +86,12 @@ pub async fn run(command: ListCommand) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// `depot list projects` (also `depot projects list`).
+pub async fn list_projects(token: &TokenArg, output: Option<Format>) -> anyhow::Result<()> {
+    let api = Api::connect(token, None)?;
+    print_projects(Format::or_default(output), &api.projects().await?)
 }
 
 /// Prints projects as the official CLI does: `Project ID,Name` / `[{"id","name"}]`.

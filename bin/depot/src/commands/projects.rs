@@ -7,7 +7,7 @@ use clap::Subcommand;
 use depot_core::proto::depot::core::v1::{CreateProjectRequest, DeleteProjectRequest};
 use serde_json::json;
 
-use super::list::print_projects;
+use super::list::list_projects;
 use crate::context::{Api, TokenArg};
 use crate::output::{Column, Format, print_rows};
 
@@ -54,11 +54,7 @@ pub enum ProjectsCommand {
 /// Runs a projects command.
 pub async fn run(command: ProjectsCommand) -> anyhow::Result<()> {
     match command {
-        ProjectsCommand::List { token, output } => {
-            let api = Api::connect(&token, None)?;
-            let projects = api.projects().await?;
-            print_projects(Format::or_default(output), &projects)
-        }
+        ProjectsCommand::List { token, output } => list_projects(&token, output).await,
         ProjectsCommand::Create {
             token,
             name,

@@ -216,6 +216,14 @@ impl Server {
         }
     }
 
+    /// `host:port`, the server's registry host.
+    pub fn host(&self) -> String {
+        self.url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, rest)| rest)
+            .to_owned()
+    }
+
     /// Runs an admin subcommand against this server's database.
     pub fn admin(&self, args: &[&str]) -> Output {
         Command::new(workspace_bin("depot-server"))

@@ -254,7 +254,7 @@ async fn pull_saved_builds_and_tags_into_docker() {
 
     let server = Server::start().await;
     let boot = server.bootstrap("pia");
-    let registry_host = server.url.trim_start_matches("http://").to_owned();
+    let registry_host = server.host();
     let client = server.client(&boot.token);
 
     // A saved build, as `depot build --save --save-tag extra` creates it; BuildKit then pushes

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 async fn push_pull_and_list_a_saved_build() {
     let server = Server::start().await;
     let boot = server.bootstrap("quinn");
-    let host = server.url.trim_start_matches("http://").to_owned();
+    let host = server.host();
     let created = server
         .client(&boot.token)
         .builds()

@@ -74,7 +74,7 @@ fn skopeo_ok(args: &[&str]) -> String {
 async fn skopeo_copies_inspects_and_deletes() {
     let server = Server::start().await;
     let boot = server.bootstrap("sko");
-    let host = server.url.trim_start_matches("http://").to_owned();
+    let host = server.host();
     let creds = format!("x-token:{}", boot.token);
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("layout");
@@ -241,7 +241,7 @@ fn docker_ok(config: &Path, args: &[&str]) -> String {
 async fn docker_logs_in_pushes_and_pulls() {
     let server = Server::start().await;
     let boot = server.bootstrap("dock");
-    let host = server.url.trim_start_matches("http://").to_owned();
+    let host = server.host();
     let config = tempfile::tempdir().unwrap();
     let context = tempfile::tempdir().unwrap();
     let payload: Vec<u8> = (0..1_500_000u32)
@@ -321,7 +321,7 @@ fn python_with_oras() -> String {
 async fn oras_pushes_and_pulls_an_artifact_with_a_subject() {
     let server = Server::start().await;
     let boot = server.bootstrap("oras");
-    let host = server.url.trim_start_matches("http://").to_owned();
+    let host = server.host();
     let repo = format!("{}/app", boot.project_id);
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("layout");

@@ -17,7 +17,7 @@ export DEPOT_SERVER_DATA_DIR="${DEPOT_SERVER_DATA_DIR:-$(mktemp -d /tmp/depot-de
 log "starting depot-server (data in $DEPOT_SERVER_DATA_DIR)"
 "$BIN/depot-server" --listen 127.0.0.1:0 >"$DEPOT_SERVER_DATA_DIR/server.log" 2>&1 &
 SERVER_PID=$!
-trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+CLEANUPS+=('kill $SERVER_PID 2>/dev/null')
 for _ in $(seq 100); do
   URL="$(sed -n 's/^depot-server listening on //p' "$DEPOT_SERVER_DATA_DIR/server.log")"
   [ -n "$URL" ] && break

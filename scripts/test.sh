@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs everything depot-rs's tests need and runs every test suite.
 #   Rust: unit and crate tests, then the end-to-end suite against SQLite and again against
-#   PostgreSQL, with real depot-server processes and the official depot CLI.
+#   PostgreSQL, with real depot-server processes and the official depot CLI; then the registry
+#   suites once more with blobs in an S3-compatible server (moto).
 set -euo pipefail
 source "$(dirname "$0")/lib/deps.sh"
 cd "$REPO_ROOT"
@@ -11,6 +12,7 @@ install_official_cli
 install_python_clients
 start_dockerd
 start_postgres
+start_s3
 
 log "checking formatting and lints"
 cargo fmt --all --check
@@ -21,10 +23,14 @@ cargo build --workspace --all-targets --locked
 
 RESULTS="$(mktemp)"
 log "Rust tests (SQLite)"
-env -u DEPOT_TEST_DATABASE_URL cargo test --workspace --all-features --locked 2>&1 | tee -a "$RESULTS"
+env -u DEPOT_TEST_DATABASE_URL -u DEPOT_TEST_S3_ENDPOINT cargo test --workspace --all-features --locked 2>&1 | tee -a "$RESULTS"
 
 log "end-to-end tests (PostgreSQL)"
-cargo test -p depot-tests --tests --locked 2>&1 | tee -a "$RESULTS"
+env -u DEPOT_TEST_S3_ENDPOINT cargo test -p depot-tests --tests --locked 2>&1 | tee -a "$RESULTS"
+
+log "registry tests with the S3 blob store (moto)"
+env -u DEPOT_TEST_DATABASE_URL cargo test -p depot-tests --locked \
+  --test registry --test registry_clients --test pull_push 2>&1 | tee -a "$RESULTS"
 
 # Node and Python packages arrive with the bindings; their suites will run here.
 

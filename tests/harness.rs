@@ -101,6 +101,64 @@ impl Database {
     }
 }
 
+/// Where a test server keeps registry blobs: its data directory, or a fresh prefix in the
+/// S3-compatible server at `DEPOT_TEST_S3_ENDPOINT` (bucket `depot-tests`, created on demand).
+#[derive(Clone, Debug)]
+pub enum BlobStore {
+    /// `<data-dir>/registry/blobs`.
+    Filesystem,
+    /// `s3://depot-tests/<prefix>` at `endpoint`.
+    S3 {
+        /// The S3 endpoint URL.
+        endpoint: String,
+        /// The key prefix of this server.
+        prefix: String,
+    },
+}
+
+/// The bucket tests use on the S3-compatible server.
+const TEST_BUCKET: &str = "depot-tests";
+
+impl BlobStore {
+    /// S3 when `DEPOT_TEST_S3_ENDPOINT` is set (the bucket is created if missing), else the
+    /// filesystem.
+    pub async fn create() -> BlobStore {
+        match std::env::var("DEPOT_TEST_S3_ENDPOINT") {
+            Ok(endpoint) if !endpoint.is_empty() => {
+                let created = http(&endpoint, "PUT", &format!("/{TEST_BUCKET}"), &[], b"").await;
+                assert!(
+                    matches!(created.status, 200 | 409),
+                    "creating the test bucket: {} {}",
+                    created.status,
+                    created.text()
+                );
+                BlobStore::S3 {
+                    endpoint,
+                    prefix: format!("server-{}", unique_suffix()),
+                }
+            }
+            _ => BlobStore::Filesystem,
+        }
+    }
+
+    /// The `--registry-storage` argument and environment for depot-server.
+    fn server_config(&self) -> (String, Vec<(&'static str, String)>) {
+        match self {
+            BlobStore::Filesystem => ("fs".into(), Vec::new()),
+            BlobStore::S3 { endpoint, prefix } => (
+                format!("s3://{TEST_BUCKET}/{prefix}"),
+                vec![
+                    ("AWS_ENDPOINT_URL", endpoint.clone()),
+                    ("AWS_ALLOW_HTTP", "true".into()),
+                    ("AWS_ACCESS_KEY_ID", "depot-tests".into()),
+                    ("AWS_SECRET_ACCESS_KEY", "depot-tests".into()),
+                    ("AWS_REGION", "us-east-1".into()),
+                ],
+            ),
+        }
+    }
+}
+
 fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -139,6 +197,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     /// Its database.
     pub database: Database,
+    /// Where its registry keeps blobs.
+    pub blobs: BlobStore,
     extra_args: Vec<String>,
 }
 
@@ -152,11 +212,13 @@ impl Server {
     pub async fn start_with(extra_args: Vec<String>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = Database::create(dir.path()).await;
+        let blobs = BlobStore::create().await;
         let mut server = Server {
             child: None,
             url: String::new(),
             dir,
             database,
+            blobs,
             extra_args,
         };
         server.spawn("127.0.0.1:0");
@@ -164,8 +226,11 @@ impl Server {
     }
 
     fn spawn(&mut self, listen: &str) {
+        let (storage, storage_env) = self.blobs.server_config();
         let mut child = Command::new(workspace_bin("depot-server"))
             .args(["--listen", listen, "--database-url", &self.database.url])
+            .args(["--registry-storage", &storage])
+            .envs(storage_env)
             .args(&self.extra_args)
             .env("DEPOT_SERVER_DATA_DIR", self.dir.path())
             .env("DEPOT_SERVER_LOG", "warn")
@@ -213,6 +278,35 @@ impl Server {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Whether the registry's blob store holds `digest` (looked at directly, not through the
+    /// server).
+    pub async fn blob_stored(&self, digest: &str) -> bool {
+        let (algorithm, hex) = digest.split_once(':').expect("a digest");
+        let key = format!("blobs/{algorithm}/{}/{hex}", &hex[..2]);
+        match &self.blobs {
+            BlobStore::Filesystem => self.dir.path().join("registry").join(key).exists(),
+            BlobStore::S3 { endpoint, prefix } => {
+                use object_store::ObjectStoreExt;
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let bucket = object_store::aws::AmazonS3Builder::new()
+                    .with_endpoint(endpoint)
+                    .with_allow_http(true)
+                    .with_bucket_name(TEST_BUCKET)
+                    .with_region("us-east-1")
+                    .with_access_key_id("depot-tests")
+                    .with_secret_access_key("depot-tests")
+                    .build()
+                    .expect("an S3 client");
+                let path = object_store::path::Path::from(format!("{prefix}/{key}"));
+                match bucket.head(&path).await {
+                    Ok(_) => true,
+                    Err(object_store::Error::NotFound { .. }) => false,
+                    Err(err) => panic!("HEAD {path}: {err}"),
+                }
+            }
         }
     }
 

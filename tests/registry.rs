@@ -900,16 +900,6 @@ async fn garbage_collection_runs_beside_pushes() {
     let boot = server.bootstrap("gc");
     let reg = Registry::new(&server, &boot.token);
     let repo = format!("{}/gc", boot.project_id);
-    let blob_file = |digest: &str| {
-        let hex = digest.trim_start_matches("sha256:");
-        server
-            .dir
-            .path()
-            .join("registry/blobs/sha256")
-            .join(&hex[..2])
-            .join(hex)
-    };
-
     let orphan = reg
         .push_blob(&repo, b"never referenced by a manifest")
         .await;
@@ -940,7 +930,7 @@ async fn garbage_collection_runs_beside_pushes() {
         reg.call("PATCH", &abandoned, &[], b"partial").await.status,
         202
     );
-    assert!(blob_file(&orphan).exists() && blob_file(&dropped_layer).exists());
+    assert!(server.blob_stored(&orphan).await && server.blob_stored(&dropped_layer).await);
 
     // Push while collections run; every push must stay intact.
     let mut pushed = Vec::new();
@@ -954,15 +944,15 @@ async fn garbage_collection_runs_beside_pushes() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
     assert!(
-        !blob_file(&orphan).exists(),
+        !server.blob_stored(&orphan).await,
         "an unreferenced blob is reclaimed"
     );
     assert!(
-        !blob_file(&dropped_layer).exists(),
+        !server.blob_stored(&dropped_layer).await,
         "a deleted manifest's blobs are reclaimed"
     );
     assert!(
-        !blob_file(&dropped).exists(),
+        !server.blob_stored(&dropped).await,
         "and so is the deleted manifest"
     );
     assert_eq!(

@@ -7,6 +7,14 @@ CACHE_DIR="${DEPOT_RS_CACHE_DIR:-$REPO_ROOT/.cache}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Commands run when the calling script exits (services it started), last registered first.
+CLEANUPS=()
+run_cleanups() {
+  local i
+  for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${CLEANUPS[i]}" || true; done
+}
+trap run_cleanups EXIT
+
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
@@ -73,7 +81,29 @@ start_postgres() {
     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off" start >/dev/null
   export DEPOT_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   PG_STOP=("${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate stop)
-  trap 'log "stopping PostgreSQL"; "${PG_STOP[@]}" >/dev/null 2>&1; rm -rf "'"$dir"'"' EXIT
+  CLEANUPS+=('log "stopping PostgreSQL"; "${PG_STOP[@]}" >/dev/null 2>&1; rm -rf "'"$dir"'"')
+}
+
+# moto in server mode (an S3-compatible server from PyPI, installed by install_python_clients)
+# on a loopback port; sets DEPOT_TEST_S3_ENDPOINT and registers its shutdown on exit.
+start_s3() {
+  local port="${DEPOT_TEST_S3_PORT:-55440}" log_file
+  log_file="$(mktemp /tmp/depot-rs-moto.XXXXXX)"
+  log "starting an S3-compatible server (moto) on 127.0.0.1:$port"
+  "$CACHE_DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log_file" 2>&1 &
+  local pid=$!
+  CLEANUPS+=("log 'stopping moto'; kill $pid 2>/dev/null; rm -f '$log_file'")
+  for _ in $(seq 1 100); do
+    if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+      export DEPOT_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  cat "$log_file" >&2
+  echo "error: moto did not start on 127.0.0.1:$port" >&2
+  exit 1
 }
 
 # Docker Engine 26 with the containerd image store: Debian trixie's docker.io, installed alone
@@ -120,16 +150,17 @@ PIN
   exit 1
 }
 
-# oras-py (the OCI artifact client from PyPI) in a venv; sets DEPOT_TEST_PYTHON.
+# oras-py (the OCI artifact client) and moto (an S3-compatible server) from PyPI in a venv;
+# sets DEPOT_TEST_PYTHON.
 install_python_clients() {
   local venv="$CACHE_DIR/venv"
-  if ! "$venv/bin/python" -c "import oras" >/dev/null 2>&1; then
-    log "installing oras from PyPI"
+  if ! "$venv/bin/python" -c "import oras, moto.server" >/dev/null 2>&1; then
+    log "installing oras and moto from PyPI"
     python3 -m venv "$venv" >/dev/null 2>&1 || {
       DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
       python3 -m venv "$venv"
     }
-    "$venv/bin/pip" install -q --disable-pip-version-check oras
+    "$venv/bin/pip" install -q --disable-pip-version-check oras 'moto[server]'
   fi
   export DEPOT_TEST_PYTHON="$venv/bin/python"
 }

@@ -90,6 +90,12 @@ pub struct ServeArgs {
     /// Lifetime of pull tokens handed out by GetPullToken.
     #[arg(long, env = "DEPOT_SERVER_PULL_TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub pull_token_ttl: Duration,
+    /// Where the registry keeps blobs: `fs` (under `<data-dir>/registry/blobs`) or
+    /// `s3://<bucket>[/<prefix>]` (credentials, region and endpoint from AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP). Uploads are staged
+    /// under `<data-dir>/registry/uploads` either way.
+    #[arg(long, env = "DEPOT_SERVER_REGISTRY_STORAGE", default_value = "fs")]
+    pub registry_storage: depot_registry::server::BlobBackend,
     /// Time between registry garbage collections (`0s` turns collection off).
     #[arg(long, env = "DEPOT_SERVER_REGISTRY_GC_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub registry_gc_interval: Duration,

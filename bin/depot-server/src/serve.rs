@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use depot_core::server::http::{serve, tls_config};
 use depot_core::server::{ControlPlane, ControlPlaneConfig, Store, store};
-use depot_registry::server::{GcSettings, Registry, RegistryConfig};
+use depot_registry::server::{BlobBackend, GcSettings, Registry, RegistryConfig};
 
 use crate::cli::{ServeArgs, StoreArgs};
 
@@ -21,7 +21,8 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             "listen": args.listen.to_string(),
             "database_url": store::redact(&database_url),
             "data_dir": store_args.data_dir(),
-            "registry_storage": store_args.registry_dir(),
+            "registry_storage": blob_location(store_args, &args.registry_storage),
+            "registry_staging": store_args.registry_dir().join("uploads"),
             "public_url": config.public_url,
             "registry_host": config.registry_host,
             "tls": tls.is_some(),
@@ -41,23 +42,24 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
     let bound = listener.local_addr()?;
     let config = control_plane_config(args, bound, tls.is_some());
     let scheme = if tls.is_some() { "https" } else { "http" };
-    println!("depot-server listening on {scheme}://{bound}");
-    println!("  public URL:    {}", config.public_url);
-    println!("  database:      {}", store::redact(&database_url));
-    println!(
-        "  registry:      {} (blobs in {})",
-        config.registry_host,
-        store_args.registry_dir().display()
-    );
     let registry = Registry::open(
         store.clone(),
         RegistryConfig {
             storage_dir: store_args.registry_dir(),
+            blob_backend: args.registry_storage.clone(),
             public_url: config.public_url.clone(),
             service: config.registry_host.clone(),
         },
     )
     .await?;
+    println!("depot-server listening on {scheme}://{bound}");
+    println!("  public URL:    {}", config.public_url);
+    println!("  database:      {}", store::redact(&database_url));
+    println!(
+        "  registry:      {} (blobs: {})",
+        config.registry_host,
+        blob_location(store_args, &args.registry_storage)
+    );
     let gc = (!args.registry_gc_interval.is_zero()).then(|| {
         registry.spawn_gc(GcSettings {
             interval: args.registry_gc_interval,
@@ -74,6 +76,18 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
     store.close().await;
     tracing::info!("depot-server stopped");
     Ok(())
+}
+
+/// Where blobs go, for people: the blob directory or the bucket URL.
+fn blob_location(store_args: &StoreArgs, backend: &BlobBackend) -> String {
+    match backend {
+        BlobBackend::Filesystem => store_args
+            .registry_dir()
+            .join("blobs")
+            .display()
+            .to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn control_plane_config(

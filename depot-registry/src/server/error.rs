@@ -131,6 +131,13 @@ impl From<sqlx::Error> for RegistryError {
     }
 }
 
+#[cfg(feature = "s3")]
+impl From<object_store::Error> for RegistryError {
+    fn from(err: object_store::Error) -> Self {
+        Self::internal(format!("object store: {err}"))
+    }
+}
+
 impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
         let (code, default_status) = self.code.wire();

@@ -1,5 +1,5 @@
 //! The registry server: the OCI Distribution Spec v1.1 API as an axum router, over the
-//! filesystem blob store and the control plane's database.
+//! blob store (filesystem or S3) and the control plane's database.
 
 mod auth;
 mod blobs;
@@ -26,7 +26,7 @@ use depot_core::server::Store;
 pub use auth::{Action, Challenge};
 pub use error::{ErrorCode, RegistryError};
 pub use gc::{GcReport, GcSettings};
-pub use storage::FsStorage;
+pub use storage::{BlobBackend, BlobStore, BlobStream};
 
 use metadata::Metadata;
 use routes::Route;
@@ -34,8 +34,10 @@ use routes::Route;
 /// Registry settings.
 #[derive(Clone, Debug)]
 pub struct RegistryConfig {
-    /// Directory of the filesystem blob store.
+    /// Local directory for upload staging, and for blobs with the filesystem backend.
     pub storage_dir: PathBuf,
+    /// Where complete blobs are kept.
+    pub blob_backend: BlobBackend,
     /// URL clients reach the server at; the token endpoint is `<public_url>/auth/token`.
     pub public_url: String,
     /// The registry's host (`host[:port]`), named as the token service.
@@ -45,10 +47,12 @@ pub struct RegistryConfig {
 /// Failure to open the registry.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// The blob store directory could not be prepared.
-    #[error("cannot prepare registry storage at {path}: {source}")]
+    /// The blob store could not be prepared.
+    #[error("cannot prepare registry storage (blobs: {backend}, uploads staged in {}): {source}", path.display())]
     Storage {
-        /// The directory.
+        /// The blob backend.
+        backend: BlobBackend,
+        /// The local storage directory.
         path: PathBuf,
         /// The cause.
         #[source]
@@ -68,7 +72,7 @@ pub struct Registry {
 struct Inner {
     store: Store,
     metadata: Metadata,
-    storage: FsStorage,
+    storage: BlobStore,
     challenge: Challenge,
     /// Held shared by anything that makes content referenced (publishing an upload with its
     /// link, mounting, pushing a manifest) and exclusively by garbage collection while it
@@ -79,9 +83,10 @@ struct Inner {
 impl Registry {
     /// Opens the registry over the control plane's `store` (for tokens and its own tables).
     pub async fn open(store: Store, config: RegistryConfig) -> Result<Self, OpenError> {
-        let storage = FsStorage::open(&config.storage_dir)
+        let storage = BlobStore::open(&config.storage_dir, &config.blob_backend)
             .await
             .map_err(|source| OpenError::Storage {
+                backend: config.blob_backend.clone(),
                 path: config.storage_dir.clone(),
                 source,
             })?;

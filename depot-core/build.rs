@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "depot/core/v1/project.proto",
     "depot/build/v1/registry.proto",
     "moby/buildkit/v1/status.proto",
+    "depotrs/v1/registry.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

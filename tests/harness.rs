@@ -159,6 +159,26 @@ impl BlobStore {
     }
 }
 
+impl Database {
+    /// Runs one SQL statement on the server's database, as an operator would (e.g. to make
+    /// data look older than it is); returns the rows affected.
+    pub async fn execute(&self, statement: &str) -> u64 {
+        sqlx::any::install_default_drivers();
+        let url = match self.backend {
+            "sqlite" => format!("sqlite://{}", self.url),
+            _ => self.url.clone(),
+        };
+        let mut conn = sqlx::AnyConnection::connect(&url)
+            .await
+            .expect("connecting to the test database");
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"))
+            .rows_affected()
+    }
+}
+
 fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);

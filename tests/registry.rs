@@ -1076,3 +1076,211 @@ async fn killing_the_server_during_a_200_mib_upload_loses_nothing() {
         "the acknowledged blob is intact after another kill"
     );
 }
+
+/// Polls `check` every 100 ms until it holds, for at most 15 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..150 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+async fn tag_list(reg: &Registry, repo: &str) -> Vec<String> {
+    let body = reg.get_ok(&format!("/v2/{repo}/tags/list")).await;
+    let tags = serde_json::from_slice::<Value>(&body).unwrap()["tags"].clone();
+    serde_json::from_value::<Option<Vec<String>>>(tags)
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Pushes a one-layer manifest by digest (no tag); returns its digest and size.
+async fn push_untagged(
+    reg: &Registry,
+    repo: &str,
+    seed: &str,
+    extra: Option<Value>,
+) -> (String, usize) {
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","untagged":"{seed}"}}"#);
+    let layer = format!("untagged layer {seed}").repeat(50);
+    let manifest = image_manifest(
+        (&reg.push_blob(repo, config.as_bytes()).await, config.len()),
+        &[(&reg.push_blob(repo, layer.as_bytes()).await, layer.len())],
+        extra,
+    );
+    let digest = sha256(&manifest);
+    let r = reg
+        .put_manifest(repo, &digest, OCI_MANIFEST, &manifest)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    (digest, manifest.len())
+}
+
+#[tokio::test]
+async fn retention_by_tag_count_and_by_age_prunes_images() {
+    use depot_core::connect::Code;
+    use depot_core::proto::depotrs::v1::{
+        RetentionPolicy, SetRetentionPolicyRequest, retention_policy::Rule,
+    };
+
+    let server = Server::start_with(
+        [
+            "--registry-gc-interval",
+            "300ms",
+            "--registry-gc-grace",
+            "1s",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await;
+    let boot = server.bootstrap("retention");
+    let project = boot.project_id.clone();
+    let reg = Registry::new(&server, &boot.token);
+    let cli = depot_tests::Cli::ours(&server)
+        .env("DEPOT_TOKEN", &boot.token)
+        .env("DEPOT_PROJECT_ID", &project);
+
+    // Policies: the default, setting one through the CLI, and what is refused.
+    let shown: Value =
+        serde_json::from_str(&cli.ok(&["registry", "retention", "show", "--output", "json"]))
+            .unwrap();
+    assert_eq!(
+        shown,
+        json!([{"repository": "(project)", "rule": "max_age_days", "value": 7, "default": true}])
+    );
+    cli.ok(&["registry", "retention", "set", "--tags", "5"]);
+    cli.ok(&["registry", "retention", "set", "aged", "--days", "14"]);
+    let shown = cli.ok(&["registry", "retention", "show", "aged", "--output", "csv"]);
+    assert!(shown.contains("aged,max_age_days,14,false"), "{shown}");
+    let refused = cli.run(&["registry", "retention", "set", "--days", "3"]);
+    assert!(!refused.status.success());
+    let retention = server.client(&boot.token).retention();
+    let set = |repository: &str, rule: Rule| SetRetentionPolicyRequest {
+        project_id: project.clone(),
+        repository: repository.into(),
+        policy: Some(RetentionPolicy { rule: Some(rule) }),
+    };
+    let err = retention
+        .set_retention_policy(set("", Rule::MaxAgeDays(3)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.to_string().contains("1, 7, 14, 30"), "{err}");
+    let err = retention
+        .set_retention_policy(set("", Rule::KeepTags(6)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = retention
+        .set_retention_policy(set("../other", Rule::KeepTags(5)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    // By tag count: the project's own repository keeps its 5 newest tags.
+    let mut images = Vec::new();
+    for i in 0..7 {
+        let (manifest, digest) = reg
+            .push_image(&project, &format!("v{i}"), &format!("count{i}"))
+            .await;
+        images.push((manifest, digest));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    eventually("the two oldest tags expire", || async {
+        tag_list(&reg, &project).await.len() == 5
+    })
+    .await;
+    assert_eq!(
+        tag_list(&reg, &project).await,
+        ["v2", "v3", "v4", "v5", "v6"]
+    );
+    for (manifest, digest) in &images[..2] {
+        let gone = reg
+            .call(
+                "GET",
+                &format!("/v2/{project}/manifests/{digest}"),
+                &[],
+                b"",
+            )
+            .await;
+        assert_eq!(gone.status, 404, "an expired image's manifest is deleted");
+        let layer = serde_json::from_slice::<Value>(manifest).unwrap()["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        eventually("an expired image's layer is reclaimed", || async {
+            !server.blob_stored(&layer).await
+        })
+        .await;
+    }
+
+    // By age: 14 days in `aged`, the default 7 days in `plain`, where an index with untagged
+    // children and a referrer is expired as a whole.
+    let aged = format!("{project}/aged");
+    let plain = format!("{project}/plain");
+    reg.push_image(&aged, "old", "aged-old").await;
+    reg.push_image(&aged, "recent", "aged-recent").await;
+    reg.push_image(&plain, "old", "plain-old").await;
+    reg.push_image(&plain, "recent", "plain-recent").await;
+    let (child_a, size_a) = push_untagged(&reg, &plain, "a", None).await;
+    let (child_b, size_b) = push_untagged(&reg, &plain, "b", None).await;
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": child_a, "size": size_a,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": child_b, "size": size_b,
+             "platform": {"architecture": "arm64", "os": "linux"}},
+        ],
+    }))
+    .unwrap();
+    let index_digest = sha256(&index);
+    assert_eq!(
+        reg.put_manifest(&plain, "multi", OCI_INDEX, &index)
+            .await
+            .status,
+        201
+    );
+    let subject = json!({"subject": {"mediaType": OCI_INDEX, "digest": index_digest, "size": index.len()},
+                         "artifactType": "application/vnd.example.sbom"});
+    let (referrer, _) = push_untagged(&reg, &plain, "sbom", Some(subject)).await;
+
+    let day_ms: i64 = 24 * 60 * 60 * 1000;
+    for (repo, tag, days) in [
+        (&aged, "old", 20),
+        (&aged, "recent", 10),
+        (&plain, "old", 8),
+        (&plain, "multi", 8),
+        (&plain, "recent", 6),
+    ] {
+        let updated = server
+            .database
+            .execute(&format!(
+                "UPDATE registry_tags SET updated_at = updated_at - {} \
+                 WHERE repository = '{repo}' AND tag = '{tag}'",
+                days * day_ms
+            ))
+            .await;
+        assert_eq!(updated, 1);
+    }
+    eventually("tags older than their policy expire", || async {
+        tag_list(&reg, &aged).await == ["recent"] && tag_list(&reg, &plain).await == ["recent"]
+    })
+    .await;
+    for digest in [&index_digest, &child_a, &child_b, &referrer] {
+        let gone = reg
+            .call("HEAD", &format!("/v2/{plain}/manifests/{digest}"), &[], b"")
+            .await;
+        assert_eq!(gone.status, 404, "{digest} goes with its index");
+    }
+    reg.get_ok(&format!("/v2/{aged}/manifests/recent")).await;
+    reg.get_ok(&format!("/v2/{plain}/manifests/recent")).await;
+}

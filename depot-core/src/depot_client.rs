@@ -5,6 +5,7 @@ use crate::proto::depot::build::v1::RegistryServiceClient;
 use crate::proto::depot::cli::v1::{BuildServiceClient, PushServiceClient};
 use crate::proto::depot::cli::v1beta1::{LoginServiceClient, ProjectsServiceClient};
 use crate::proto::depot::core::v1::{OrganizationServiceClient, ProjectServiceClient};
+use crate::proto::depotrs::v1::RegistryRetentionServiceClient;
 
 /// A client of Depot's API (hosted at `api.depot.dev` or served by `depot-server`).
 ///
@@ -67,5 +68,10 @@ impl DepotClient {
     /// `depot.build.v1.RegistryService`: registry images.
     pub fn registry(&self) -> RegistryServiceClient {
         RegistryServiceClient::new(self.connect.clone())
+    }
+
+    /// `depotrs.v1.RegistryRetentionService`: registry retention policies (depot-server only).
+    pub fn retention(&self) -> RegistryRetentionServiceClient {
+        RegistryRetentionServiceClient::new(self.connect.clone())
     }
 }

@@ -44,3 +44,11 @@ pub mod moby {
         }
     }
 }
+
+/// depot-rs extensions of Depot's API, served by depot-server only.
+pub mod depotrs {
+    /// `depotrs.v1`: registry retention policies.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/depotrs.v1.rs"));
+    }
+}

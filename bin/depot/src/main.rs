@@ -45,6 +45,9 @@ enum Command {
     /// Manage the project's images in the registry.
     #[command(subcommand)]
     Image(commands::image::ImageCommand),
+    /// Registry settings of a project's repositories (depot-rs servers).
+    #[command(subcommand)]
+    Registry(commands::registry::RegistryCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -61,6 +64,7 @@ async fn main() -> ExitCode {
         Command::Pull(args) => commands::pull::run(args).await,
         Command::Push(args) => commands::push::run(args).await,
         Command::Image(command) => commands::image::run(command).await,
+        Command::Registry(command) => commands::registry::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,8 @@
 //! Online garbage collection: reclaims blobs no manifest references while the registry keeps
 //! serving pushes and pulls.
 //!
+//! 0. **Retention** expires tags outside their repository's policy and deletes the manifests
+//!    nothing needs any more (see [`super::retention`]).
 //! 1. **Mark**: every manifest, and the config, layers and child manifests its content names.
 //! 2. **Unlink**: repository links to unmarked blobs that are older than the grace period go
 //!    (pushing a manifest refreshes the links it references, so a blob pushed long ago and
@@ -36,6 +38,10 @@ pub struct GcSettings {
 /// What one collection did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
+    /// Tags expired by retention policies.
+    pub tags_expired: usize,
+    /// Manifests deleted because retention left nothing that needs them.
+    pub manifests_deleted: usize,
     /// Repository links removed.
     pub links_removed: usize,
     /// Blobs deleted.
@@ -52,9 +58,15 @@ impl Registry {
         let inner = &self.inner;
         let now = SystemTime::now();
         let cutoff = now - grace;
-        let cutoff_ms = depot_core::server::store::now_ms() - grace.as_millis() as i64;
+        let now_ms = depot_core::server::store::now_ms();
+        let cutoff_ms = now_ms - grace.as_millis() as i64;
+        let pruned = self.apply_retention(now_ms).await?;
+        let mut report = GcReport {
+            tags_expired: pruned.tags,
+            manifests_deleted: pruned.manifests,
+            ..GcReport::default()
+        };
         let marked = self.mark().await?;
-        let mut report = GcReport::default();
 
         for (repository, digest) in inner.metadata.links_older_than(cutoff_ms).await? {
             if marked.contains(&digest) {

@@ -39,7 +39,7 @@ pub(super) async fn delete_image_endpoint(
 }
 
 /// An authenticated unary Connect call: token, then body, then `handler`.
-async fn connect_call<'a, Req, Resp, F, Fut>(
+pub(super) async fn connect_call<'a, Req, Resp, F, Fut>(
     registry: &'a Registry,
     headers: &HeaderMap,
     body: Body,
@@ -129,13 +129,31 @@ impl Registry {
             .iter()
             .map(|t| absolute_tag(&project.id, t))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut untagged = Vec::new();
+        for (repository, tag) in &targets {
+            if let Some(digest) = self
+                .inner
+                .metadata
+                .tag(repository, tag)
+                .await
+                .map_err(internal)?
+            {
+                untagged.push((repository.as_str(), digest));
+            }
+        }
         let missing = self
             .inner
             .metadata
             .delete_tags(&targets)
             .await
             .map_err(internal)?;
-        if !missing.is_empty() {
+        if missing.is_empty() {
+            for (repository, digest) in untagged {
+                self.prune(repository, vec![digest])
+                    .await
+                    .map_err(internal)?;
+            }
+        } else {
             return Err(ConnectError::not_found(format!(
                 "no image tagged {} in project {}; nothing was deleted",
                 missing
@@ -215,8 +233,8 @@ fn absolute_tag(project: &str, relative: &str) -> Result<(Name, String), Connect
     Ok((repository.parse().map_err(|()| invalid())?, tag.to_owned()))
 }
 
-fn internal(err: impl std::fmt::Display) -> ConnectError {
-    tracing::error!(%err, "registry image listing failed");
+pub(super) fn internal(err: impl std::fmt::Display) -> ConnectError {
+    tracing::error!(%err, "a registry procedure failed");
     ConnectError::internal("the registry failed; see the server log")
 }
 

@@ -359,4 +359,119 @@ impl Metadata {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    /// Every repository with a tag.
+    pub async fn tagged_repositories(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT repository FROM registry_tags")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(r,)| r).collect())
+    }
+
+    /// Tags of `repository` with their digests and push times, newest first.
+    pub async fn tags_by_age(&self, repository: &str) -> Result<Vec<(String, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT tag, digest, updated_at FROM registry_tags WHERE repository = $1 \
+             ORDER BY updated_at DESC, tag",
+        )
+        .bind(repository)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Removes a tag if it was not pushed again since `updated_at`. Returns whether it did.
+    pub async fn expire_tag(&self, repository: &str, tag: &str, updated_at: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM registry_tags WHERE repository = $1 AND tag = $2 AND updated_at = $3",
+        )
+        .bind(repository)
+        .bind(tag)
+        .bind(updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Whether a tag of `repository` points at `digest`.
+    pub async fn is_tagged(&self, repository: &str, digest: &str) -> Result<bool> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT tag FROM registry_tags WHERE repository = $1 AND digest = $2 LIMIT 1",
+        )
+        .bind(repository)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Manifests of `repository` with the given media types (digests).
+    pub async fn manifests_of_type(
+        &self,
+        repository: &str,
+        media_types: &[&str],
+    ) -> Result<Vec<String>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT digest, media_type FROM registry_manifests WHERE repository = $1",
+        )
+        .bind(repository)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, media_type)| media_types.contains(&media_type.as_str()))
+            .map(|(digest, _)| digest)
+            .collect())
+    }
+
+    /// Digests of the manifests of `repository` whose subject is `subject`.
+    pub async fn referrer_digests(&self, repository: &str, subject: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT digest FROM registry_manifests WHERE repository = $1 AND subject = $2",
+        )
+        .bind(repository)
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(d,)| d).collect())
+    }
+
+    /// The retention policy set on `repository`, as `(max_age_days, keep_tags)`.
+    pub async fn retention(&self, repository: &str) -> Result<Option<(Option<i32>, Option<i32>)>> {
+        Ok(sqlx::query_as(
+            "SELECT max_age_days, keep_tags FROM registry_retention WHERE repository = $1",
+        )
+        .bind(repository)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Sets (or with `None`, removes) the retention policy of `repository`.
+    pub async fn set_retention(
+        &self,
+        repository: &str,
+        policy: Option<(Option<i32>, Option<i32>)>,
+    ) -> Result<()> {
+        match policy {
+            Some((max_age_days, keep_tags)) => {
+                sqlx::query(
+                    "INSERT INTO registry_retention (repository, max_age_days, keep_tags, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (repository) DO UPDATE \
+                     SET max_age_days = $2, keep_tags = $3, updated_at = $4",
+                )
+                .bind(repository)
+                .bind(max_age_days)
+                .bind(keep_tags)
+                .bind(depot_core::server::store::now_ms())
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM registry_retention WHERE repository = $1")
+                    .bind(repository)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
 }

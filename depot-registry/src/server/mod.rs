@@ -8,6 +8,8 @@ mod gc;
 mod images;
 mod manifests;
 mod metadata;
+mod retention;
+mod retention_service;
 mod routes;
 mod storage;
 
@@ -21,11 +23,13 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use depot_core::proto::depot::build::v1::registry_service;
+use depot_core::proto::depotrs::v1::registry_retention_service;
 use depot_core::server::Store;
 
 pub use auth::{Action, Challenge};
 pub use error::{ErrorCode, RegistryError};
 pub use gc::{GcReport, GcSettings};
+pub use retention::{AGE_DAYS, Pruned, Retention, TAG_COUNTS};
 pub use storage::{BlobBackend, BlobStore, BlobStream};
 
 use metadata::Metadata;
@@ -105,8 +109,9 @@ impl Registry {
         })
     }
 
-    /// Routes: `/v2/…` (the Distribution API), `GET /auth/token` (the token endpoint) and the
-    /// `depot.build.v1.RegistryService` Connect procedures.
+    /// Routes: `/v2/…` (the Distribution API), `GET /auth/token` (the token endpoint), and the
+    /// Connect procedures of `depot.build.v1.RegistryService` and
+    /// `depotrs.v1.RegistryRetentionService`.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/v2", get(base))
@@ -120,6 +125,14 @@ impl Registry {
             .route(
                 registry_service::DELETE_IMAGE,
                 post(images::delete_image_endpoint),
+            )
+            .route(
+                registry_retention_service::GET_RETENTION_POLICY,
+                post(retention_service::get_endpoint),
+            )
+            .route(
+                registry_retention_service::SET_RETENTION_POLICY,
+                post(retention_service::set_endpoint),
             )
             .with_state(self.clone())
     }

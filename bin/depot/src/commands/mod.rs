@@ -9,3 +9,4 @@ pub mod projects;
 pub mod pull;
 pub mod pull_token;
 pub mod push;
+pub mod registry;

@@ -1,19 +1,19 @@
 //! Our CLI's registry commands end to end: `depot push` of a saved build to CNCF distribution
-//! and to another repository at once, `depot pull` into Docker Engine 26, `depot image`.
+//! and to another repository at once, `depot pull` into Docker Engine 26, `depot image`, and
+//! their progress output.
 
-use depot_core::proto::depot::cli::v1::{BuildOptions, Command, CreateBuildRequest};
+use depot_core::proto::depot::cli::v1::{
+    BuildOptions, Command, CreateBuildRequest, CreateBuildResponse,
+};
 use depot_tests::{
-    Cli, Distribution, RegistryClient, Server, docker_image_id, docker_rmi, http, image_layer,
-    sha256, text,
+    Bootstrap, Cli, Distribution, RegistryClient, Server, docker_image_id, docker_rmi, http,
+    image_layer, sha256, text,
 };
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn push_pull_and_list_a_saved_build() {
-    let server = Server::start().await;
-    let boot = server.bootstrap("quinn");
-    let host = server.host();
-    let created = server
+/// A build saved to the project's registry, as `depot build --save` creates one.
+async fn saved_build(server: &Server, boot: &Bootstrap) -> CreateBuildResponse {
+    server
         .client(&boot.token)
         .builds()
         .create_build(CreateBuildRequest {
@@ -27,7 +27,15 @@ async fn push_pull_and_list_a_saved_build() {
             required_engine: None,
         })
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn push_pull_and_list_a_saved_build() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("quinn");
+    let host = server.host();
+    let created = saved_build(&server, &boot).await;
     // Three layers, one of several MiB, as BuildKit would push on --save.
     let big: Vec<u8> = (0..6_000_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
@@ -57,11 +65,22 @@ async fn push_pull_and_list_a_saved_build() {
         "{}",
         text(&out.stdout)
     );
+    // Plain progress (stderr is not a terminal): a line when a blob starts to travel and one
+    // when it is there, per destination.
+    for layer in &layers {
+        let (d, size) = (sha256(&layer.gz), layer.gz.len());
+        for line in [
+            format!("  {to_mirror}: {d} copying ({size} bytes)\n"),
+            format!("  {to_mirror}: {d} copied ({size} bytes)\n"),
+            format!("  {to_depot}: {d} mounted ({size} bytes)\n"),
+        ] {
+            assert!(stderr.contains(&line), "{line:?} in\n{stderr}");
+        }
+    }
     assert!(
-        stderr.contains("mounted"),
-        "same-registry blobs are mounted:\n{stderr}"
+        stderr.contains(&format!("  {to_mirror}: manifest {digest} pushed\n")),
+        "{stderr}"
     );
-    assert!(stderr.contains("copied"), "{stderr}");
 
     // The independent registry serves the same manifest and blobs.
     let mirrored = http(
@@ -133,7 +152,21 @@ async fn push_pull_and_list_a_saved_build() {
     // Pull by build ID: the build's own tags by default.
     docker_rmi(&["depot-rs-test/ours:latest"]);
     let out = cli.run(&["pull", &created.build_id]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The Engine's progress, one line per layer event, named by short digests.
+    for layer in &layers {
+        let short = &sha256(&layer.gz)[7..19];
+        assert!(
+            stderr.contains(&format!("  {short} downloaded\n"))
+                || stderr.contains(&format!("  {short} already present\n")),
+            "{short} in\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("  tagged depot-rs-test/ours:latest\n"),
+        "{stderr}"
+    );
     assert_eq!(
         docker_image_id("depot-rs-test/ours:latest").as_deref(),
         Some(digest.as_str())

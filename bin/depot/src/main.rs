@@ -6,6 +6,7 @@
 mod commands;
 mod context;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! Client operations on registries: copying an image (or index) to one or more registries, and
-//! pulling an image into the local Docker Engine.
+//! pulling an image into the local Docker Engine. Each reports its progress per blob to a
+//! [`ProgressSink`].
 //!
 //! Registries on loopback addresses (and hosts listed in `DEPOT_INSECURE_REGISTRIES`,
 //! comma-separated) are spoken to over plain HTTP, as Docker does; every other registry over
@@ -8,14 +9,21 @@
 mod copy;
 mod credentials;
 mod docker;
+mod engine_progress;
+mod manifests;
+mod progress;
 
 use oci_client::Reference;
 use oci_client::client::{ClientConfig, ClientProtocol};
 pub use oci_client::secrets::RegistryAuth;
 
-pub use copy::{BlobTransfer, CopyEvent, CopyOptions, copy_image};
+pub use copy::{CopyOptions, copy_image};
 pub use credentials::push_credentials;
 pub use docker::{DockerPull, pull_into_docker};
+pub use progress::{BlobTransfer, ProgressEvent, ProgressSink};
+
+/// Blobs transferred at once by default.
+pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// Everything client operations can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -1,12 +1,15 @@
 //! `depot pull`: pull a saved build (by build ID) or a project tag into the local Docker Engine.
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
 use clap::Args;
 use depot_core::connect::Code;
 use depot_core::proto::depot::cli::v1::{Command, GetPullInfoRequest, GetPullTokenRequest};
-use depot_registry::client::{DockerPull, pull_into_docker};
+use depot_registry::client::{DockerPull, ProgressSink, pull_into_docker};
 
 use crate::context::{Api, ProjectArg, TokenArg};
+use crate::progress::{Direction, ProgressArg, ProgressDisplay};
 
 /// `depot pull` arguments.
 #[derive(Args, Debug)]
@@ -23,6 +26,8 @@ pub struct PullArgs {
     #[arg(long)]
     target: Option<String>,
     #[command(flatten)]
+    progress: ProgressArg,
+    #[command(flatten)]
     token: TokenArg,
     #[command(flatten)]
     project: ProjectArg,
@@ -30,6 +35,7 @@ pub struct PullArgs {
 
 /// Resolves the reference through the API, then pulls through the Docker Engine.
 pub async fn run(args: PullArgs) -> anyhow::Result<()> {
+    let display = ProgressDisplay::new(args.progress.progress, Direction::Pull)?;
     let api = Api::connect(&args.token, Some(&args.project))?;
     let pulls = match api
         .client
@@ -106,9 +112,10 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
         }
         Err(err) => return Err(err.into()),
     };
+    let sink: Arc<dyn ProgressSink> = display.clone();
     for pull in &pulls {
-        eprintln!("Pulling {}", pull.reference);
-        pull_into_docker(pull, &mut |line| eprintln!("  {line}")).await?;
+        display.note(&format!("Pulling {}", pull.reference));
+        pull_into_docker(pull, &sink).await?;
         println!("{}", pull.reference);
     }
     Ok(())

@@ -34,6 +34,11 @@ impl Manifest {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// Whether this is an index.
+    pub fn is_index(&self) -> bool {
+        self.value["manifests"].is_array()
+    }
+
     /// The config and layers of an image manifest (none for an index).
     pub fn blobs(&self, reference: &Reference) -> Result<Vec<Blob>, ClientError> {
         let config = self.value["config"]

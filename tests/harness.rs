@@ -613,6 +613,25 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Runs skopeo.
+pub fn skopeo(args: &[&str]) -> Output {
+    Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo is not installed: run scripts/test.sh, which installs it")
+}
+
+/// Runs skopeo, which must succeed; returns its stdout.
+pub fn skopeo_ok(args: &[&str]) -> String {
+    let out = skopeo(args);
+    assert!(
+        out.status.success(),
+        "skopeo {args:?} failed:\n{}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
 /// A response read whole.
 #[derive(Debug)]
 pub struct HttpResponse {

@@ -1,19 +1,24 @@
 //! Our CLI's registry commands end to end: `depot push` of a saved build to CNCF distribution
-//! and to another repository at once, `depot pull` into Docker Engine 26, `depot image`.
+//! and to another repository at once, `depot pull` into Docker Engine 26 and into OCI image
+//! layouts (read back by skopeo), `depot image`, and their progress output.
 
-use depot_core::proto::depot::cli::v1::{BuildOptions, Command, CreateBuildRequest};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+
+use depot_core::proto::depot::cli::v1::{
+    BuildOptions, Command, CreateBuildRequest, CreateBuildResponse,
+};
 use depot_tests::{
-    Cli, Distribution, RegistryClient, Server, docker_image_id, docker_rmi, http, image_layer,
-    sha256, text,
+    Bootstrap, Cli, Distribution, RegistryClient, Server, docker_image_id, docker_rmi, http,
+    image_layer, sha256, skopeo_ok, text,
 };
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn push_pull_and_list_a_saved_build() {
-    let server = Server::start().await;
-    let boot = server.bootstrap("quinn");
-    let host = server.host();
-    let created = server
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A build saved to the project's registry, as `depot build --save` creates one.
+async fn saved_build(server: &Server, boot: &Bootstrap) -> CreateBuildResponse {
+    server
         .client(&boot.token)
         .builds()
         .create_build(CreateBuildRequest {
@@ -27,7 +32,15 @@ async fn push_pull_and_list_a_saved_build() {
             required_engine: None,
         })
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn push_pull_and_list_a_saved_build() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("quinn");
+    let host = server.host();
+    let created = saved_build(&server, &boot).await;
     // Three layers, one of several MiB, as BuildKit would push on --save.
     let big: Vec<u8> = (0..6_000_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
@@ -57,11 +70,22 @@ async fn push_pull_and_list_a_saved_build() {
         "{}",
         text(&out.stdout)
     );
+    // Plain progress (stderr is not a terminal): a line when a blob starts to travel and one
+    // when it is there, per destination.
+    for layer in &layers {
+        let (d, size) = (sha256(&layer.gz), layer.gz.len());
+        for line in [
+            format!("  {to_mirror}: {d} copying ({size} bytes)\n"),
+            format!("  {to_mirror}: {d} copied ({size} bytes)\n"),
+            format!("  {to_depot}: {d} mounted ({size} bytes)\n"),
+        ] {
+            assert!(stderr.contains(&line), "{line:?} in\n{stderr}");
+        }
+    }
     assert!(
-        stderr.contains("mounted"),
-        "same-registry blobs are mounted:\n{stderr}"
+        stderr.contains(&format!("  {to_mirror}: manifest {digest} pushed\n")),
+        "{stderr}"
     );
-    assert!(stderr.contains("copied"), "{stderr}");
 
     // The independent registry serves the same manifest and blobs.
     let mirrored = http(
@@ -133,7 +157,21 @@ async fn push_pull_and_list_a_saved_build() {
     // Pull by build ID: the build's own tags by default.
     docker_rmi(&["depot-rs-test/ours:latest"]);
     let out = cli.run(&["pull", &created.build_id]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The Engine's progress, one line per layer event, named by short digests.
+    for layer in &layers {
+        let short = &sha256(&layer.gz)[7..19];
+        assert!(
+            stderr.contains(&format!("  {short} downloaded\n"))
+                || stderr.contains(&format!("  {short} already present\n")),
+            "{short} in\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("  tagged depot-rs-test/ours:latest\n"),
+        "{stderr}"
+    );
     assert_eq!(
         docker_image_id("depot-rs-test/ours:latest").as_deref(),
         Some(digest.as_str())
@@ -216,4 +254,355 @@ async fn push_pull_and_list_a_saved_build() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// Checks that `dir` is a well-formed image layout holding only verified blobs, and returns
+/// the `(ref name, digest)` entries of its index.json and the digests of its blobs.
+fn read_layout(dir: &Path) -> (Vec<(String, String)>, Vec<String>) {
+    let marker: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("oci-layout")).unwrap()).unwrap();
+    assert_eq!(marker, json!({"imageLayoutVersion": "1.0.0"}));
+    let mut top: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        ["blobs", "index.json", "oci-layout"],
+        "nothing else, no partial files"
+    );
+    let algorithms: Vec<_> = std::fs::read_dir(dir.join("blobs")).unwrap().collect();
+    assert_eq!(algorithms.len(), 1, "only blobs/sha256");
+    let mut blobs = Vec::new();
+    for entry in std::fs::read_dir(dir.join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let name = format!("sha256:{}", entry.file_name().into_string().unwrap());
+        assert_eq!(
+            sha256(&std::fs::read(entry.path()).unwrap()),
+            name,
+            "blob content"
+        );
+        blobs.push(name);
+    }
+    blobs.sort();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["schemaVersion"], 2);
+    assert_eq!(index["mediaType"], OCI_INDEX);
+    let entries = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let digest = entry["digest"].as_str().unwrap().to_owned();
+            assert!(blobs.contains(&digest), "{digest} is in the layout");
+            let size = std::fs::metadata(blob_path(dir, &digest)).unwrap().len();
+            assert_eq!(entry["size"], json!(size));
+            assert!(entry["mediaType"].is_string());
+            let name = entry["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (name, digest)
+        })
+        .collect();
+    (entries, blobs)
+}
+
+fn blob_path(dir: &Path, digest: &str) -> std::path::PathBuf {
+    dir.join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap())
+}
+
+fn entries(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(name, digest)| (name.to_string(), digest.to_string()))
+        .collect()
+}
+
+fn sorted(mut digests: Vec<String>) -> Vec<String> {
+    digests.sort();
+    digests.dedup();
+    digests
+}
+
+#[tokio::test]
+async fn pull_into_an_oci_layout() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("rosa");
+    let host = server.host();
+    let project = boot.project_id.as_str();
+    let created = saved_build(&server, &boot).await;
+    let build = created.build_id.as_str();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    let layers = [
+        image_layer(&[("big.bin", &big)]),
+        image_layer(&[("etc/app.conf", b"answer = 42")]),
+        image_layer(&[("bin/tool", b"#!/bin/sh\necho tool\n")]),
+    ];
+    let layer_digests: Vec<String> = layers.iter().map(|l| sha256(&l.gz)).collect();
+    let config = sha256(&depot_tests::image_config(&layers));
+    let digest = RegistryClient::new(&server, &created.build_token)
+        .push_layers(project, build, &layers)
+        .await;
+    let image_blobs = sorted(
+        layer_digests
+            .iter()
+            .cloned()
+            .chain([config.clone(), digest.clone()])
+            .collect(),
+    );
+
+    // By build ID into a directory that does not exist yet; stderr is not a terminal, so
+    // progress comes as plain lines.
+    // TERM matters only under a terminal (the last step).
+    let cli = Cli::ours(&server)
+        .env("DEPOT_TOKEN", &boot.token)
+        .env("TERM", "xterm");
+    let scratch = tempfile::tempdir().unwrap();
+    let layout = scratch.path().join("layout");
+    let dir = layout.to_str().unwrap();
+    let out = cli.run(&["pull", build, "--oci-layout", dir]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("{host}/{project}:{build}@{digest}")
+    );
+    assert!(stderr.contains(&format!("Pulling {host}/{project}:{build} into {dir}")));
+    for (layer, d) in layers.iter().zip(&layer_digests) {
+        let size = layer.gz.len();
+        assert!(
+            stderr.contains(&format!("  {d} downloading ({size} bytes)\n")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("  {d} downloaded ({size} bytes)\n")),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains(&format!("  manifest {digest} written\n")),
+        "{stderr}"
+    );
+    let (named, blobs) = read_layout(&layout);
+    assert_eq!(named, entries(&[(build, &digest)]));
+    assert_eq!(blobs, image_blobs);
+
+    // skopeo reads the layout, and copies it to a registry without changing a byte.
+    let source = format!("oci:{dir}:{build}");
+    let inspected: Value = serde_json::from_str(&skopeo_ok(&["inspect", &source])).unwrap();
+    assert_eq!(inspected["Digest"], json!(digest));
+    assert_eq!(inspected["Layers"], json!(layer_digests));
+    let mirror = Distribution::start();
+    skopeo_ok(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &source,
+        &format!("docker://{}/from-layout:v1", mirror.host),
+    ]);
+    let copied = http(
+        &format!("http://{}", mirror.host),
+        "GET",
+        "/v2/from-layout/manifests/v1",
+        &[("accept", depot_tests::OCI_MANIFEST)],
+        b"",
+    )
+    .await;
+    assert_eq!(sha256(&copied.body), digest);
+
+    // Only missing blobs travel: a deleted layer and a truncated one come back, the blobs
+    // left alone are not rewritten (same files), and say so.
+    let (deleted, truncated) = (&layer_digests[0], &layer_digests[1]);
+    std::fs::remove_file(blob_path(&layout, deleted)).unwrap();
+    std::fs::write(blob_path(&layout, truncated), &layers[1].gz[..10]).unwrap();
+    let untouched = [&layer_digests[2], &config, &digest];
+    let inode = |d: &str| std::fs::metadata(blob_path(&layout, d)).unwrap().ino();
+    let before: Vec<u64> = untouched.iter().map(|d| inode(d)).collect();
+    let out = cli.run(&["pull", build, "--oci-layout", dir]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for d in [deleted, truncated] {
+        assert!(stderr.contains(&format!("  {d} downloading (")), "{stderr}");
+    }
+    for d in [&layer_digests[2], &config] {
+        assert!(
+            stderr.contains(&format!("  {d} already present (")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(&format!("  {d} downloading")), "{stderr}");
+    }
+    let after: Vec<u64> = untouched.iter().map(|d| inode(d)).collect();
+    assert_eq!(before, after, "blobs present were left alone");
+    let (named, blobs) = read_layout(&layout);
+    assert_eq!(named, entries(&[(build, &digest)]), "one entry per name");
+    assert_eq!(blobs, image_blobs);
+
+    // A multi-platform index of the project, named twice; the build's entry stays.
+    let registry = RegistryClient::new(&server, &boot.token);
+    let arm_layer = image_layer(&[("arch", b"arm64")]);
+    let arm_config = serde_json::to_vec(&json!({
+        "architecture": "arm64", "os": "linux", "variant": "v8", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [arm_layer.diff_id]},
+    }))
+    .unwrap();
+    let arm_manifest = depot_tests::image_manifest(
+        (
+            &registry.push_blob(project, &arm_config).await,
+            arm_config.len(),
+        ),
+        &[(
+            &registry.push_blob(project, &arm_layer.gz).await,
+            arm_layer.gz.len(),
+        )],
+        None,
+    );
+    let pushed = registry
+        .put_manifest(project, "arm", depot_tests::OCI_MANIFEST, &arm_manifest)
+        .await;
+    assert_eq!(pushed.status, 201, "{}", pushed.text());
+    let arm_digest = sha256(&arm_manifest);
+    let amd_size = registry
+        .get_ok(&format!("/v2/{project}/manifests/{build}"))
+        .await
+        .len();
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": depot_tests::OCI_MANIFEST, "digest": digest, "size": amd_size,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": depot_tests::OCI_MANIFEST, "digest": arm_digest, "size": arm_manifest.len(),
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        ],
+    }))
+    .unwrap();
+    let pushed = registry
+        .put_manifest(project, "multi", OCI_INDEX, &index)
+        .await;
+    assert_eq!(pushed.status, 201, "{}", pushed.text());
+    let index_digest = sha256(&index);
+    let arm_blobs = [
+        sha256(&arm_config),
+        sha256(&arm_layer.gz),
+        arm_digest.clone(),
+    ];
+    let out = cli.run(&[
+        "pull",
+        "--project",
+        project,
+        "multi",
+        "--oci-layout",
+        dir,
+        "-t",
+        "multi",
+        "-t",
+        "latest",
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for d in &layer_digests {
+        assert!(
+            stderr.contains(&format!("  {d} already present (")),
+            "{stderr}"
+        );
+    }
+    let (named, blobs) = read_layout(&layout);
+    assert_eq!(
+        named,
+        entries(&[
+            (build, &digest),
+            ("multi", &index_digest),
+            ("latest", &index_digest)
+        ])
+    );
+    let all_blobs = sorted(
+        image_blobs
+            .iter()
+            .chain(&arm_blobs)
+            .cloned()
+            .chain([index_digest.clone()])
+            .collect(),
+    );
+    assert_eq!(blobs, all_blobs);
+    let raw = skopeo_ok(&["inspect", "--raw", &format!("oci:{dir}:multi")]);
+    assert_eq!(sha256(raw.trim_end().as_bytes()), index_digest);
+    // Naming another image `latest` moves the name and keeps the others.
+    cli.ok(&["pull", build, "--oci-layout", dir, "-t", "latest"]);
+    let (named, _) = read_layout(&layout);
+    assert_eq!(
+        named,
+        entries(&[
+            (build, &digest),
+            ("multi", &index_digest),
+            ("latest", &digest)
+        ])
+    );
+
+    // --platform takes one manifest of the index and names it, with its platform.
+    let arm_layout = scratch.path().join("arm");
+    let arm_dir = arm_layout.to_str().unwrap();
+    cli.ok(&[
+        "pull",
+        "--project",
+        project,
+        "multi",
+        "--platform",
+        "linux/arm64",
+        "--oci-layout",
+        arm_dir,
+    ]);
+    let (named, blobs) = read_layout(&arm_layout);
+    assert_eq!(named, entries(&[("multi", &arm_digest)]));
+    assert_eq!(blobs, sorted(arm_blobs.to_vec()));
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(arm_layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(written["manifests"][0]["platform"]["architecture"], "arm64");
+    let missing = cli.run(&[
+        "pull",
+        "--project",
+        project,
+        "multi",
+        "--platform",
+        "linux/s390x",
+        "--oci-layout",
+        arm_dir,
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("no manifest for platform linux/s390x"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    // On a terminal, bars per layer instead of lines (`script` provides the terminal);
+    // asking for bars without one is an error.
+    let tty_layout = scratch.path().join("tty");
+    let command = format!(
+        "{} pull {build} --oci-layout {} --progress tty",
+        depot_tests::workspace_bin("depot").display(),
+        tty_layout.display()
+    );
+    let out = cli
+        .command_with_program("script", &["-qec", &command, "/dev/null"], None)
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(&layer_digests[0][7..19]),
+        "short digests:\n{shown}"
+    );
+    assert!(
+        shown.contains("downloaded (") && shown.contains("iB)"),
+        "sizes in human units:\n{shown}"
+    );
+    assert!(!shown.contains("downloading ("), "no plain lines:\n{shown}");
+    assert_eq!(read_layout(&tty_layout).1, image_blobs);
+    let refused = cli.run(&["pull", build, "--oci-layout", dir, "--progress", "tty"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("--progress tty needs a terminal"));
 }

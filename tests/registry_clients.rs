@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use depot_tests::{Layer, RegistryClient as Registry, Server, image_config, image_layer, text};
+use depot_tests::{
+    Layer, RegistryClient as Registry, Server, image_config, image_layer, skopeo, skopeo_ok, text,
+};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -51,23 +53,6 @@ fn write_oci_layout(dir: &Path, tag: &str, files: &[(&str, Vec<u8>)]) -> String 
     std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
     std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     digest
-}
-
-fn skopeo(args: &[&str]) -> std::process::Output {
-    Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo is not installed: run scripts/test.sh, which installs it")
-}
-
-fn skopeo_ok(args: &[&str]) -> String {
-    let out = skopeo(args);
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed:\n{}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 #[tokio::test]

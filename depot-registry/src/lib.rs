@@ -4,7 +4,7 @@
 //! - `server` (feature `server`): the registry server (OCI Distribution Spec v1.1), mounted by
 //!   depot-server;
 //! - `client` (feature `client`): copying images between registries and pulling them into the
-//!   Docker Engine.
+//!   Docker Engine or an OCI image layout directory.
 
 #[cfg(feature = "client")]
 pub mod client;

@@ -6,6 +6,7 @@
 mod commands;
 mod context;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -38,7 +39,8 @@ enum Command {
     /// Manage a project's build cache.
     #[command(subcommand)]
     Cache(commands::cache::CacheCommand),
-    /// Pull a saved build (by build ID) or a project's tag into the local Docker Engine.
+    /// Pull a saved build (by build ID) or a project's tag into the local Docker Engine or an
+    /// OCI image layout directory.
     Pull(commands::pull::PullArgs),
     /// Push a saved build to other registries.
     Push(commands::push::PushArgs),

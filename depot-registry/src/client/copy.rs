@@ -3,18 +3,14 @@
 //! destination share a registry, otherwise streamed from one to the other without being held in
 //! memory), then child manifests, then the tagged manifest.
 
+use std::sync::Arc;
+
 use futures_util::{StreamExt, TryStreamExt, stream};
 use oci_client::{Reference, RegistryOperation};
-use serde_json::Value;
 
-use super::{ClientError, Endpoint, oci_client};
-
-const ACCEPTED: [&str; 4] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-];
+use super::manifests::{self, Blob, Manifest, registry_error, with_digest};
+use super::progress::{BlobTransfer, ProgressEvent, ProgressSink};
+use super::{ClientError, DEFAULT_CONCURRENCY, Endpoint, oci_client};
 
 /// How a copy runs.
 #[derive(Clone, Debug)]
@@ -25,73 +21,25 @@ pub struct CopyOptions {
 
 impl Default for CopyOptions {
     fn default() -> Self {
-        Self { concurrency: 4 }
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+        }
     }
 }
 
-/// How a blob reached a destination.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BlobTransfer {
-    /// The destination already had it.
-    Present,
-    /// Mounted from the source repository on the same registry.
-    Mounted,
-    /// Streamed from the source.
-    Copied,
-}
-
-/// Progress of a copy.
-#[derive(Clone, Debug)]
-pub enum CopyEvent {
-    /// A blob is at a destination.
-    Blob {
-        /// The destination image.
-        destination: String,
-        /// The blob.
-        digest: String,
-        /// Its size.
-        size: u64,
-        /// How it got there.
-        transfer: BlobTransfer,
-    },
-    /// A manifest was pushed.
-    Manifest {
-        /// The destination image.
-        destination: String,
-        /// The manifest's digest.
-        digest: String,
-    },
-}
-
-struct Manifest {
-    digest: String,
-    media_type: String,
-    bytes: bytes::Bytes,
-}
-
-struct Blob {
-    digest: String,
-    size: u64,
-}
-
-/// Copies `source` to every destination; returns the digest of the copied manifest, which is
-/// the same everywhere (manifests are copied byte for byte).
+/// Copies `source` to every destination, reporting each blob and manifest to `progress`;
+/// returns the digest of the copied manifest, which is the same everywhere (manifests are
+/// copied byte for byte).
 pub async fn copy_image(
     source: &Endpoint,
     destinations: &[Endpoint],
     options: &CopyOptions,
-    on_event: &(dyn Fn(CopyEvent) + Send + Sync),
+    progress: &Arc<dyn ProgressSink>,
 ) -> Result<String, ClientError> {
     let src = oci_client(source.reference.resolve_registry());
-    let (top, children) = fetch_manifests(&src, source).await?;
-    let mut blobs: Vec<Blob> = Vec::new();
-    for manifest in children.iter().chain(std::iter::once(&top)) {
-        for blob in blobs_of(manifest, &source.reference)? {
-            if !blobs.iter().any(|b| b.digest == blob.digest) {
-                blobs.push(blob);
-            }
-        }
-    }
+    let top = manifests::fetch(&src, source, &source.reference).await?;
+    let children = manifests::fetch_children(&src, source, &top).await?;
+    let blobs = manifests::distinct_blobs(children.iter().chain([&top]), &source.reference)?;
     for destination in destinations {
         let dst = oci_client(destination.reference.resolve_registry());
         let target = destination.reference.whole();
@@ -102,163 +50,117 @@ pub async fn copy_image(
         )
         .await
         .map_err(|source| registry_error("authenticating to", &target, source))?;
+        let copy = Copy {
+            src: &src,
+            source,
+            dst: &dst,
+            destination,
+            target: &target,
+            progress,
+        };
         stream::iter(blobs.iter())
-            .map(|blob| {
-                let (src, dst, target) = (&src, &dst, &target);
-                async move {
-                    let transfer = copy_blob(src, source, dst, destination, blob).await?;
-                    on_event(CopyEvent::Blob {
-                        destination: target.clone(),
-                        digest: blob.digest.clone(),
-                        size: blob.size,
-                        transfer,
-                    });
-                    Ok::<_, ClientError>(())
-                }
-            })
+            .map(|blob| copy.blob(blob))
             .buffer_unordered(options.concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;
         for manifest in &children {
             let by_digest = with_digest(&destination.reference, &manifest.digest);
             push_manifest(&dst, &by_digest, manifest).await?;
-            on_event(CopyEvent::Manifest {
-                destination: target.clone(),
-                digest: manifest.digest.clone(),
+            progress.report(ProgressEvent::Manifest {
+                target: &target,
+                digest: &manifest.digest,
             });
         }
         push_manifest(&dst, &destination.reference, &top).await?;
-        on_event(CopyEvent::Manifest {
-            destination: target.clone(),
-            digest: top.digest.clone(),
+        progress.report(ProgressEvent::Manifest {
+            target: &target,
+            digest: &top.digest,
         });
     }
     Ok(top.digest)
 }
 
-async fn fetch_manifests(
-    client: &oci_client::Client,
-    source: &Endpoint,
-) -> Result<(Manifest, Vec<Manifest>), ClientError> {
-    let top = fetch_manifest(client, source, &source.reference).await?;
-    let mut children = Vec::new();
-    if let Some(entries) = parse(&top, &source.reference)?["manifests"].as_array() {
-        for entry in entries {
-            let digest = entry["digest"]
-                .as_str()
-                .ok_or_else(|| ClientError::Manifest {
-                    reference: source.reference.whole(),
-                    message: "an index entry has no digest".into(),
-                })?;
-            let child =
-                fetch_manifest(client, source, &with_digest(&source.reference, digest)).await?;
-            children.push(child);
-        }
-    }
-    Ok((top, children))
+/// One source and one destination.
+struct Copy<'a> {
+    src: &'a oci_client::Client,
+    source: &'a Endpoint,
+    dst: &'a oci_client::Client,
+    destination: &'a Endpoint,
+    target: &'a str,
+    progress: &'a Arc<dyn ProgressSink>,
 }
 
-async fn fetch_manifest(
-    client: &oci_client::Client,
-    source: &Endpoint,
-    reference: &Reference,
-) -> Result<Manifest, ClientError> {
-    let (bytes, digest) = client
-        .pull_manifest_raw(reference, &source.auth, &ACCEPTED)
-        .await
-        .map_err(|e| registry_error("fetching the manifest of", &reference.whole(), e))?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Manifest {
-        reference: reference.whole(),
-        message: format!("the manifest is not JSON: {e}"),
-    })?;
-    let media_type = value["mediaType"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            if value.get("manifests").is_some() {
-                ACCEPTED[0]
-            } else {
-                ACCEPTED[2]
-            }
-            .to_owned()
+impl Copy<'_> {
+    /// Copies one blob unless the destination has it, and reports how it got there.
+    async fn blob(&self, blob: &Blob) -> Result<(), ClientError> {
+        let transfer = self.transfer(blob).await?;
+        self.progress.report(ProgressEvent::BlobDone {
+            target: self.target,
+            digest: &blob.digest,
+            size: Some(blob.size),
+            transfer,
         });
-    Ok(Manifest {
-        digest,
-        media_type,
-        bytes,
-    })
-}
-
-fn parse(manifest: &Manifest, reference: &Reference) -> Result<Value, ClientError> {
-    serde_json::from_slice(&manifest.bytes).map_err(|e| ClientError::Manifest {
-        reference: reference.whole(),
-        message: e.to_string(),
-    })
-}
-
-fn blobs_of(manifest: &Manifest, reference: &Reference) -> Result<Vec<Blob>, ClientError> {
-    let value = parse(manifest, reference)?;
-    let descriptors = value["config"]
-        .is_object()
-        .then_some(&value["config"])
-        .into_iter()
-        .chain(value["layers"].as_array().into_iter().flatten());
-    descriptors
-        .map(|d| {
-            let digest = d["digest"].as_str();
-            let size = d["size"].as_u64();
-            match (digest, size) {
-                (Some(digest), Some(size)) => Ok(Blob {
-                    digest: digest.to_owned(),
-                    size,
-                }),
-                _ => Err(ClientError::Manifest {
-                    reference: reference.whole(),
-                    message: "a descriptor lacks its digest or size".into(),
-                }),
-            }
-        })
-        .collect()
-}
-
-async fn copy_blob(
-    src: &oci_client::Client,
-    source: &Endpoint,
-    dst: &oci_client::Client,
-    destination: &Endpoint,
-    blob: &Blob,
-) -> Result<BlobTransfer, ClientError> {
-    let target = destination.reference.whole();
-    if dst
-        .blob_exists(&destination.reference, &blob.digest)
-        .await
-        .map_err(|e| registry_error("checking a blob of", &target, e))?
-    {
-        return Ok(BlobTransfer::Present);
+        Ok(())
     }
-    if source.reference.resolve_registry() == destination.reference.resolve_registry()
-        && dst
-            .mount_blob(&destination.reference, &source.reference, &blob.digest)
+
+    async fn transfer(&self, blob: &Blob) -> Result<BlobTransfer, ClientError> {
+        let (dst, destination) = (self.dst, &self.destination.reference);
+        if dst
+            .blob_exists(destination, &blob.digest)
             .await
-            .is_ok()
-        && dst
-            .blob_exists(&destination.reference, &blob.digest)
+            .map_err(|e| registry_error("checking a blob of", self.target, e))?
+        {
+            return Ok(BlobTransfer::Present);
+        }
+        if self.source.reference.resolve_registry() == destination.resolve_registry()
+            && dst
+                .mount_blob(destination, &self.source.reference, &blob.digest)
+                .await
+                .is_ok()
+            && dst
+                .blob_exists(destination, &blob.digest)
+                .await
+                .unwrap_or(false)
+        {
+            return Ok(BlobTransfer::Mounted);
+        }
+        self.progress.report(ProgressEvent::BlobStarted {
+            target: self.target,
+            digest: &blob.digest,
+            size: Some(blob.size),
+        });
+        let download = self
+            .src
+            .pull_blob_stream(&self.source.reference, blob.digest.as_str())
             .await
-            .unwrap_or(false)
-    {
-        return Ok(BlobTransfer::Mounted);
+            .map_err(|e| {
+                registry_error("downloading a blob of", &self.source.reference.whole(), e)
+            })?;
+        // The upload wants a stream that owns everything it uses.
+        let (progress, target, digest) = (
+            Arc::clone(self.progress),
+            self.target.to_owned(),
+            blob.digest.clone(),
+        );
+        let total = blob.size;
+        let mut current = 0u64;
+        let body = download
+            .stream
+            .inspect_ok(move |chunk| {
+                current += chunk.len() as u64;
+                progress.report(ProgressEvent::BlobProgress {
+                    target: &target,
+                    digest: &digest,
+                    current,
+                    total: Some(total),
+                });
+            })
+            .map_err(oci_client::errors::OciDistributionError::IoError);
+        dst.push_blob_stream(destination, body, &blob.digest, Some(blob.size))
+            .await
+            .map_err(|e| registry_error("uploading a blob to", self.target, e))?;
+        Ok(BlobTransfer::Copied)
     }
-    let download = src
-        .pull_blob_stream(&source.reference, blob.digest.as_str())
-        .await
-        .map_err(|e| registry_error("downloading a blob of", &source.reference.whole(), e))?;
-    let body = download
-        .stream
-        .map_err(oci_client::errors::OciDistributionError::IoError);
-    dst.push_blob_stream(&destination.reference, body, &blob.digest, Some(blob.size))
-        .await
-        .map_err(|e| registry_error("uploading a blob to", &target, e))?;
-    Ok(BlobTransfer::Copied)
 }
 
 async fn push_manifest(
@@ -278,24 +180,4 @@ async fn push_manifest(
         .await
         .map_err(|e| registry_error("pushing the manifest to", &reference.whole(), e))?;
     Ok(())
-}
-
-fn with_digest(reference: &Reference, digest: &str) -> Reference {
-    Reference::with_digest(
-        reference.registry().to_owned(),
-        reference.repository().to_owned(),
-        digest.to_owned(),
-    )
-}
-
-fn registry_error(
-    operation: &'static str,
-    reference: &str,
-    source: oci_client::errors::OciDistributionError,
-) -> ClientError {
-    ClientError::Registry {
-        operation,
-        reference: reference.to_owned(),
-        source,
-    }
 }

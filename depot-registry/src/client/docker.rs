@@ -2,12 +2,16 @@
 //! tagging it, through the Engine API (`POST /images/create` with `X-Registry-Auth`, then
 //! `POST /images/{name}/tag`).
 
+use std::sync::Arc;
+
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{CreateImageOptions, TagImageOptions};
 use futures_util::StreamExt;
 
 use super::ClientError;
+use super::engine_progress::EngineProgress;
+use super::progress::{ProgressEvent, ProgressSink};
 
 /// One pull into Docker.
 #[derive(Clone, Debug)]
@@ -26,11 +30,11 @@ pub struct DockerPull {
     pub platform: Option<String>,
 }
 
-/// Pulls into the Docker Engine at `DOCKER_HOST` (default: the local socket), reporting each
-/// progress line the Engine sends.
+/// Pulls into the Docker Engine at `DOCKER_HOST` (default: the local socket), reporting the
+/// Engine's progress per layer to `progress` (the target is `pull.reference`).
 pub async fn pull_into_docker(
     pull: &DockerPull,
-    on_progress: &mut (dyn FnMut(String) + Send),
+    progress: &Arc<dyn ProgressSink>,
 ) -> Result<(), ClientError> {
     let docker = Docker::connect_with_local_defaults()?;
     let (repository, tag) = split_tag(&pull.reference);
@@ -46,8 +50,9 @@ pub async fn pull_into_docker(
         serveraddress: Some(pull.server_address.clone()),
         ..Default::default()
     };
-    let mut progress = docker.create_image(Some(options), None, Some(credentials));
-    while let Some(info) = progress.next().await {
+    let mut stream = docker.create_image(Some(options), None, Some(credentials));
+    let mut layers = EngineProgress::new(&pull.reference, progress.as_ref());
+    while let Some(info) = stream.next().await {
         let info = info?;
         if let Some(message) = info.error_detail.and_then(|e| e.message) {
             return Err(ClientError::DockerPull {
@@ -55,19 +60,11 @@ pub async fn pull_into_docker(
                 message,
             });
         }
-        let mut line = [info.id.as_deref(), info.status.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if let Some((Some(current), Some(total))) =
-            info.progress_detail.map(|p| (p.current, p.total))
-        {
-            line.push_str(&format!(" {current}/{total} bytes"));
-        }
-        if !line.is_empty() {
-            on_progress(line);
-        }
+        let detail = info
+            .progress_detail
+            .map(|p| (p.current, p.total))
+            .unwrap_or_default();
+        layers.update(info.id.as_deref(), info.status.as_deref(), detail);
     }
     for name in &pull.tags {
         let (repo, tag) = split_tag(name);
@@ -80,7 +77,10 @@ pub async fn pull_into_docker(
                 }),
             )
             .await?;
-        on_progress(format!("tagged {name}"));
+        progress.report(ProgressEvent::Message {
+            target: &pull.reference,
+            text: &format!("tagged {name}"),
+        });
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! Client operations on registries: copying an image (or index) to one or more registries, and
-//! pulling an image into the local Docker Engine.
+//! Client operations on registries: copying an image (or index) to one or more registries,
+//! pulling an image into the local Docker Engine or into an OCI Image Layout directory. Each
+//! reports its progress per blob to a [`ProgressSink`].
 //!
 //! Registries on loopback addresses (and hosts listed in `DEPOT_INSECURE_REGISTRIES`,
 //! comma-separated) are spoken to over plain HTTP, as Docker does; every other registry over
@@ -8,14 +9,26 @@
 mod copy;
 mod credentials;
 mod docker;
+mod engine_progress;
+mod layout;
+mod manifests;
+mod progress;
+mod pull_layout;
+
+use std::path::PathBuf;
 
 use oci_client::Reference;
 use oci_client::client::{ClientConfig, ClientProtocol};
 pub use oci_client::secrets::RegistryAuth;
 
-pub use copy::{BlobTransfer, CopyEvent, CopyOptions, copy_image};
+pub use copy::{CopyOptions, copy_image};
 pub use credentials::push_credentials;
 pub use docker::{DockerPull, pull_into_docker};
+pub use progress::{BlobTransfer, ProgressEvent, ProgressSink};
+pub use pull_layout::{LayoutPull, pull_into_layout};
+
+/// Blobs transferred at once by default.
+pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// Everything client operations can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +67,31 @@ pub enum ClientError {
         host: String,
         /// What is wrong.
         message: String,
+    },
+    /// Content did not match its descriptor.
+    #[error("blob {digest}: {message}")]
+    Integrity {
+        /// The digest the content should have.
+        digest: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An image layout directory is not usable.
+    #[error("image layout {}: {message}", path.display())]
+    Layout {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading or writing an image layout failed.
+    #[error("image layout {}: {source}", path.display())]
+    LayoutIo {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
     /// The Docker Engine API failed.
     #[error("Docker Engine: {0}")]

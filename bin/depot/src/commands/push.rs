@@ -1,13 +1,16 @@
 //! `depot push`: copy a saved build from the depot-rs registry to other registries.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::Args;
 use depot_core::proto::depot::cli::v1::{FinishPushRequest, GetPullInfoRequest, StartPushRequest};
 use depot_registry::client::{
-    BlobTransfer, CopyEvent, CopyOptions, Endpoint, RegistryAuth, copy_image, push_credentials,
+    CopyOptions, Endpoint, ProgressSink, RegistryAuth, copy_image, push_credentials,
 };
 
 use crate::context::{Api, ProjectArg, TokenArg};
+use crate::progress::{Direction, ProgressArg, ProgressDisplay};
 
 /// `depot push` arguments.
 #[derive(Args, Debug)]
@@ -21,8 +24,10 @@ pub struct PushArgs {
     #[arg(long)]
     target: Option<String>,
     /// Blobs uploaded at once per destination.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = depot_registry::client::DEFAULT_CONCURRENCY)]
     concurrency: usize,
+    #[command(flatten)]
+    progress: ProgressArg,
     #[command(flatten)]
     token: TokenArg,
     #[command(flatten)]
@@ -31,6 +36,7 @@ pub struct PushArgs {
 
 /// Records the pushes, copies the image to every destination, and records the outcome.
 pub async fn run(args: PushArgs) -> anyhow::Result<()> {
+    let display = ProgressDisplay::new(args.progress.progress, Direction::Push)?;
     let api = Api::connect(&args.token, Some(&args.project))?;
     let info = api
         .client
@@ -66,30 +72,12 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
         push_ids.push(started.push_id);
     }
 
-    eprintln!("Pushing {reference}");
-    let report = |event: CopyEvent| match event {
-        CopyEvent::Blob {
-            destination,
-            digest,
-            size,
-            transfer,
-        } => {
-            let how = match transfer {
-                BlobTransfer::Present => "already there",
-                BlobTransfer::Mounted => "mounted",
-                BlobTransfer::Copied => "copied",
-            };
-            eprintln!("  {destination}: {digest} ({size} bytes) {how}");
-        }
-        CopyEvent::Manifest {
-            destination,
-            digest,
-        } => eprintln!("  {destination}: manifest {digest} pushed"),
-    };
+    display.note(&format!("Pushing {reference}"));
+    let sink: Arc<dyn ProgressSink> = display.clone();
     let options = CopyOptions {
         concurrency: args.concurrency,
     };
-    let result = copy_image(&source, &destinations, &options, &report).await;
+    let result = copy_image(&source, &destinations, &options, &sink).await;
     let error = result.as_ref().err().map(|e| e.to_string());
     for push_id in push_ids {
         // Like the official CLI, a failure to record the outcome does not fail the push.

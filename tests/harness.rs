@@ -22,7 +22,9 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use sqlx::Connection;
 
-/// Path of a workspace binary next to the running test executable.
+/// Path of a workspace binary next to the running test or benchmark executable: tests run
+/// from `target/debug/deps` and use debug binaries, benchmarks from `target/release/deps` and
+/// use release binaries.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
@@ -30,11 +32,19 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         .and_then(Path::parent)
         .expect("tests run from target/<profile>/deps");
     let bin = dir.join(name);
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --workspace` before the tests (scripts/test.sh does)",
-        bin.display()
-    );
+    if !bin.is_file() {
+        if dir.file_name().is_some_and(|profile| profile == "release") {
+            panic!(
+                "{} is missing: benchmarks run release binaries; build them first with \
+                 `cargo build --release -p {name}`",
+                bin.display()
+            );
+        }
+        panic!(
+            "{} is missing: run `cargo build --workspace` before the tests (scripts/test.sh does)",
+            bin.display()
+        );
+    }
     bin
 }
 
@@ -328,6 +338,11 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The process id of the running server, if it is running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// `host:port`, the server's registry host.
@@ -936,6 +951,11 @@ impl Distribution {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("docker-registry did not start on {}", registry.host);
+    }
+
+    /// The process id of the registry.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -18,7 +18,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use depot_tests::{Distribution, OCI_MANIFEST, RegistryClient, Server, image_manifest, sha256};
+use depot_tests::{
+    Distribution, OCI_MANIFEST, RegistryClient, Server, image_manifest, peak_rss, sha256,
+};
 use futures_util::{StreamExt as _, stream};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
@@ -376,18 +378,6 @@ async fn measure(registry: Registry, image: &Image, settings: &Settings) -> Run 
     // not pay for this one's writes.
     let _ = std::process::Command::new("sync").status();
     run
-}
-
-/// `VmHWM` of a process: its peak resident set size, in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmHWM in /proc/<pid>/status")
-        * 1024
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

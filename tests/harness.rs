@@ -223,6 +223,8 @@ pub struct Server {
     child: Option<Child>,
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub url: String,
+    /// The registry's own URL when it was given a port of its own (`--registry-listen`).
+    pub registry_url: Option<String>,
     /// Its data directory.
     pub dir: tempfile::TempDir,
     /// Its database.
@@ -246,6 +248,7 @@ impl Server {
         let mut server = Server {
             child: None,
             url: String::new(),
+            registry_url: None,
             dir,
             database,
             blobs,
@@ -271,13 +274,17 @@ impl Server {
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            // The registry's own address, if any, is printed before the API's.
+            let mut registry = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("depot-server listening on ") {
-                    let _ = tx.send(url.trim().to_owned());
+                if let Some(url) = line.strip_prefix("depot-server registry listening on ") {
+                    registry = Some(url.trim().to_owned());
+                } else if let Some(url) = line.strip_prefix("depot-server listening on ") {
+                    let _ = tx.send((url.trim().to_owned(), registry.take()));
                 }
             }
         });
-        self.url = rx
+        (self.url, self.registry_url) = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("depot-server did not report its address within 30 s");
         self.child = Some(child);
@@ -347,9 +354,9 @@ impl Server {
 
     /// `host:port`, the server's registry host.
     pub fn host(&self) -> String {
-        self.url
-            .split_once("://")
-            .map_or(self.url.as_str(), |(_, rest)| rest)
+        let url = self.registry_url.as_ref().unwrap_or(&self.url);
+        url.split_once("://")
+            .map_or(url.as_str(), |(_, rest)| rest)
             .to_owned()
     }
 
@@ -748,11 +755,12 @@ pub struct RegistryClient {
 }
 
 impl RegistryClient {
-    /// A client authenticating as `x-token:<token>`.
+    /// A client of the server's registry authenticating as `x-token:<token>`.
     pub fn new(server: &Server, token: &str) -> Self {
+        let url = server.registry_url.as_ref().unwrap_or(&server.url);
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-token:{token}"));
         RegistryClient {
-            url: server.url.clone(),
+            url: url.clone(),
             auth: format!("Basic {basic}"),
         }
     }

@@ -1390,3 +1390,59 @@ async fn a_large_blob_streams_with_flat_memory() {
         size / (1024 * 1024)
     );
 }
+
+#[tokio::test]
+async fn the_registry_can_listen_on_a_port_of_its_own() {
+    let server = Server::start_with(
+        ["--registry-listen", "127.0.0.1:0"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    let registry_url = server.registry_url.clone().expect("a registry address");
+    assert_ne!(registry_url, server.url);
+    let boot = server.bootstrap("ownport");
+    let reg = Registry::new(&server, &boot.token);
+
+    // The Distribution API and its token flow are on the registry's port only.
+    let challenge = http(&registry_url, "GET", "/v2/", &[], b"").await;
+    assert_eq!(challenge.status, 401);
+    assert!(
+        challenge
+            .header("www-authenticate")
+            .contains(&format!("realm=\"{registry_url}/auth/token\"")),
+        "{}",
+        challenge.header("www-authenticate")
+    );
+    assert_eq!(reg.call("GET", "/v2/", &[], b"").await.status, 200);
+    let api_port = http(&server.url, "GET", "/v2/", &[], b"").await.status;
+    assert!(
+        matches!(api_port, 404 | 405),
+        "the API port has no /v2/: {api_port}"
+    );
+    let (_, digest) = reg.push_image(&boot.project_id, "v1", "own-port").await;
+
+    // The API names the registry's host, and lists what was pushed there.
+    let pull = server
+        .client(&boot.token)
+        .builds()
+        .get_pull_token(depot_core::proto::depot::cli::v1::GetPullTokenRequest {
+            project_id: Some(boot.project_id.clone()),
+            build_id: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pull.registry_host, server.host());
+    let images = server
+        .client(&boot.token)
+        .registry()
+        .list_images(depot_core::proto::depot::build::v1::ListImagesRequest {
+            project_id: boot.project_id.clone(),
+            page_size: None,
+            page_token: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(images.images.len(), 1);
+    assert_eq!(images.images[0].digest, digest);
+}

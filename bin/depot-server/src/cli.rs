@@ -77,8 +77,13 @@ pub struct ServeArgs {
     /// Default: derived from the listen address.
     #[arg(long, env = "DEPOT_SERVER_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Serve the registry (`/v2/` and its token endpoint) on this address of its own instead
+    /// of on --listen (port 0 picks a free port; the address is printed).
+    #[arg(long, env = "DEPOT_SERVER_REGISTRY_LISTEN")]
+    pub registry_listen: Option<SocketAddr>,
     /// `host[:port]` of the registry saved builds are pushed to and pulled from.
-    /// Default: the public URL's host and port.
+    /// Default: the registry's own address with --registry-listen, else the public URL's host
+    /// and port.
     #[arg(long, env = "DEPOT_SERVER_REGISTRY_HOST")]
     pub registry_host: Option<String>,
     /// PEM certificate chain: serve HTTPS (h2 and HTTP/1.1 via ALPN). Needs --tls-key.

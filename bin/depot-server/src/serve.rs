@@ -4,6 +4,7 @@ use anyhow::{Context, bail};
 use depot_core::server::http::{serve, tls_config};
 use depot_core::server::{ControlPlane, ControlPlaneConfig, Store, store};
 use depot_registry::server::{BlobBackend, GcSettings, Registry, RegistryConfig};
+use futures_util::FutureExt as _;
 
 use crate::cli::{ServeArgs, StoreArgs};
 
@@ -16,7 +17,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         _ => bail!("--tls-cert and --tls-key go together"),
     };
     if args.print_config {
-        let config = control_plane_config(args, args.listen, tls.is_some());
+        let config = control_plane_config(args, args.listen, args.registry_listen, tls.is_some());
         let printed = serde_json::json!({
             "listen": args.listen.to_string(),
             "database_url": store::redact(&database_url),
@@ -25,6 +26,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             "registry_staging": store_args.registry_dir().join("uploads"),
             "public_url": config.public_url,
             "registry_host": config.registry_host,
+            "registry_listen": args.registry_listen.map(|a| a.to_string()),
             "tls": tls.is_some(),
             "pull_token_ttl": humantime::format_duration(config.pull_token_ttl).to_string(),
             "registry_gc_interval": humantime::format_duration(args.registry_gc_interval).to_string(),
@@ -40,23 +42,42 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let bound = listener.local_addr()?;
-    let config = control_plane_config(args, bound, tls.is_some());
+    let registry_listener = match args.registry_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--registry-listen)"))?,
+        ),
+        None => None,
+    };
+    let registry_bound = registry_listener
+        .as_ref()
+        .map(tokio::net::TcpListener::local_addr)
+        .transpose()?;
+    let config = control_plane_config(args, bound, registry_bound, tls.is_some());
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let registry_url = match registry_bound {
+        Some(_) => format!("{scheme}://{}", config.registry_host),
+        None => config.public_url.clone(),
+    };
     let registry = Registry::open(
         store.clone(),
         RegistryConfig {
             storage_dir: store_args.registry_dir(),
             blob_backend: args.registry_storage.clone(),
-            public_url: config.public_url.clone(),
+            public_url: registry_url.clone(),
             service: config.registry_host.clone(),
         },
     )
     .await?;
+    if let Some(addr) = registry_bound {
+        println!("depot-server registry listening on {scheme}://{addr}");
+    }
     println!("depot-server listening on {scheme}://{bound}");
     println!("  public URL:    {}", config.public_url);
     println!("  database:      {}", store::redact(&database_url));
     println!(
-        "  registry:      {} (blobs: {})",
+        "  registry:      {} at {registry_url} (blobs: {})",
         config.registry_host,
         blob_location(store_args, &args.registry_storage)
     );
@@ -68,8 +89,25 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         })
     });
     let plane = ControlPlane::new(store.clone(), config);
-    let app = plane.router().merge(registry.router());
-    serve(listener, tls, app, shutdown_signal()).await;
+    let api = plane.router().merge(registry.api_router());
+    let shutdown = shutdown_signal().shared();
+    match registry_listener {
+        Some(registry_listener) => {
+            tokio::join!(
+                serve(listener, tls.clone(), api, shutdown.clone()),
+                serve(
+                    registry_listener,
+                    tls,
+                    registry.distribution_router(),
+                    shutdown
+                ),
+            );
+        }
+        None => {
+            let app = api.merge(registry.distribution_router());
+            serve(listener, tls, app, shutdown).await;
+        }
+    }
     if let Some(gc) = gc {
         gc.abort();
     }
@@ -93,6 +131,7 @@ fn blob_location(store_args: &StoreArgs, backend: &BlobBackend) -> String {
 fn control_plane_config(
     args: &ServeArgs,
     bound: std::net::SocketAddr,
+    registry_bound: Option<std::net::SocketAddr>,
     tls: bool,
 ) -> ControlPlaneConfig {
     let public_url = args.public_url.clone().unwrap_or_else(|| {
@@ -106,8 +145,15 @@ fn control_plane_config(
         format!("{}://{addr}", if tls { "https" } else { "http" })
     });
     let mut config = ControlPlaneConfig::new(&public_url);
-    if let Some(host) = &args.registry_host {
-        config.registry_host = host.clone();
+    match (&args.registry_host, registry_bound) {
+        (Some(host), _) => config.registry_host = host.clone(),
+        (None, Some(mut addr)) => {
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            config.registry_host = addr.to_string();
+        }
+        (None, None) => {}
     }
     config.pull_token_ttl = args.pull_token_ttl;
     config

@@ -42,7 +42,8 @@ pub struct RegistryConfig {
     pub storage_dir: PathBuf,
     /// Where complete blobs are kept.
     pub blob_backend: BlobBackend,
-    /// URL clients reach the server at; the token endpoint is `<public_url>/auth/token`.
+    /// URL clients reach the Distribution API at; the token endpoint is
+    /// `<public_url>/auth/token`.
     pub public_url: String,
     /// The registry's host (`host[:port]`), named as the token service.
     pub service: String,
@@ -109,15 +110,21 @@ impl Registry {
         })
     }
 
-    /// Routes: `/v2/…` (the Distribution API), `GET /auth/token` (the token endpoint), and the
-    /// Connect procedures of `depot.build.v1.RegistryService` and
-    /// `depotrs.v1.RegistryRetentionService`.
-    pub fn router(&self) -> Router {
+    /// The Distribution API: `/v2/…` and `GET /auth/token` (the token endpoint). Serve it at
+    /// the root of a host (clients require `/v2/` there): on the API's port or its own.
+    pub fn distribution_router(&self) -> Router {
         Router::new()
             .route("/v2", get(base))
             .route("/v2/", get(base))
             .route("/v2/{*rest}", any(dispatch))
             .route("/auth/token", get(token))
+            .with_state(self.clone())
+    }
+
+    /// The Connect procedures of `depot.build.v1.RegistryService` and
+    /// `depotrs.v1.RegistryRetentionService`, served next to the rest of the API.
+    pub fn api_router(&self) -> Router {
+        Router::new()
             .route(
                 registry_service::LIST_IMAGES,
                 post(images::list_images_endpoint),

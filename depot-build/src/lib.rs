@@ -5,3 +5,4 @@
 //! - [`dockerignore`]: Docker's `.dockerignore` pattern semantics, used to filter build contexts.
 
 pub mod buildkit;
+pub mod dockerignore;

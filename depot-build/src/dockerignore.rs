@@ -21,7 +21,7 @@
 //! - `*` matches any run of characters other than `/`;
 //! - `?` matches one character other than `/`;
 //! - `[...]` matches one character (never `/`) in the class: single characters and ranges
-//!   `lo-hi`, negated by a leading `^` (or `!`); inside a class `\` escapes the next character,
+//!   `lo-hi`, negated by a leading `^` (Go's syntax: `[!…]` is a class holding `!`); inside a class `\` escapes the next character,
 //!   and an unescaped `-` or `]` where a character is expected is an error, so `[]` is invalid;
 //! - `\c` matches the character `c` literally;
 //! - `**` at the end of a pattern matches everything, `/` included (`foo/**` matches all paths

@@ -1,6 +1,6 @@
 //! depot-registry: OCI distribution for depot-rs.
 //!
-//! - [`reference`]: the spec's grammar (repository names, tags, digests) and streaming hashers;
+//! - [`reference`](mod@reference): the spec's grammar (repository names, tags, digests) and streaming hashers;
 //! - `server` (feature `server`): the registry server (OCI Distribution Spec v1.1), mounted by
 //!   depot-server;
 //! - `client` (feature `client`): copying images between registries and pulling them into the

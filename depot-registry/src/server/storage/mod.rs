@@ -162,7 +162,8 @@ impl BlobStore {
         self.uploads.state(id).await
     }
 
-    /// Appends a body to an upload (see [`uploads::Uploads::append`]); returns the new size.
+    /// Appends a body to an upload at `offset` (chunked) or at its end (streamed), hashing as it
+    /// writes; a body of another length than `expected_len` is refused. Returns the new size.
     pub async fn append<S, E>(
         &self,
         id: &str,

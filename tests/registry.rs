@@ -1290,6 +1290,34 @@ async fn retention_by_tag_count_and_by_age_prunes_images() {
     }
     reg.get_ok(&format!("/v2/{aged}/manifests/recent")).await;
     reg.get_ok(&format!("/v2/{plain}/manifests/recent")).await;
+
+    // Back to the default.
+    cli.ok(&["registry", "retention", "set", "aged", "--default"]);
+    let shown = cli.ok(&["registry", "retention", "show", "aged", "--output", "csv"]);
+    assert!(shown.contains("aged,max_age_days,7,true"), "{shown}");
+
+    // Deleting an image's only tag deletes its manifest at once; a manifest with another tag
+    // stays.
+    let (_, single) = reg.push_image(&plain, "single", "rm-single").await;
+    let (twice_manifest, twice) = reg.push_image(&plain, "twice-a", "rm-twice").await;
+    assert_eq!(
+        reg.put_manifest(&plain, "twice-b", OCI_MANIFEST, &twice_manifest)
+            .await
+            .status,
+        201
+    );
+    cli.ok(&["image", "rm", "plain:single", "plain:twice-a"]);
+    let manifest_status = |digest: String| {
+        let reg = &reg;
+        let plain = &plain;
+        async move {
+            reg.call("HEAD", &format!("/v2/{plain}/manifests/{digest}"), &[], b"")
+                .await
+                .status
+        }
+    };
+    assert_eq!(manifest_status(single).await, 404);
+    assert_eq!(manifest_status(twice).await, 200);
 }
 
 /// Size of the blob `a_large_blob_streams_with_flat_memory` sends, in MiB

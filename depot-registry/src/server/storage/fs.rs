@@ -7,15 +7,16 @@ use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::fs::{self, File};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::BlobStream;
 use super::uploads::READ_CHUNK;
+use super::{BlobStream, not_stored};
 use crate::reference::Digest;
-use crate::server::error::{ErrorCode, RegistryError, Result};
+use crate::server::error::Result;
 
 /// Blobs in a local directory.
 #[derive(Clone)]
@@ -49,16 +50,21 @@ impl FsBlobs {
     pub async fn read(&self, digest: &Digest, start: u64, len: u64) -> Result<BlobStream> {
         let mut file = File::open(self.path(digest)).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                RegistryError::new(
-                    ErrorCode::BlobUnknown,
-                    format!("blob {digest} is not stored"),
-                )
+                not_stored(digest)
             } else {
                 e.into()
             }
         })?;
         file.seek(SeekFrom::Start(start)).await?;
         Ok(ReaderStream::with_capacity(file.take(len), READ_CHUNK).boxed())
+    }
+
+    pub async fn read_whole(&self, digest: &Digest) -> Result<Bytes> {
+        match fs::read(self.path(digest)).await {
+            Ok(data) => Ok(data.into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_stored(digest)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Moves a complete, synced file into place as `digest`, atomically; a file whose blob is

@@ -122,17 +122,13 @@ impl BlobStore {
         }
     }
 
-    /// Reads a small blob (a manifest) whole.
+    /// Reads a small blob (a manifest) whole, in one request to the backend.
     pub async fn read_small_blob(&self, digest: &Digest) -> Result<Bytes> {
-        use futures_util::TryStreamExt;
-        let size = self.blob_size(digest).await?.ok_or_else(|| {
-            RegistryError::new(
-                ErrorCode::BlobUnknown,
-                format!("blob {digest} is not stored"),
-            )
-        })?;
-        let chunks: Vec<Bytes> = self.read_blob(digest, 0, size).await?.try_collect().await?;
-        Ok(chunks.concat().into())
+        match &self.backend {
+            Backend::Fs(blobs) => blobs.read_whole(digest).await,
+            #[cfg(feature = "s3")]
+            Backend::Object(blobs) => blobs.read_whole(digest).await,
+        }
     }
 
     /// Stores a small blob (a manifest) given whole; returns its digest under `algorithm`.
@@ -224,6 +220,14 @@ impl BlobStore {
     pub async fn remove_stale_uploads(&self, ttl: std::time::Duration) -> Result<usize> {
         self.uploads.remove_stale(ttl).await
     }
+}
+
+/// `BLOB_UNKNOWN` for a blob the backend does not hold.
+fn not_stored(digest: &Digest) -> RegistryError {
+    RegistryError::new(
+        ErrorCode::BlobUnknown,
+        format!("blob {digest} is not stored"),
+    )
 }
 
 #[cfg(test)]

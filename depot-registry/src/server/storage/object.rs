@@ -10,6 +10,7 @@ use std::path::Path as LocalPath;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
@@ -17,9 +18,9 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMulti
 use tokio::fs::{self, File};
 use tokio::io::AsyncReadExt;
 
-use super::BlobStream;
+use super::{BlobStream, not_stored};
 use crate::reference::Digest;
-use crate::server::error::{ErrorCode, RegistryError, Result};
+use crate::server::error::{RegistryError, Result};
 
 /// Blobs up to this size are stored with one `PUT`.
 const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
@@ -94,15 +95,19 @@ impl ObjectBlobs {
         };
         let result = match self.store.get_opts(&self.path(digest), options).await {
             Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(RegistryError::new(
-                    ErrorCode::BlobUnknown,
-                    format!("blob {digest} is not stored"),
-                ));
-            }
+            Err(object_store::Error::NotFound { .. }) => return Err(not_stored(digest)),
             Err(e) => return Err(e.into()),
         };
         Ok(result.into_stream().map_err(std::io::Error::other).boxed())
+    }
+
+    pub async fn read_whole(&self, digest: &Digest) -> Result<Bytes> {
+        let fetched = async { self.store.get(&self.path(digest)).await?.bytes().await };
+        match fetched.await {
+            Ok(data) => Ok(data),
+            Err(object_store::Error::NotFound { .. }) => Err(not_stored(digest)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Streams a complete, verified local file to the store as `digest`, then removes the

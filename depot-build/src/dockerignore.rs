@@ -34,6 +34,9 @@
 //! A malformed pattern (unclosed or empty class, bad range, trailing `\`, a lone `!`) is an
 //! [`Error::Pattern`] naming its line.
 //!
+//! Patterns that come as a list rather than a file (BuildKit passes them so) go through
+//! [`DockerIgnore::from_patterns`]: one pattern per item, and no comments.
+//!
 //! # Matching
 //!
 //! [`DockerIgnore::matches`] takes a `/`-separated path relative to the context root. A pattern
@@ -147,12 +150,33 @@ impl DockerIgnore {
     /// Parses the text of a `.dockerignore` file (see the [module docs](self) for the format).
     pub fn parse(text: &str) -> Result<Self, Error> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, raw)| !raw.starts_with('#'));
+        Self::from_lines(lines)
+    }
+
+    /// Builds a set from a list of patterns, one pattern per item, as BuildKit passes them
+    /// (already read from a file, or given on the command line).
+    ///
+    /// Each item is one line of the [file format](self) except that there are no comments: an
+    /// item starting with `#` is a pattern. Blank items are skipped; a pattern error names the
+    /// 1-based position of the item as its line.
+    pub fn from_patterns<I, S>(patterns: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let items: Vec<S> = patterns.into_iter().collect();
+        Self::from_lines(items.iter().map(AsRef::as_ref).enumerate())
+    }
+
+    /// Compiles `(0-based line index, line)` pairs that are not comments.
+    fn from_lines<'a>(lines: impl Iterator<Item = (usize, &'a str)>) -> Result<Self, Error> {
         let mut patterns = Vec::new();
-        for (index, raw) in text.lines().enumerate() {
+        for (index, raw) in lines {
             let line = index + 1;
-            if raw.starts_with('#') {
-                continue;
-            }
             let trimmed = raw.trim();
             if trimmed.is_empty() {
                 continue;
@@ -261,6 +285,21 @@ impl DockerIgnore {
         self.patterns[after..]
             .iter()
             .any(|pattern| pattern.exception && pattern.could_extend(&below))
+    }
+
+    /// Whether some pattern other than an exception could match a path strictly below the
+    /// directory `dir`, ignoring what matches `dir` itself.
+    ///
+    /// This is for patterns used as an *include* list (BuildKit's include patterns), where a
+    /// walker must descend into a directory that does not match when something below it still
+    /// can (`src` for the pattern `src/*.rs`). Like [`may_include_below`](Self::may_include_below)
+    /// the answer errs towards `true`.
+    pub fn may_match_below(&self, dir: &str) -> bool {
+        let below: Vec<char> = clean(dir).chars().chain(['/']).collect();
+        let below = below.strip_prefix(&['/']).unwrap_or(&below);
+        self.patterns
+            .iter()
+            .any(|pattern| !pattern.exception && pattern.could_extend(below))
     }
 
     /// The index of the last pattern that matches `path` or one of its parent directories.
@@ -764,6 +803,62 @@ mod tests {
         let mut failures = Vec::new();
         for &(patterns, dir, expected) in cases {
             if ignore(patterns).may_include_below(dir) != expected {
+                failures.push(format!("{patterns:?} below {dir:?}: expected {expected}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn from_patterns_has_no_comments() {
+        let set = DockerIgnore::from_patterns(["#secret", "", "  *.log ", "!keep.log"]).unwrap();
+        let parsed: Vec<(String, bool, usize)> = set
+            .patterns()
+            .iter()
+            .map(|p| (p.as_str().to_owned(), p.is_exception(), p.line()))
+            .collect();
+        assert_eq!(
+            parsed,
+            [
+                ("#secret".to_owned(), false, 1),
+                ("*.log".to_owned(), false, 3),
+                ("keep.log".to_owned(), true, 4),
+            ]
+        );
+        assert!(set.matches("#secret"));
+        assert!(set.matches("a.log"));
+        assert!(!set.matches("keep.log"));
+        let empty: [&str; 0] = [];
+        assert!(DockerIgnore::from_patterns(empty).unwrap().is_empty());
+        let error = DockerIgnore::from_patterns(vec!["ok".to_owned(), "[x".to_owned()])
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("line 2: "), "{error}");
+    }
+
+    #[test]
+    fn may_match_below() {
+        // (patterns, dir, may a pattern match something below?)
+        let cases: &[(&[&str], &str, bool)] = &[
+            (&["src/*.rs"], "src", true),
+            (&["src/*.rs"], "", true),
+            (&["src/*.rs"], ".", true),
+            (&["src/*.rs"], "docs", false),
+            (&["src/*.rs"], "src/sub", false),
+            (&["src"], "src", false),
+            (&["src/**"], "src/a/b", true),
+            (&["**/Dockerfile"], "a/b", true),
+            (&["a/b/c"], "a", true),
+            (&["a/b/c"], "a/b", true),
+            (&["a/b/c"], "a/c", false),
+            (&["*/x"], "anything", true),
+            (&["!src/x"], "src", false),
+            (&[], "", false),
+        ];
+        let mut failures = Vec::new();
+        for &(patterns, dir, expected) in cases {
+            let set = DockerIgnore::from_patterns(patterns).unwrap();
+            if set.may_match_below(dir) != expected {
                 failures.push(format!("{patterns:?} below {dir:?}: expected {expected}"));
             }
         }

@@ -1,8 +1,10 @@
 //! depot-build: builds for depot-rs.
 //!
-//! - [`buildkit`]: a BuildKit client — transports to buildkitd and the Docker Engine, and
-//!   capability probing.
+//! - [`buildkit`]: a BuildKit client — transports to buildkitd and the Docker Engine,
+//!   capability probing, the session the daemon calls back into, and Dockerfile builds.
 //! - [`dockerignore`]: Docker's `.dockerignore` pattern semantics, used to filter build contexts.
+//! - [`fsutil`]: BuildKit's fsutil DiffCopy packet protocol, which sends build contexts to the
+//!   daemon and receives `local` exports from it.
 //! - [`events`]: typed build events (vertices started, done, cached or failed; logs; progress;
 //!   warnings), decoded from BuildKit's status stream.
 //! - [`progress`]: build events rendered for people, as buildx's `plain` lines or a live
@@ -11,6 +13,7 @@
 pub mod buildkit;
 pub mod dockerignore;
 pub mod events;
+pub mod fsutil;
 pub mod progress;
 
 #[cfg(test)]

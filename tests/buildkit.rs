@@ -6,19 +6,8 @@
 use std::sync::Arc;
 
 use depot_build::buildkit::{BuildKit, DaemonKind, Endpoint, Exporter, TlsSettings};
+use depot_tests::docker_buildkit as docker;
 use tokio::net::TcpListener;
-
-/// The test daemon: `DOCKER_HOST=unix://…` if set, else the default socket.
-fn docker() -> Endpoint {
-    match std::env::var("DOCKER_HOST") {
-        Ok(host) if host.starts_with("unix://") => {
-            format!("docker://{}", host.trim_start_matches("unix://"))
-                .parse()
-                .unwrap()
-        }
-        _ => "docker://".parse().unwrap(),
-    }
-}
 
 /// Relays every connection accepted on a loopback port to the Docker Engine's BuildKit,
 /// optionally terminating TLS that requires a client certificate; returns the port.

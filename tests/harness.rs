@@ -925,7 +925,8 @@ pub fn image_config(layers: &[Layer]) -> Vec<u8> {
     .expect("JSON")
 }
 
-/// A CNCF distribution registry (Debian's `docker-registry`) on a loopback port, without auth.
+/// A CNCF distribution registry (Debian's `docker-registry`) on a loopback port, without auth
+/// or with htpasswd (basic) auth.
 pub struct Distribution {
     child: Child,
     /// `127.0.0.1:<port>`.
@@ -934,19 +935,40 @@ pub struct Distribution {
 }
 
 impl Distribution {
-    /// Starts one with its own storage directory.
+    /// Starts one with its own storage directory, open to everyone.
     pub fn start() -> Distribution {
+        Distribution::start_with(None)
+    }
+
+    /// Starts one that admits only `user` with `password` (htpasswd, bcrypt).
+    pub fn start_with_login(user: &str, password: &str) -> Distribution {
+        Distribution::start_with(Some((user, password)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>) -> Distribution {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let host = format!("127.0.0.1:{port}");
+        let auth = match login {
+            None => String::new(),
+            Some((user, password)) => {
+                let file = dir.path().join("htpasswd");
+                let hash = bcrypt::hash(password, 5).expect("bcrypt");
+                std::fs::write(&file, format!("{user}:{hash}\n")).expect("writing htpasswd");
+                format!(
+                    "auth:\n  htpasswd:\n    realm: depot-rs-test\n    path: {}\n",
+                    file.display()
+                )
+            }
+        };
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n{auth}",
                 dir.path().join("data").display()
             ),
         )
@@ -1001,4 +1023,16 @@ pub fn docker_image_id(image: &str) -> Option<String> {
 /// Removes images from the local Docker Engine, ignoring ones it does not have.
 pub fn docker_rmi(images: &[&str]) {
     let _ = Command::new("docker").arg("rmi").args(images).output();
+}
+
+/// The test Docker Engine's BuildKit: `DOCKER_HOST=unix://…` if set, else the default socket.
+pub fn docker_buildkit() -> depot_build::buildkit::Endpoint {
+    match std::env::var("DOCKER_HOST") {
+        Ok(host) if host.starts_with("unix://") => {
+            format!("docker://{}", host.trim_start_matches("unix://"))
+                .parse()
+                .expect("a docker endpoint")
+        }
+        _ => "docker://".parse().expect("a docker endpoint"),
+    }
 }

@@ -19,7 +19,7 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# apt packages: the Rust toolchain's C linker, PostgreSQL, skopeo and CNCF distribution
+# apt packages: the Rust toolchain's C linker, PostgreSQL, skopeo, CNCF distribution, busybox
 # (tests), Node/npm (the official CLI).
 install_system_packages() {
   local missing=()
@@ -29,6 +29,8 @@ install_system_packages() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
   command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  # A shell and tools for the RUN steps of test builds (no base images can be pulled here).
+  dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
   # Node may come from another source (e.g. NodeSource, which bundles npm); only add Debian's
   # packages when the commands are missing.
   command -v node >/dev/null 2>&1 || missing+=(nodejs)

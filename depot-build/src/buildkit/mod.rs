@@ -1,13 +1,21 @@
 //! A BuildKit client: [`transport`] reaches the daemon; [`BuildKit`] talks to its control API
-//! and knows, from [`Capabilities`], what the daemon can do.
+//! and knows, from [`Capabilities`], what the daemon can do; [`session`] serves the daemon
+//! what a build needs from this side (files, credentials, secrets, outputs); [`build`] runs
+//! Dockerfile builds and streams their events.
 
+pub mod build;
 pub mod capabilities;
+pub mod session;
 pub mod transport;
 
 use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
 use tonic::transport::Channel;
 
+pub use build::{
+    Build, BuildFailure, BuildOptions, BuildResult, CacheSpec, Descriptor, ExporterResponse, Output,
+};
 pub use capabilities::{Capabilities, DaemonKind, Exporter};
+pub use session::TarDestination;
 pub use transport::{ByteStream, Endpoint, TlsSettings};
 
 /// Largest gRPC message sent or accepted, like buildx (16 MiB).
@@ -53,6 +61,12 @@ pub enum Error {
     /// The daemon cannot do what was asked.
     #[error("{0}")]
     Unsupported(String),
+    /// The build's options are not usable (missing context, bad flag values).
+    #[error("{0}")]
+    InvalidOptions(String),
+    /// The build ran and failed (or was cancelled).
+    #[error("build failed: {0}")]
+    Build(Box<BuildFailure>),
 }
 
 /// A connection to one BuildKit daemon. Cheap to clone.

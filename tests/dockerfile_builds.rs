@@ -483,3 +483,134 @@ fn sleeping(seconds: u32) -> bool {
             .unwrap_or(false)
     })
 }
+
+#[tokio::test]
+async fn exports_tarballs_to_files_and_streams_and_loads_into_docker() {
+    let rootfs = rootfs();
+    let context = tempfile::tempdir().unwrap();
+    write_tree(
+        context.path(),
+        &[
+            ("hello.txt", "hello tarballs\n"),
+            ("Dockerfile", &format!("{BASE}COPY hello.txt /\n")),
+        ],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let docker_tar = out.path().join("docker.tar");
+    let (writer, mut reader) = tokio::io::duplex(64 * 1024);
+    let collect = tokio::spawn(async move {
+        let mut data = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut data)
+            .await
+            .unwrap();
+        data
+    });
+    let name = format!("depot-rs-test/loaded:{}", std::process::id());
+    let mut opts = options(context.path(), rootfs.path());
+    opts.outputs = vec![
+        Output::Tar {
+            dest: TarDestination::Writer(Box::new(writer)),
+        },
+        Output::Docker {
+            dest: TarDestination::File(docker_tar.clone()),
+            attrs: [("name".to_owned(), "depot-rs-test/exported:1".to_owned())].into(),
+        },
+        Output::Moby {
+            names: vec![name.clone()],
+        },
+    ];
+    let (result, _, plain) = run(&buildkit().await, opts).await;
+    result.unwrap_or_else(|err| panic!("build failed: {err}\n{plain}"));
+
+    let rootfs_tar = collect.await.unwrap();
+    let entries = tar_entries(&rootfs_tar[..]);
+    assert_eq!(
+        entries.get("hello.txt").map(String::as_str),
+        Some("hello tarballs\n")
+    );
+    assert!(
+        entries.contains_key("bin/busybox"),
+        "the stage's root file system"
+    );
+
+    let docker_entries = tar_entries(std::fs::File::open(&docker_tar).unwrap());
+    assert!(
+        docker_entries.contains_key("manifest.json"),
+        "{:?}",
+        docker_entries.keys()
+    );
+    assert!(docker_entries["manifest.json"].contains("depot-rs-test/exported:1"));
+
+    let inspect = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", &name])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "the image was loaded into docker");
+    depot_tests::docker_rmi(&[&name]);
+}
+
+/// Regular files of a tarball, by path, with their content as text (lossy).
+fn tar_entries(reader: impl std::io::Read) -> BTreeMap<String, String> {
+    let mut archive = tar::Archive::new(reader);
+    let mut out = BTreeMap::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let name = entry.path().unwrap().display().to_string();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            out.insert(name, String::from_utf8_lossy(&data).into_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn forwards_an_ssh_agent_socket() {
+    use depot_build::buildkit::session::SshSpec;
+
+    // A stand-in agent: counts connections (the daemon checks the agent before the step).
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((_stream, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let rootfs = rootfs();
+    let context = tempfile::tempdir().unwrap();
+    write_tree(
+        context.path(),
+        &[(
+            "Dockerfile",
+            &format!(
+                "{BASE}RUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo agent-at-$SSH_AUTH_SOCK\n"
+            ),
+        )],
+    );
+    let mut opts = options(context.path(), rootfs.path());
+    opts.no_cache = true;
+    opts.ssh = vec![SshSpec {
+        id: "default".into(),
+        socket: socket.clone(),
+    }];
+    let (result, _, plain) = run(&buildkit().await, opts).await;
+    result.unwrap_or_else(|err| panic!("build failed: {err}\n{plain}"));
+    assert!(
+        plain.contains("agent-at-/run/buildkit/ssh_agent"),
+        "{plain}"
+    );
+    assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+
+    // Without the agent, the step is refused with a clear error.
+    let mut opts = options(context.path(), rootfs.path());
+    opts.no_cache = true;
+    let (result, _, _) = run(&buildkit().await, opts).await;
+    assert!(
+        result.is_err(),
+        "an ssh mount without a forwarded agent must fail"
+    );
+}

@@ -205,16 +205,7 @@ fn receive_directory(
     let (sender, receiver) = mpsc::channel(64);
     let dir = dir.to_owned();
     let receiving = tokio::spawn(fsutil::receive(dir, Box::pin(packets), sender, counters));
-    let outcome = stream::once(async move {
-        match receiving.await {
-            Ok(Ok(())) => None,
-            Ok(Err(err)) => Some(Err(Status::internal(err.to_string()))),
-            Err(err) => Some(Err(Status::internal(format!(
-                "receiving the output failed: {err}"
-            )))),
-        }
-    })
-    .filter_map(futures_util::future::ready);
+    let outcome = super::outcome(receiving, "receiving the output");
     ReceiverStream::new(receiver)
         .map(|packet: Packet| Ok(Bytes::from(packet.encode_to_vec())))
         .chain(outcome)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bollard_buildkit_proto::fsutil::types::Packet;
 use bollard_buildkit_proto::moby::filesync::v1::file_sync_server;
-use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
@@ -64,16 +64,7 @@ impl file_sync_server::FileSync for FileSync {
             sender,
             local.counters.clone(),
         ));
-        let outcome = stream::once(async move {
-            match sending.await {
-                Ok(Ok(())) => None,
-                Ok(Err(err)) => Some(Err(Status::internal(err.to_string()))),
-                Err(err) => Some(Err(Status::internal(format!(
-                    "sending files failed: {err}"
-                )))),
-            }
-        })
-        .filter_map(futures_util::future::ready);
+        let outcome = super::outcome(sending, "sending files");
         Ok(Response::new(
             ReceiverStream::new(receiver).map(Ok).chain(outcome).boxed(),
         ))

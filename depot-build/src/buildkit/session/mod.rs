@@ -224,6 +224,25 @@ pub fn shared_key(context: &std::path::Path, client: &str) -> String {
     hex::encode(&hash.finalize()[..16])
 }
 
+/// The end of a response stream fed by `task`: nothing when it succeeds, its error otherwise.
+fn outcome<T: Send + 'static>(
+    task: tokio::task::JoinHandle<Result<(), crate::fsutil::Error>>,
+    what: &'static str,
+) -> futures_util::stream::BoxStream<'static, Result<T, tonic::Status>> {
+    use futures_util::StreamExt;
+    futures_util::stream::once(async move {
+        match task.await {
+            Ok(Ok(())) => None,
+            Ok(Err(err)) => Some(Err(tonic::Status::internal(err.to_string()))),
+            Err(err) => Some(Err(tonic::Status::internal(format!(
+                "{what} failed: {err}"
+            )))),
+        }
+    })
+    .filter_map(futures_util::future::ready)
+    .boxed()
+}
+
 /// A random id of 25 base-36 characters, like BuildKit's own.
 pub(crate) fn random_id() -> String {
     use rand::Rng;

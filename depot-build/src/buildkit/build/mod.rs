@@ -158,15 +158,19 @@ async fn run(
     };
 
     let attached = session.attach(buildkit.control()).await?;
-    let status = tokio::spawn(status::follow(
+    let mut status = tokio::spawn(status::follow(
         buildkit.control(),
         build_ref.clone(),
         events,
     ));
     let solved = buildkit.control().solve(request).await;
-    let summary = match tokio::time::timeout(STATUS_DRAIN, status).await {
+    let summary = match tokio::time::timeout(STATUS_DRAIN, &mut status).await {
         Ok(Ok(summary)) => summary,
-        _ => status::Summary::default(),
+        // A stream that does not end stops here, which also ends the caller's event stream.
+        _ => {
+            status.abort();
+            status::Summary::default()
+        }
     };
     let transfers = attached.transfers();
     attached.close();

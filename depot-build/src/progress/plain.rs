@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use crate::events::{BuildEvent, VertexId};
 
 use super::logs::VertexLogs;
-use super::units::{between, human_size, seconds};
+use super::units::{between, progress_amount, seconds};
 use super::{Printer, error_box};
 
 /// A progress item is shown again after this long even if it barely moved.
@@ -212,15 +212,7 @@ impl Printer for PlainPrinter {
                 }
                 let number = self.switch(&mut text, vertex, false);
                 let _ = write!(text, "#{number} {id}");
-                match total {
-                    Some(total) => {
-                        let _ = write!(text, " {} / {}", human_size(*current), human_size(*total));
-                    }
-                    None if *current != 0 => {
-                        let _ = write!(text, " {}", human_size(*current));
-                    }
-                    None => {}
-                }
+                text.push_str(&progress_amount(*current, *total));
                 if let Some(started) = started {
                     let _ = write!(text, " {}", seconds(between(*started, *at)));
                 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::events::{BuildEvent, VertexId};
 
 use super::logs::VertexLogs;
-use super::units::{human_size, seconds};
+use super::units::{progress_amount, seconds};
 use super::{Printer, error_box};
 
 /// The view is redrawn at most this often.
@@ -178,15 +178,7 @@ impl TtyPrinter {
                 ..
             } => {
                 let mut text = id.clone();
-                match total {
-                    Some(total) => {
-                        let _ = write!(text, " {} / {}", human_size(*current), human_size(*total));
-                    }
-                    None if *current != 0 => {
-                        let _ = write!(text, " {}", human_size(*current));
-                    }
-                    None => {}
-                }
+                text.push_str(&progress_amount(*current, *total));
                 if *completed {
                     text.push_str(" done");
                 }

@@ -21,6 +21,16 @@ pub(crate) fn human_size(bytes: i64) -> String {
     format!("{value:.2}{}", UNITS[unit])
 }
 
+/// A progress item's amount as buildx shows it after the item's name: ` 2.10MB / 3.20MB`
+/// with a total, ` 2.10MB` without one, nothing before anything moved.
+pub(crate) fn progress_amount(current: i64, total: Option<i64>) -> String {
+    match total {
+        Some(total) => format!(" {} / {}", human_size(current), human_size(total)),
+        None if current != 0 => format!(" {}", human_size(current)),
+        None => String::new(),
+    }
+}
+
 /// Seconds with one decimal and a unit: `0.4s`, `12.0s`.
 pub(crate) fn seconds(duration: Duration) -> String {
     format!("{:.1}s", duration.as_secs_f64())

@@ -223,8 +223,18 @@ COPY --from=build /ctx /ctx
         plain.contains("load build definition from Dockerfile"),
         "{plain}"
     );
+    // buildx's plain format: `#N <name>`, then `#N DONE <secs>s` or `#N CACHED` per step.
     assert!(
-        plain.contains("greeting=hello") || plain.contains("DONE"),
+        plain
+            .lines()
+            .any(|l| l.starts_with("#1 ") && l.contains("[internal] load")),
+        "{plain}"
+    );
+    assert!(
+        plain.lines().any(|l| l.starts_with('#')
+            && l.split_once(' ').is_some_and(|(_, rest)| {
+                rest == "CACHED" || (rest.starts_with("DONE ") && rest.ends_with('s'))
+            })),
         "{plain}"
     );
     assert!(
@@ -600,12 +610,43 @@ async fn forwards_an_ssh_agent_socket() {
     );
     assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 
-    // Without the agent, the step is refused with a clear error.
+    // Without a forwarded agent BuildKit mounts no socket (the mount is optional), so the
+    // same step fails its `test -S`.
     let mut opts = options(context.path(), rootfs.path());
     opts.no_cache = true;
-    let (result, _, _) = run(&buildkit().await, opts).await;
-    assert!(
-        result.is_err(),
-        "an ssh mount without a forwarded agent must fail"
+    let (result, _, plain) = run(&buildkit().await, opts).await;
+    let Err(Error::Build(failure)) = result else {
+        panic!("the step must fail without an agent: {result:?}\n{plain}");
+    };
+    assert_eq!(failure.exit_code, Some(1), "{failure:?}");
+}
+
+#[tokio::test]
+async fn a_dockerfile_specific_ignore_file_wins_over_the_context_one() {
+    let rootfs = rootfs();
+    let context = tempfile::tempdir().unwrap();
+    write_tree(
+        context.path(),
+        &[
+            ("a.txt", "a\n"),
+            ("b.txt", "b\n"),
+            (".dockerignore", "a.txt\n"),
+            ("docker/app.Dockerfile", "FROM scratch\nCOPY . /\n"),
+            ("docker/app.Dockerfile.dockerignore", "b.txt\ndocker\n"),
+        ],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = options(context.path(), rootfs.path());
+    opts.dockerfile = Some(context.path().join("docker/app.Dockerfile"));
+    opts.outputs = vec![Output::Local {
+        dir: out.path().into(),
+    }];
+    let (result, _, plain) = run(&buildkit().await, opts).await;
+    result.unwrap_or_else(|err| panic!("build failed: {err}\n{plain}"));
+    let files: Vec<String> = read_tree(out.path()).into_keys().collect();
+    assert_eq!(
+        files,
+        [".dockerignore", "a.txt"],
+        "only app.Dockerfile.dockerignore applies"
     );
 }

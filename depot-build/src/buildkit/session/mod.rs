@@ -42,7 +42,6 @@ use super::{Error, MAX_MESSAGE_SIZE};
 use crate::fsutil::{TransferCounters, TransferStats};
 
 /// What a session serves; [`Session::attach`] opens it on a daemon.
-#[derive(Default)]
 pub struct Session {
     id: String,
     shared_key: String,
@@ -60,7 +59,11 @@ impl Session {
         Session {
             id: random_id(),
             shared_key: shared_key.into(),
-            ..Session::default()
+            locals: HashMap::new(),
+            credentials: None,
+            secrets: HashMap::new(),
+            ssh: HashMap::new(),
+            outputs: Vec::new(),
         }
     }
 

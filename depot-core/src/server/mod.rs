@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod builders;
 pub mod connect;
 pub mod http;
 pub mod ids;

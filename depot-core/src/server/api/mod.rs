@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use prost::Message;
 
 use super::auth::{Principal, authenticate};
+use super::builders::BuilderProvider;
 use super::connect::{decode_unary, error_response, unary_response};
 use super::store::Store;
 use crate::connect::ConnectError;
@@ -41,6 +42,9 @@ pub struct ControlPlaneConfig {
     pub build_token_ttl: Duration,
     /// How long a device login waits for approval.
     pub login_ttl: Duration,
+    /// A running build whose client has not reported health (or asked for its builder) for
+    /// this long is failed and its builder released.
+    pub build_health_timeout: Duration,
 }
 
 impl ControlPlaneConfig {
@@ -60,6 +64,7 @@ impl ControlPlaneConfig {
             pull_token_ttl: Duration::from_secs(60 * 60),
             build_token_ttl: Duration::from_secs(24 * 60 * 60),
             login_ttl: Duration::from_secs(15 * 60),
+            build_health_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -69,6 +74,7 @@ impl ControlPlaneConfig {
 pub struct ControlPlane {
     store: Store,
     config: Arc<ControlPlaneConfig>,
+    builders: Option<Arc<dyn BuilderProvider>>,
 }
 
 impl ControlPlane {
@@ -77,7 +83,15 @@ impl ControlPlane {
         Self {
             store,
             config: Arc::new(config),
+            builders: None,
         }
+    }
+
+    /// Hands out builders from `builders` (without one, `GetBuildKitConnection` answers
+    /// `unavailable`).
+    pub fn with_builders(mut self, builders: Arc<dyn BuilderProvider>) -> Self {
+        self.builders = Some(builders);
+        self
     }
 
     /// The store behind it.

@@ -1,0 +1,123 @@
+//! Builder provisioning as the control plane sees it: something that hands a running build a
+//! BuildKit connection (`GetBuildKitConnection`) and takes it back when the build ends.
+//!
+//! The control plane owns the build's lifecycle (rows, health, timeouts, cancellation); a
+//! [`BuilderProvider`] owns the builders. depot-build's builder pool is the provider
+//! depot-server wires in.
+
+use std::fmt::Debug;
+use std::time::{Duration, SystemTime};
+
+use futures_util::future::BoxFuture;
+
+/// The CPU architecture a build asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BuilderArch {
+    /// `linux/amd64`.
+    Amd64,
+    /// `linux/arm64`.
+    Arm64,
+}
+
+impl BuilderArch {
+    /// The architecture's name (`amd64`, `arm64`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuilderArch::Amd64 => "amd64",
+            BuilderArch::Arm64 => "arm64",
+        }
+    }
+
+    /// The architecture of the machine this runs on, if it is one builders exist for.
+    pub fn host() -> Option<Self> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(BuilderArch::Amd64),
+            "aarch64" => Some(BuilderArch::Arm64),
+            _ => None,
+        }
+    }
+}
+
+/// A running build asking for a builder.
+#[derive(Clone, Debug)]
+pub struct BuilderRequest {
+    /// The build.
+    pub build_id: String,
+    /// Its project (builds of one project share a builder's cache).
+    pub project_id: String,
+    /// The architecture asked for.
+    pub arch: BuilderArch,
+    /// When the build's token expires; nothing minted for the build outlives it.
+    pub expires_at: SystemTime,
+}
+
+/// The answer to a [`BuilderRequest`].
+#[derive(Clone, Debug)]
+pub enum BuilderConnection {
+    /// No builder is free yet: ask again after this long.
+    Pending {
+        /// How long the client should wait before asking again.
+        retry_after: Duration,
+    },
+    /// A builder is ready for this build.
+    Active(ActiveBuilder),
+}
+
+/// How a build reaches its builder.
+#[derive(Clone)]
+pub struct ActiveBuilder {
+    /// `tcp://host:port`.
+    pub endpoint: String,
+    /// The name the builder's certificate carries (TLS SNI and verification).
+    pub server_name: String,
+    /// The client certificate minted for this build; `None` for a plaintext builder.
+    pub client_cert: Option<CertificatePair>,
+    /// PEM CA certificate that signed the builder's certificate.
+    pub ca_cert_pem: Option<String>,
+}
+
+impl Debug for ActiveBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("server_name", &self.server_name)
+            .field("mtls", &self.client_cert.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A PEM certificate and its PEM private key.
+#[derive(Clone)]
+pub struct CertificatePair {
+    /// The certificate (chain), PEM.
+    pub cert_pem: String,
+    /// Its private key, PEM.
+    pub key_pem: String,
+}
+
+/// Why no builder could be handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum BuilderError {
+    /// No configured builder can ever run this request (e.g. no arm64 builders).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The builders cannot be used right now (the engine is down, a certificate cannot be
+    /// minted).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Hands out builders to running builds. Implementations must be safe to call again for a
+/// build that already holds a builder (the client retries): the same builder is returned.
+pub trait BuilderProvider: Send + Sync + Debug + 'static {
+    /// A builder for `request`, or how long to wait for one.
+    fn connect(
+        &self,
+        request: BuilderRequest,
+    ) -> BoxFuture<'_, Result<BuilderConnection, BuilderError>>;
+
+    /// The build has ended (finished, failed, canceled or timed out): free its builder and
+    /// refuse its certificate from now on, closing connections still open. Releasing a build
+    /// that holds nothing does nothing.
+    fn release(&self, build_id: &str) -> BoxFuture<'_, ()>;
+}

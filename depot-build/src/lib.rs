@@ -1,5 +1,7 @@
 //! depot-build: builds for depot-rs.
 //!
+//! - [`builder`]: builders from Depot's API — `CreateBuild`, waiting for the BuildKit
+//!   connection, health and status reports, and `FinishBuild`.
 //! - [`buildkit`]: a BuildKit client — transports to buildkitd and the Docker Engine,
 //!   capability probing, the session the daemon calls back into, and Dockerfile builds.
 //! - [`dockerignore`]: Docker's `.dockerignore` pattern semantics, used to filter build contexts.
@@ -10,6 +12,7 @@
 //! - [`progress`]: build events rendered for people, as buildx's `plain` lines or a live
 //!   terminal view.
 
+pub mod builder;
 pub mod buildkit;
 pub mod dockerignore;
 pub mod events;

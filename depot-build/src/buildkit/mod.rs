@@ -12,7 +12,8 @@ use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
 use tonic::transport::Channel;
 
 pub use build::{
-    Build, BuildFailure, BuildOptions, BuildResult, CacheSpec, Descriptor, ExporterResponse, Output,
+    Build, BuildFailure, BuildOptions, BuildResult, CacheSpec, Descriptor, ExporterResponse,
+    Output, OutputSpec,
 };
 pub use capabilities::{Capabilities, DaemonKind, Exporter};
 pub use session::TarDestination;

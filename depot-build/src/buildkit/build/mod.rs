@@ -8,6 +8,7 @@
 mod failure;
 mod options;
 mod output;
+mod output_spec;
 mod response;
 mod status;
 
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 pub use failure::BuildFailure;
 pub use options::{BuildOptions, CacheSpec};
 pub use output::Output;
+pub use output_spec::OutputSpec;
 pub use response::{Descriptor, ExporterResponse};
 
 use super::session::{self, DockerConfigCredentials, Session};
@@ -162,6 +164,7 @@ async fn run(
         buildkit.control(),
         build_ref.clone(),
         events,
+        options.status_tap,
     ));
     let solved = buildkit.control().solve(request).await;
     let summary = match tokio::time::timeout(STATUS_DRAIN, &mut status).await {

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use bollard_buildkit_proto::moby::buildkit::v1::StatusResponse;
+use tokio::sync::mpsc;
+
 use super::output::Output;
 use crate::buildkit::session::{CredentialsProvider, SecretSpec, SshSpec};
 
@@ -55,6 +58,10 @@ pub struct BuildOptions {
     pub credentials: Option<Arc<dyn CredentialsProvider>>,
     /// Who builds, for the session's shared key (default: this machine's build node id).
     pub client_id: Option<String>,
+    /// Receives a copy of every status message the daemon sends, as it sent it (to forward
+    /// them elsewhere, e.g. to Depot's `ReportStatusStream`). Messages that do not fit in the
+    /// channel are dropped rather than slowing the build down.
+    pub status_tap: Option<mpsc::Sender<StatusResponse>>,
 }
 
 /// A `--cache-from`/`--cache-to` entry: `type=registry,ref=…,mode=max`, or a bare reference.

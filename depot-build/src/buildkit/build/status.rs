@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard_buildkit_proto::moby::buildkit::v1::StatusRequest;
 use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
+use bollard_buildkit_proto::moby::buildkit::v1::{StatusRequest, StatusResponse};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
@@ -24,11 +24,13 @@ pub(super) struct Summary {
     pub(super) log: Vec<String>,
 }
 
-/// Follows the status of `build_ref` until the job ends, forwarding events.
+/// Follows the status of `build_ref` until the job ends, forwarding events (and, to `tap`,
+/// the raw messages).
 pub(super) async fn follow(
     mut control: ControlClient<Channel>,
     build_ref: String,
     events: mpsc::Sender<BuildEvent>,
+    tap: Option<mpsc::Sender<StatusResponse>>,
 ) -> Summary {
     let mut decoder = EventDecoder::default();
     let mut logs: HashMap<String, LogTail> = HashMap::new();
@@ -57,6 +59,10 @@ pub(super) async fn follow(
     };
     let mut forwarding = true;
     while let Ok(Some(response)) = stream.message().await {
+        if let Some(tap) = &tap {
+            // A full or closed tap loses this message; the build goes on.
+            let _ = tap.try_send(response.clone());
+        }
         for event in decoder.decode(response) {
             match &event {
                 BuildEvent::Log { vertex, data, .. } => {

@@ -43,6 +43,24 @@ impl Api {
         Ok(Self { config, client })
     }
 
+    /// Like [`Api::connect`], with the project file searched upward from `dir` (a build's
+    /// context) instead of the current directory.
+    pub fn connect_in(
+        token: &TokenArg,
+        project: &ProjectArg,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let config = ResolvedConfig::resolve_in(
+            &Environment::from_process(),
+            token.token.as_deref(),
+            project.project.as_deref(),
+            dir,
+        )?;
+        config.require_token()?;
+        let client = DepotClient::new(config.client_options())?;
+        Ok(Self { config, client })
+    }
+
     /// The projects the token can see.
     pub async fn projects(&self) -> anyhow::Result<Vec<Project>> {
         Ok(self

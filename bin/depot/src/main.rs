@@ -5,6 +5,7 @@
 
 mod commands;
 mod context;
+mod exit;
 mod output;
 mod progress;
 
@@ -22,6 +23,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Build a Dockerfile on a builder (docker buildx build's flags, plus --save and
+    /// --project).
+    Build(Box<commands::build::BuildArgs>),
     /// Log in through the browser (device flow) and store the token in the user config.
     Login(commands::login::LoginArgs),
     /// Forget the stored token and organization.
@@ -56,6 +60,7 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Build(args) => commands::build::run(*args).await,
         Command::Login(args) => commands::login::run(args).await,
         Command::Logout => commands::login::logout(),
         Command::Init(args) => commands::init::run(args).await,
@@ -70,9 +75,13 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => match err.downcast_ref::<exit::Exit>() {
+            // Already shown (a failed build's log, a cancellation).
+            Some(exit) => ExitCode::from(exit.code),
+            None => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

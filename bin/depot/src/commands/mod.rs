@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod build;
 pub mod cache;
 pub mod image;
 pub mod init;

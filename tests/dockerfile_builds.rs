@@ -13,27 +13,11 @@ use depot_build::buildkit::session::{Credentials, SecretSource, SecretSpec, Stat
 use depot_build::buildkit::{BuildKit, BuildOptions, BuildResult, Error, Output, TarDestination};
 use depot_build::events::BuildEvent;
 use depot_build::progress::{PlainPrinter, Printer};
-use depot_tests::{Distribution, docker_buildkit};
+use depot_tests::{Distribution, busybox_rootfs as rootfs, docker_buildkit};
 use futures_util::StreamExt;
 
 /// The first lines of every test Dockerfile: a busybox stage named `base`.
 const BASE: &str = "FROM scratch AS base\nCOPY --from=rootfs / /\n";
-
-/// A busybox root file system: `/bin/busybox` and links for the tools the tests run.
-fn rootfs() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    std::fs::copy("/bin/busybox", bin.join("busybox"))
-        .expect("/bin/busybox (Debian's busybox-static) is missing: run scripts/test.sh");
-    for tool in [
-        "sh", "cat", "echo", "ls", "sleep", "mkdir", "find", "sort", "wc", "test",
-    ] {
-        std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
-    }
-    std::fs::create_dir(dir.path().join("tmp")).unwrap();
-    dir
-}
 
 /// Writes `files` (path → content) under `dir`.
 fn write_tree(dir: &Path, files: &[(&str, &str)]) {

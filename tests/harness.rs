@@ -1036,3 +1036,21 @@ pub fn docker_buildkit() -> depot_build::buildkit::Endpoint {
         _ => "docker://".parse().expect("a docker endpoint"),
     }
 }
+
+/// A busybox root file system (`/bin/busybox` and links for common tools, `/tmp`): nothing
+/// can be pulled here, so test builds start `FROM scratch` and copy this in from a named build
+/// context, which gives RUN steps a shell.
+pub fn busybox_rootfs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("/bin/busybox (Debian's busybox-static) is missing: run scripts/test.sh");
+    for tool in [
+        "sh", "cat", "echo", "ls", "sleep", "mkdir", "find", "sort", "wc", "test", "uname",
+    ] {
+        std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    dir
+}

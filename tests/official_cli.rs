@@ -375,3 +375,123 @@ async fn pull_saved_builds_and_tags_into_docker() {
         &format!("{repo}:release"),
     ]);
 }
+
+/// The README's example image (`examples/image`), built from a busybox `rootfs` context.
+fn example_image() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/image")
+}
+
+#[tokio::test]
+async fn builds_saves_pulls_and_loads_through_the_official_cli() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("ken");
+    let rootfs = depot_tests::busybox_rootfs();
+    let work = tempfile::tempdir().unwrap();
+    let metadata = work.path().join("m.json");
+    let cli = Cli::official(&server).env("DEPOT_TOKEN", &boot.token);
+    let rootfs_context = format!("rootfs={}", rootfs.path().display());
+    let context = example_image();
+
+    let out = cli.run(&[
+        "build",
+        "--project",
+        &boot.project_id,
+        "--save",
+        "--save-tag",
+        "extra",
+        "--metadata-file",
+        metadata.to_str().unwrap(),
+        "--build-context",
+        &rootfs_context,
+        "--progress",
+        "plain",
+        context.to_str().unwrap(),
+    ]);
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "depot build failed:\n{log}");
+    assert!(log.contains("RUN mkdir -p /out"), "{log}");
+
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    let build_id = m["depot.build"]["buildID"]
+        .as_str()
+        .expect("buildID")
+        .to_owned();
+    assert_eq!(m["depot.build"]["projectID"], boot.project_id.as_str());
+    let digest = m["containerimage.digest"].as_str().expect("digest");
+    let repo = format!("{}/{}", server.host(), boot.project_id);
+    for tag in [build_id.as_str(), "extra"] {
+        let inspected = depot_tests::skopeo_ok(&[
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &format!("x-token:{}", boot.token),
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{repo}:{tag}"),
+        ]);
+        assert_eq!(inspected.trim(), digest, "{repo}:{tag}");
+    }
+
+    let builds: Value = serde_json::from_str(&cli.ok(&[
+        "list",
+        "builds",
+        "--project",
+        &boot.project_id,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(builds[0]["id"], build_id.as_str());
+    assert_eq!(builds[0]["status"], "finished");
+    // The CLI streamed its status: the build's steps are on its record.
+    let shown = server.admin_ok(&["build", "show", &build_id]);
+    assert!(shown.contains("RUN mkdir -p /out"), "{shown}");
+
+    let pulled = "depot-rs-test/official-build:pulled";
+    docker_rmi(&[pulled]);
+    cli.ok(&[
+        "pull",
+        &build_id,
+        "--project",
+        &boot.project_id,
+        "-t",
+        pulled,
+    ]);
+    let ran = std::process::Command::new("docker")
+        .args(["run", "--rm", pulled])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&ran.stdout).lines().next(),
+        Some("Hello from a depot-rs build."),
+        "{}",
+        text(&ran.stderr)
+    );
+
+    let loaded = "depot-rs-test/official-build:loaded";
+    docker_rmi(&[loaded]);
+    let out = cli.run(&[
+        "build",
+        "--project",
+        &boot.project_id,
+        "--load",
+        "-t",
+        loaded,
+        "--build-context",
+        &rootfs_context,
+        "--progress",
+        "plain",
+        context.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "depot build --load failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        docker_image_id(loaded).is_some(),
+        "--load put {loaded} into Docker"
+    );
+    docker_rmi(&[pulled, loaded]);
+}

@@ -20,7 +20,7 @@ as_root() {
 }
 
 # apt packages: the Rust toolchain's C linker, PostgreSQL, skopeo, CNCF distribution, busybox
-# (tests), Node/npm (the official CLI).
+# (tests and the demo's base), curl and python3 (scripts), Node/npm (the official CLI).
 install_system_packages() {
   local missing=()
   [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
@@ -29,6 +29,8 @@ install_system_packages() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
   command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
   # A shell and tools for the RUN steps of test builds (no base images can be pulled here).
   dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
   # Node may come from another source (e.g. NodeSource, which bundles npm); only add Debian's

@@ -8,7 +8,8 @@ use depot_core::server::{Store, approve_login};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    Command, LoginCommand, OrgCommand, Output, ProjectCommand, StoreArgs, TokenCommand, UserCommand,
+    BuildCommand, Command, LoginCommand, OrgCommand, Output, ProjectCommand, StoreArgs,
+    TokenCommand, UserCommand,
 };
 
 /// Runs one admin command.
@@ -21,6 +22,46 @@ pub async fn run(store_args: &StoreArgs, command: Command) -> anyhow::Result<()>
 
 async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Build(BuildCommand::Show { id, output }) => {
+            let build = store
+                .get_build(&id)
+                .await?
+                .ok_or_else(|| anyhow!("build {id} not found"))?;
+            let steps = store.build_steps(&id).await?;
+            let status = build.status_name();
+            let value = json!({
+                "id": build.id,
+                "project_id": build.project_id,
+                "status": status,
+                "error": build.error,
+                "created_at": build.created_at,
+                "finished_at": build.finished_at,
+                "steps": steps.iter().map(|s| json!({
+                    "name": s.name,
+                    "digest": s.digest,
+                    "cached": s.cached == 1,
+                    "started_at": s.started_at,
+                    "completed_at": s.completed_at,
+                    "error": s.error,
+                })).collect::<Vec<_>>(),
+            });
+            let mut text = format!("{} {status}", build.id);
+            for step in &steps {
+                let took = match (step.started_at, step.completed_at) {
+                    _ if step.cached == 1 => "CACHED".to_owned(),
+                    (Some(a), Some(b)) => format!("{:.1}s", (b - a) as f64 / 1000.0),
+                    _ => "-".to_owned(),
+                };
+                text.push_str(&format!("\n  {took:>8}  {}", step.name));
+            }
+            emit(output, value, &text);
+        }
+        Command::Build(BuildCommand::Cancel { id }) => {
+            if !store.request_build_cancel(&id).await? {
+                bail!("build {id} is not running (or does not exist)");
+            }
+            eprintln!("Build {id} will be canceled at its client's next health report.");
+        }
         Command::Org(OrgCommand::Create { name, output }) => {
             let org = store
                 .create_org(non_empty(&name, "organization name")?)

@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// Lifetime of pull tokens handed out by GetPullToken.
     #[arg(long, env = "DEPOT_SERVER_PULL_TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub pull_token_ttl: Duration,
+    /// A running build whose client has not reported health for this long is failed and its
+    /// builder released (clients report every 5 s).
+    #[arg(long, env = "DEPOT_SERVER_BUILD_HEALTH_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub build_health_timeout: Duration,
     /// Where the registry keeps blobs: `fs` (under `<data-dir>/registry/blobs`) or
     /// `s3://<bucket>[/<prefix>]` (credentials, region and endpoint from AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP). Uploads are staged
@@ -142,6 +146,9 @@ pub enum Command {
     /// Device logins started by `depot login`.
     #[command(subcommand)]
     Login(LoginCommand),
+    /// Builds: their steps, and canceling a running one.
+    #[command(subcommand)]
+    Build(BuildCommand),
     /// Create an organization, a user in it, a project and a user token, and print them:
     /// everything a fresh install needs to be used.
     Bootstrap {
@@ -288,5 +295,24 @@ pub enum LoginCommand {
         /// The user to log in as (id or name).
         #[arg(long)]
         user: String,
+    },
+}
+
+/// `build …`
+#[derive(Subcommand, Debug)]
+pub enum BuildCommand {
+    /// Show a build: status, error and the steps its client reported.
+    Show {
+        /// Build id.
+        id: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Ask a running build to stop: its client is told on its next health report (within
+    /// seconds) and cancels; a client that does not stop is cut off after the health timeout.
+    Cancel {
+        /// Build id.
+        id: String,
     },
 }

@@ -29,6 +29,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             "registry_listen": args.registry_listen.map(|a| a.to_string()),
             "tls": tls.is_some(),
             "pull_token_ttl": humantime::format_duration(config.pull_token_ttl).to_string(),
+            "build_health_timeout": humantime::format_duration(config.build_health_timeout).to_string(),
             "registry_gc_interval": humantime::format_duration(args.registry_gc_interval).to_string(),
             "registry_gc_grace": humantime::format_duration(args.registry_gc_grace).to_string(),
             "registry_upload_ttl": humantime::format_duration(args.registry_upload_ttl).to_string(),
@@ -89,6 +90,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         })
     });
     let plane = ControlPlane::new(store.clone(), config);
+    let reaper = plane.spawn_build_reaper();
     let api = plane.router().merge(registry.api_router());
     let shutdown = shutdown_signal().shared();
     match registry_listener {
@@ -111,6 +113,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
     if let Some(gc) = gc {
         gc.abort();
     }
+    reaper.abort();
     store.close().await;
     tracing::info!("depot-server stopped");
     Ok(())
@@ -156,6 +159,7 @@ fn control_plane_config(
         (None, None) => {}
     }
     config.pull_token_ttl = args.pull_token_ttl;
+    config.build_health_timeout = args.build_health_timeout;
     config
 }
 

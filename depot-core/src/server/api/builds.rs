@@ -63,6 +63,7 @@ impl ControlPlane {
             })
             .collect();
         Ok(api::CreateBuildResponse {
+            build_url: self.build_url(&build.id),
             build_id: build.id,
             build_token: token.expose().to_owned(),
             registry: Some(api::Registry {
@@ -71,7 +72,6 @@ impl ControlPlane {
                 load_using_registry: true,
             }),
             profiler: None,
-            build_url: String::new(),
             project_id: project.id,
             additional_credentials: vec![api::create_build_response::Credential {
                 host: registry.clone(),
@@ -90,9 +90,9 @@ impl ControlPlane {
             .authorize_build(&principal, &request.build_id, Access::Read)
             .await?;
         Ok(api::GetBuildResponse {
+            build_url: self.build_url(&build.id),
             build_id: build.id,
             project_id: build.project_id,
-            build_url: String::new(),
         })
     }
 
@@ -118,10 +118,7 @@ impl ControlPlane {
             .await?;
         // A second FinishBuild (the CLI also sends one from its signal handler) keeps the first
         // result.
-        self.store
-            .finish_build(&build.id, status as i64, error)
-            .await
-            .map_err(storage_failed)?;
+        self.end_build(&build.id, status, error).await?;
         Ok(api::FinishBuildResponse {})
     }
 
@@ -363,6 +360,8 @@ mod tests {
             created_at: 42,
             finished_at: None,
             request: None,
+            last_seen_at: None,
+            cancel_requested_at: None,
         };
         let token = encode_page_token(&build);
         assert_eq!(

@@ -1,6 +1,8 @@
 //! The control plane: Depot's Connect services backed by the [`Store`], mounted as an axum
 //! router by depot-server.
 
+mod build_lifecycle;
+mod build_page;
 mod builds;
 mod login;
 
@@ -109,6 +111,7 @@ impl ControlPlane {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
+            .route("/builds/{id}", get(build_page::page))
             .route(
                 "/login/{id}",
                 get(login::approve_page).post(login::approve_submit),
@@ -184,6 +187,15 @@ impl ControlPlane {
                 self.call(headers, body, |p, r| self.finish_build(p, r))
                     .await
             }
+            builds::GET_BUILD_KIT_CONNECTION => {
+                self.call(headers, body, |p, r| self.get_build_kit_connection(p, r))
+                    .await
+            }
+            builds::REPORT_BUILD_HEALTH => {
+                self.call(headers, body, |p, r| self.report_build_health(p, r))
+                    .await
+            }
+            builds::REPORT_STATUS_STREAM => self.report_status_stream(headers, body).await,
             builds::LIST_BUILDS => {
                 self.call(headers, body, |p, r| self.list_builds(p, r))
                     .await

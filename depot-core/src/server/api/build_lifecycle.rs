@@ -1,0 +1,339 @@
+//! A running build's life after `CreateBuild`: its builder (`GetBuildKitConnection`), its
+//! client's health (`ReportBuildHealth`, and the reaper that fails builds whose client went
+//! away), its steps (`ReportStatusStream`), and the release of its builder when it ends.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::{ControlPlane, timestamp};
+use crate::connect::{Code, ConnectError};
+use crate::proto::depot::cli::v1::{
+    self as api, BuildStatus, BuilderPlatform, get_build_kit_connection_response as connection,
+};
+use crate::proto::moby::buildkit::v1::StatusResponse;
+use crate::server::auth::{Access, authenticate, storage_failed};
+use crate::server::builders::{BuilderArch, BuilderConnection, BuilderError, BuilderRequest};
+use crate::server::connect::{decode_stream, stream_error_response, stream_response};
+use crate::server::store::{self, BuildStep, now_ms};
+
+/// Most steps kept per build.
+pub const MAX_STEPS_PER_BUILD: i64 = 10_000;
+/// Longest step name kept (longer names are cut).
+const MAX_STEP_NAME: usize = 1024;
+
+impl ControlPlane {
+    pub(super) async fn get_build_kit_connection(
+        &self,
+        principal: crate::server::auth::Principal,
+        request: api::GetBuildKitConnectionRequest,
+    ) -> Result<api::GetBuildKitConnectionResponse, ConnectError> {
+        let build = self
+            .authorize_build(&principal, &request.build_id, Access::Write)
+            .await?;
+        require_running(&build)?;
+        let builders = self.builders.as_ref().ok_or_else(|| {
+            ConnectError::new(
+                Code::Unavailable,
+                "this depot-server has no builders: start it with --builder local (needs a \
+                 running Docker Engine) or --remote-builder tcp://<buildkitd>",
+            )
+        })?;
+        let arch = match BuilderPlatform::try_from(request.platform) {
+            Ok(BuilderPlatform::Arm64) => BuilderArch::Arm64,
+            Ok(BuilderPlatform::Amd64) => BuilderArch::Amd64,
+            _ => BuilderArch::host().unwrap_or(BuilderArch::Amd64),
+        };
+        self.store
+            .touch_build(&build.id)
+            .await
+            .map_err(storage_failed)?;
+        let expires_at = UNIX_EPOCH
+            + Duration::from_millis(build.created_at.max(0) as u64)
+            + self.config.build_token_ttl;
+        let answer = builders
+            .connect(BuilderRequest {
+                build_id: build.id.clone(),
+                project_id: build.project_id.clone(),
+                arch,
+                expires_at,
+            })
+            .await
+            .map_err(|err| match err {
+                BuilderError::Unsupported(message) => ConnectError::failed_precondition(message),
+                BuilderError::Unavailable(message) => ConnectError::new(Code::Unavailable, message),
+            })?;
+        let connection = match answer {
+            BuilderConnection::Pending { retry_after } => {
+                connection::Connection::Pending(connection::PendingConnection {
+                    wait_ms: retry_after.as_millis().clamp(1, i32::MAX as u128) as i32,
+                })
+            }
+            BuilderConnection::Active(active) => {
+                let (cert, ca_cert) = match (active.client_cert, active.ca_cert_pem) {
+                    (Some(pair), Some(ca)) => (
+                        Some(api::Cert {
+                            cert: pair.cert_pem,
+                            key: pair.key_pem,
+                        }),
+                        Some(api::Cert {
+                            cert: ca,
+                            key: String::new(),
+                        }),
+                    ),
+                    _ => (None, None),
+                };
+                connection::Connection::Active(connection::ActiveConnection {
+                    endpoint: active.endpoint,
+                    server_name: active.server_name,
+                    cert,
+                    ca_cert,
+                    compressor: Some(connection::active_connection::Compressor::Identity(
+                        connection::active_connection::Identity {},
+                    )),
+                })
+            }
+        };
+        Ok(api::GetBuildKitConnectionResponse {
+            connection: Some(connection),
+        })
+    }
+
+    /// Health report: keeps the build alive. `cancels_at` tells the client to stop: when an
+    /// operator canceled the build, or when it already ended (timed out, finished elsewhere).
+    pub(super) async fn report_build_health(
+        &self,
+        principal: crate::server::auth::Principal,
+        request: api::ReportBuildHealthRequest,
+    ) -> Result<api::ReportBuildHealthResponse, ConnectError> {
+        let build = self
+            .authorize_build(&principal, &request.build_id, Access::Write)
+            .await?;
+        let cancels_at = if build.status == BuildStatus::Running as i64 {
+            self.store
+                .touch_build(&build.id)
+                .await
+                .map_err(storage_failed)?;
+            build.cancel_requested_at
+        } else {
+            build.finished_at.or(Some(build.created_at))
+        };
+        Ok(api::ReportBuildHealthResponse {
+            cancels_at: cancels_at.map(timestamp),
+        })
+    }
+
+    /// `ReportStatusStream`: BuildKit status batches from the client, kept as the build's
+    /// steps. Every message must name the same build.
+    pub(super) async fn report_status_stream(&self, headers: &HeaderMap, body: Body) -> Response {
+        let principal = match authenticate(&self.store, headers).await {
+            Ok(principal) => principal,
+            Err(err) => return stream_error_response(&err),
+        };
+        let mut messages = match decode_stream::<api::ReportStatusStreamRequest>(headers, body) {
+            Ok(messages) => messages,
+            Err(err) => return stream_error_response(&err),
+        };
+        let result = async {
+            let mut build: Option<store::Build> = None;
+            while let Some(message) = messages.message().await? {
+                let build = match &build {
+                    Some(b) if b.id == message.build_id => b,
+                    Some(b) => {
+                        return Err(ConnectError::invalid_argument(format!(
+                            "this stream reports build {}, not {}",
+                            b.id, message.build_id
+                        )));
+                    }
+                    None => build.insert(
+                        self.authorize_build(&principal, &message.build_id, Access::Write)
+                            .await?,
+                    ),
+                };
+                let steps = steps_of(&message.statuses);
+                if !steps.is_empty() {
+                    self.store
+                        .record_build_steps(&build.id, &steps, MAX_STEPS_PER_BUILD)
+                        .await
+                        .map_err(storage_failed)?;
+                }
+                self.store
+                    .touch_build(&build.id)
+                    .await
+                    .map_err(storage_failed)?;
+            }
+            Ok(api::ReportStatusStreamResponse {})
+        };
+        let result = result.await;
+        stream_response(futures_util::stream::once(async move { result }))
+    }
+
+    /// Ends a build (if it is still running) and releases its builder either way.
+    pub(super) async fn end_build(
+        &self,
+        build_id: &str,
+        status: BuildStatus,
+        error: Option<&str>,
+    ) -> Result<bool, ConnectError> {
+        let ended = self
+            .store
+            .finish_build(build_id, status as i64, error)
+            .await
+            .map_err(storage_failed)?;
+        if let Some(builders) = &self.builders {
+            builders.release(build_id).await;
+        }
+        Ok(ended)
+    }
+
+    /// Ends running builds whose client stopped reporting health for longer than
+    /// `build_health_timeout` (failed), or that an operator canceled and whose client did not
+    /// stop within that time (canceled), and releases their builders. Returns their ids.
+    pub async fn expire_stale_builds(&self) -> Result<Vec<String>, ConnectError> {
+        let timeout = self.config.build_health_timeout;
+        let before = now_ms() - timeout.as_millis() as i64;
+        let stale = self
+            .store
+            .stale_builds(before)
+            .await
+            .map_err(storage_failed)?;
+        let mut ended = Vec::new();
+        for build_id in stale {
+            let Some(build) = self
+                .store
+                .get_build(&build_id)
+                .await
+                .map_err(storage_failed)?
+            else {
+                continue;
+            };
+            let (status, error) = if build.cancel_requested_at.is_some() {
+                (BuildStatus::Canceled, None)
+            } else {
+                (
+                    BuildStatus::Failed,
+                    Some(format!(
+                        "the build's client stopped reporting health for {}; its builder was \
+                         released",
+                        humanize(timeout)
+                    )),
+                )
+            };
+            if self.end_build(&build_id, status, error.as_deref()).await? {
+                tracing::warn!(build = %build_id, ?status, "build timed out");
+                ended.push(build_id);
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Runs [`ControlPlane::expire_stale_builds`] in the background, a few times per health
+    /// timeout.
+    pub fn spawn_build_reaper(&self) -> tokio::task::JoinHandle<()> {
+        let plane = self.clone();
+        let every = (self.config.build_health_timeout / 4)
+            .clamp(Duration::from_millis(250), Duration::from_secs(15));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(err) = plane.expire_stale_builds().await {
+                    tracing::warn!(%err, "expiring stale builds failed");
+                }
+            }
+        })
+    }
+}
+
+fn require_running(build: &store::Build) -> Result<(), ConnectError> {
+    if build.status == BuildStatus::Running as i64 {
+        return Ok(());
+    }
+    Err(ConnectError::failed_precondition(format!(
+        "build {} has already ended ({}); start a new build",
+        build.id,
+        build.status_name()
+    )))
+}
+
+/// The steps named by a batch of BuildKit statuses (vertices without a name are skipped).
+fn steps_of(statuses: &[StatusResponse]) -> Vec<BuildStep> {
+    statuses
+        .iter()
+        .flat_map(|s| &s.vertexes)
+        .filter(|v| !v.digest.is_empty() && !v.name.is_empty())
+        .map(|v| BuildStep {
+            digest: truncate(&v.digest, 128),
+            name: truncate(&v.name, MAX_STEP_NAME),
+            started_at: v.started.as_ref().map(millis),
+            completed_at: v.completed.as_ref().map(millis),
+            cached: i64::from(v.cached),
+            error: (!v.error.is_empty()).then(|| truncate(&v.error, 4096)),
+        })
+        .collect()
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+fn millis(t: &prost_types::Timestamp) -> i64 {
+    t.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(t.nanos) / 1_000_000)
+}
+
+fn humanize(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::moby::buildkit::v1::Vertex;
+
+    #[test]
+    fn steps_come_from_named_vertices() {
+        let status = StatusResponse {
+            vertexes: vec![
+                Vertex {
+                    digest: "sha256:a".into(),
+                    name: "[1/2] RUN make".into(),
+                    cached: true,
+                    started: Some(prost_types::Timestamp {
+                        seconds: 2,
+                        nanos: 5_000_000,
+                    }),
+                    ..Default::default()
+                },
+                Vertex {
+                    digest: "sha256:b".into(),
+                    ..Default::default()
+                },
+                Vertex {
+                    digest: "sha256:c".into(),
+                    name: "é".repeat(MAX_STEP_NAME),
+                    error: "exit code: 1".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let steps = steps_of(&[status]);
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].started_at, Some(2005));
+        assert_eq!(steps[0].cached, 1);
+        assert!(steps[1].name.len() <= MAX_STEP_NAME);
+        assert_eq!(steps[1].error.as_deref(), Some("exit code: 1"));
+    }
+}

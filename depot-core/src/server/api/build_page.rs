@@ -1,0 +1,118 @@
+//! The build summary page (`GET /builds/<id>`), the `build_url` clients print: status, timing
+//! and steps of one build as plain text. Build ids are random and unguessable, so the link
+//! itself is the capability to read the summary (as with a shared link); it shows no logs,
+//! secrets or image contents.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::ControlPlane;
+use crate::server::ids::is_valid_id;
+use crate::server::store::{Build, BuildStep, now_ms};
+
+impl ControlPlane {
+    /// The summary link of a build.
+    pub(super) fn build_url(&self, build_id: &str) -> String {
+        format!("{}/builds/{build_id}", self.config.public_url)
+    }
+}
+
+pub(super) async fn page(State(plane): State<ControlPlane>, Path(id): Path<String>) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, format!("build {id} not found\n")).into_response();
+    if !is_valid_id(&id) {
+        return not_found();
+    }
+    let store = plane.store();
+    let build = match store.get_build(&id).await {
+        Ok(Some(build)) => build,
+        Ok(None) => return not_found(),
+        Err(err) => {
+            tracing::error!(%err, "reading build");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "storage error\n").into_response();
+        }
+    };
+    let steps = store.build_steps(&id).await.unwrap_or_default();
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        render(&build, &steps),
+    )
+        .into_response()
+}
+
+/// The summary text.
+fn render(build: &Build, steps: &[BuildStep]) -> String {
+    let status = build.status_name();
+    let end = build.finished_at.unwrap_or_else(now_ms);
+    let mut text = format!(
+        "build {}\nproject: {}\nstatus: {status}\nduration: {}\n",
+        build.id,
+        build.project_id,
+        seconds(end - build.created_at)
+    );
+    if let Some(error) = &build.error {
+        text.push_str(&format!("error: {error}\n"));
+    }
+    let cached = steps.iter().filter(|s| s.cached == 1).count();
+    text.push_str(&format!("\nsteps ({}, {cached} cached):\n", steps.len()));
+    for step in steps {
+        let took = match (step.started_at, step.completed_at) {
+            _ if step.cached == 1 => "CACHED".to_owned(),
+            (Some(start), Some(done)) => seconds(done - start),
+            (Some(_), None) => "running".to_owned(),
+            _ => "-".to_owned(),
+        };
+        text.push_str(&format!("  {took:>8}  {}\n", step.name));
+        if let Some(error) = &step.error {
+            text.push_str(&format!("            ERROR: {error}\n"));
+        }
+    }
+    text
+}
+
+fn seconds(ms: i64) -> String {
+    format!("{:.1}s", ms.max(0) as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::depot::cli::v1::BuildStatus;
+
+    #[test]
+    fn summary_lists_steps_with_timing_and_cache_hits() {
+        let build = Build {
+            id: "b1".into(),
+            project_id: "p1".into(),
+            status: BuildStatus::Failed as i64,
+            error: Some("exit code: 3".into()),
+            created_at: 1_000,
+            finished_at: Some(4_500),
+            request: None,
+            last_seen_at: None,
+            cancel_requested_at: None,
+        };
+        let steps = [
+            BuildStep {
+                digest: "sha256:a".into(),
+                name: "[1/2] COPY . .".into(),
+                cached: 1,
+                ..Default::default()
+            },
+            BuildStep {
+                digest: "sha256:b".into(),
+                name: "[2/2] RUN false".into(),
+                started_at: Some(2_000),
+                completed_at: Some(3_250),
+                error: Some("exit code: 3".into()),
+                ..Default::default()
+            },
+        ];
+        let text = render(&build, &steps);
+        assert!(text.contains("status: failed\n"), "{text}");
+        assert!(text.contains("duration: 3.5s\n"), "{text}");
+        assert!(text.contains("steps (2, 1 cached):"), "{text}");
+        assert!(text.contains("    CACHED  [1/2] COPY . .\n"), "{text}");
+        assert!(text.contains("      1.2s  [2/2] RUN false\n"), "{text}");
+    }
+}

@@ -40,6 +40,10 @@ pub fn push_credentials(host: &str) -> Result<RegistryAuth, ClientError> {
     } else {
         host
     };
+    // Without a config file there is nothing to read (the library calls that an error).
+    if !docker_config_exists() {
+        return Ok(RegistryAuth::Anonymous);
+    }
     match docker_credential::get_credential(server) {
         Ok(DockerCredential::UsernamePassword(user, password)) => {
             Ok(RegistryAuth::Basic(user, password))
@@ -59,6 +63,15 @@ pub fn push_credentials(host: &str) -> Result<RegistryAuth, ClientError> {
         }
         Err(err) => Err(invalid(format!("{err}: check your Docker config"))),
     }
+}
+
+/// Whether the Docker config file (`$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`) exists.
+fn docker_config_exists() -> bool {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))
+        .is_some_and(|dir| dir.join("config.json").is_file())
 }
 
 fn env(name: &str) -> Option<String> {

@@ -59,6 +59,10 @@ impl CredentialsProvider for DockerConfigCredentials {
             }
             other => other,
         };
+        // Without a config file there is nothing to read (the library calls that an error).
+        if !docker_config_exists() {
+            return Ok(None);
+        }
         match docker_credential::get_credential(server) {
             Ok(DockerCredential::UsernamePassword(username, secret)) => {
                 Ok(Some(Credentials::Basic { username, secret }))
@@ -83,6 +87,15 @@ impl CredentialsProvider for DockerConfigCredentials {
             )),
         }
     }
+}
+
+/// Whether the Docker config file (`$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`) exists.
+fn docker_config_exists() -> bool {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))
+        .is_some_and(|dir| dir.join("config.json").is_file())
 }
 
 /// Fixed credentials by host; hosts not listed are anonymous.

@@ -259,7 +259,8 @@ async fn a_failing_step_fails_the_build_with_its_log() {
     let setup = Setup::new().await;
     let dir = tempfile::tempdir().unwrap();
     let context = context_with(dir.path(), "RUN echo about-to-fail && exit 3\n");
-    let (ok, log) = setup.build(&context, &[]);
+    // Not from the cache: the daemon is shared with other tests, which prune it.
+    let (ok, log) = setup.build(&context, &["--no-cache"]);
     assert!(!ok, "the build should fail:\n{log}");
     assert!(log.contains("about-to-fail"), "{log}");
     assert!(log.contains("exit code: 3"), "{log}");

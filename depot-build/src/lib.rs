@@ -11,6 +11,8 @@
 //!   warnings), decoded from BuildKit's status stream.
 //! - [`progress`]: build events rendered for people, as buildx's `plain` lines or a live
 //!   terminal view.
+//! - [`server`] (feature `server`): the server side of builder provisioning — the builder CA,
+//!   the builder pool depot-server hands builders out from, and its backends.
 
 pub mod builder;
 pub mod buildkit;
@@ -18,6 +20,8 @@ pub mod dockerignore;
 pub mod events;
 pub mod fsutil;
 pub mod progress;
+#[cfg(feature = "server")]
+pub mod server;
 
 #[cfg(test)]
 mod testing;

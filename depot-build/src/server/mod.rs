@@ -1,0 +1,83 @@
+//! The server side of builder provisioning (feature `server`), used by depot-server.
+//!
+//! - [`ca`]: the installation's builder CA, which signs builders' server certificates and a
+//!   client certificate per build.
+//! - [`pool`]: the [`BuilderPool`], depot-core's [`BuilderProvider`] over a list of
+//!   [`Builder`]s: one builder per build, concurrency limits, project cache affinity.
+//! - [`local`]: the embedded builder, the local Docker Engine's BuildKit exposed on a TCP port
+//!   with mTLS that accepts only the certificates of builds currently holding it.
+//! - [`remote`]: standalone buildkitd endpoints started with the CA as their client CA.
+//!
+//! [`BuilderProvider`]: depot_core::server::builders::BuilderProvider
+
+mod admission;
+pub mod ca;
+pub mod local;
+pub mod pool;
+pub mod remote;
+
+use depot_core::server::builders::BuilderArch;
+use futures_util::future::BoxFuture;
+
+pub use ca::{BuilderCa, CaError, Fingerprint, IssuedCertificate};
+pub use local::{LocalBuilder, LocalBuilderConfig};
+pub use pool::BuilderPool;
+pub use remote::{RemoteBuilder, RemoteBuilderSpec};
+
+/// The name builders' certificates carry unless configured otherwise.
+pub const DEFAULT_SERVER_NAME: &str = "builder.depot-rs.local";
+
+/// One builder of a [`BuilderPool`]: a BuildKit endpoint that runs a number of builds at once.
+pub trait Builder: Send + Sync + std::fmt::Debug + 'static {
+    /// Where clients reach it: `tcp://host:port`.
+    fn endpoint(&self) -> &str;
+
+    /// The name its server certificate carries.
+    fn server_name(&self) -> &str;
+
+    /// The architectures it builds for.
+    fn arches(&self) -> &[BuilderArch];
+
+    /// How many builds it runs at once.
+    fn concurrency(&self) -> usize;
+
+    /// Checks, before a build is given this builder, that it can be used now; the error says
+    /// what is wrong and what to do.
+    fn ready(&self) -> BoxFuture<'_, Result<(), String>>;
+
+    /// `build_id` now holds this builder and connects with the client certificate
+    /// `certificate`.
+    fn admit(&self, build_id: &str, certificate: Fingerprint);
+
+    /// `build_id` no longer holds this builder: refuse its certificate and close its
+    /// connections.
+    fn evict(&self, build_id: &str);
+}
+
+/// Why a builder could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The builder CA failed.
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    /// The builder's port could not be opened.
+    #[error("cannot listen on {address} for builder connections: {source}")]
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The builder's TLS settings could not be made.
+    #[error("cannot set up builder TLS: {0}")]
+    Tls(String),
+    /// A builder's description is not valid.
+    #[error("invalid builder {spec:?}: {reason}")]
+    Spec {
+        /// The description.
+        spec: String,
+        /// What is wrong.
+        reason: String,
+    },
+}

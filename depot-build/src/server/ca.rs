@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 const KEY_FILE: &str = "ca-key.pem";
 /// The file holding the CA's certificate alone.
 const CERT_FILE: &str = "ca.pem";
-/// The CA's subject common name. Children name their issuer by it, so it never changes.
+/// The start of the CA's subject common name; the rest comes from its key (see [`ca_params`]).
 const CA_COMMON_NAME: &str = "depot-rs builder CA";
 /// The organization every certificate of an installation names.
 const ORGANIZATION: &str = "depot-rs";
@@ -141,7 +141,7 @@ impl BuilderCa {
             .map_err(|e| invalid(format!("{KEY_FILE}: private key: {e}")))?;
         let cert_der = CertificateDer::from_pem_slice(stored)
             .map_err(|e| invalid(format!("{KEY_FILE}: certificate: {e}")))?;
-        let issuer = ca_params(SystemTime::now())
+        let issuer = ca_params(&key, SystemTime::now())
             .self_signed(&key)
             .map_err(|e| invalid(format!("{KEY_FILE}: {e}")))?;
         let cert_pem = pem_certificate(&cert_der);
@@ -256,7 +256,7 @@ impl BuilderCa {
 fn create_key_file(dir: &Path, key_path: &Path) -> std::io::Result<()> {
     let key = KeyPair::generate().map_err(std::io::Error::other)?;
     let now = SystemTime::now();
-    let mut params = ca_params(now);
+    let mut params = ca_params(&key, now);
     params.not_after = offset_date_time(now + CA_VALIDITY).map_err(std::io::Error::other)?;
     let cert = params.self_signed(&key).map_err(std::io::Error::other)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
@@ -270,13 +270,16 @@ fn create_key_file(dir: &Path, key_path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// The CA's parameters. Subject, key usages and key identifier method are fixed, so that the
-/// issuer rebuilt from the stored key after a restart signs exactly like the original.
-fn ca_params(now: SystemTime) -> CertificateParams {
+/// The CA's parameters. Subject, key usages and key identifier method follow from the key
+/// alone, so that the issuer rebuilt from the stored key after a restart signs exactly like the
+/// original. The subject names a digest of the public key, so CAs of different installations
+/// have different names (a certificate of one is then refused as from an unknown CA by another).
+fn ca_params(key: &KeyPair, now: SystemTime) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();
     name.push(DnType::OrganizationName, ORGANIZATION);
-    name.push(DnType::CommonName, CA_COMMON_NAME);
+    let digest = hex::encode(&Sha256::digest(key.public_key_der())[..6]);
+    name.push(DnType::CommonName, format!("{CA_COMMON_NAME} {digest}"));
     params.distinguished_name = name;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![

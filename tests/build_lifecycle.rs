@@ -156,7 +156,13 @@ async fn reported_steps_are_kept_on_the_build_and_its_summary_page() {
 
 #[tokio::test]
 async fn health_keeps_a_build_alive_and_silence_fails_it() {
-    let server = Server::start_with(vec!["--build-health-timeout".into(), "2s".into()]).await;
+    let server = Server::start_with(vec![
+        "--build-health-timeout".into(),
+        "2s".into(),
+        "--builder".into(),
+        "none".into(),
+    ])
+    .await;
     let boot = server.bootstrap("grace");
     let reported = create_build(&server, &boot.token, &boot.project_id).await;
     let silent = create_build(&server, &boot.token, &boot.project_id).await;

@@ -18,7 +18,45 @@ pub struct Args {
     #[command(flatten)]
     pub serve: ServeArgs,
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<TopCommand>,
+}
+
+/// Every subcommand: the admin commands on the database, and the builder CA.
+#[derive(Subcommand, Debug)]
+pub enum TopCommand {
+    /// Admin commands on the database.
+    #[command(flatten)]
+    Admin(Command),
+    /// The builder CA (`<data-dir>/builder-ca`): create it if needed and print the path of its
+    /// certificate, or mint a server certificate for a standalone buildkitd.
+    BuilderCa(BuilderCaArgs),
+}
+
+/// `builder-ca …`
+#[derive(ClapArgs, Debug)]
+pub struct BuilderCaArgs {
+    /// What to do (default: print the CA certificate's path).
+    #[command(subcommand)]
+    pub command: Option<BuilderCaCommand>,
+}
+
+/// `builder-ca` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum BuilderCaCommand {
+    /// Mint a server certificate and key for a standalone buildkitd used with
+    /// --remote-builder, and print how to start it.
+    ServerCert {
+        /// The name clients verify (a DNS name or IP address), given to --remote-builder as
+        /// `server_name=` unless it is the builder's host.
+        #[arg(long)]
+        server_name: String,
+        /// Directory to write `cert.pem` and `key.pem` to.
+        #[arg(long)]
+        out: PathBuf,
+        /// How long the certificate is valid.
+        #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
+        valid_for: Duration,
+    },
 }
 
 /// Where state lives.
@@ -114,9 +152,70 @@ pub struct ServeArgs {
     /// Registry upload sessions untouched for this long are removed by garbage collection.
     #[arg(long, env = "DEPOT_SERVER_REGISTRY_UPLOAD_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub registry_upload_ttl: Duration,
+    /// Builders.
+    #[command(flatten)]
+    pub builders: BuilderArgs,
     /// Print the resolved configuration as JSON and exit.
     #[arg(long)]
     pub print_config: bool,
+}
+
+/// The embedded builder.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalBuilderKind {
+    /// The local Docker Engine's BuildKit (--docker-host), offered on --builder-listen.
+    Local,
+    /// No embedded builder (only --remote-builder ones).
+    None,
+}
+
+/// Which builders builds run on.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct BuilderArgs {
+    /// The embedded builder: `local` (the Docker Engine at --docker-host) or `none`.
+    #[arg(
+        long,
+        env = "DEPOT_SERVER_BUILDER",
+        value_enum,
+        default_value = "local"
+    )]
+    pub builder: LocalBuilderKind,
+    /// The Docker Engine of the local builder (Docker Engine 26+ with the containerd image
+    /// store).
+    #[arg(
+        long,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
+    pub docker_host: String,
+    /// Address the local builder listens on for builds' mTLS connections (port 0 picks a free
+    /// port; the endpoint is printed).
+    #[arg(
+        long,
+        env = "DEPOT_SERVER_BUILDER_LISTEN",
+        default_value = "127.0.0.1:0"
+    )]
+    pub builder_listen: SocketAddr,
+    /// Host builds are told to connect to the local builder at. Default: the listen address
+    /// (127.0.0.1 when it is unspecified).
+    #[arg(long, env = "DEPOT_SERVER_BUILDER_HOST")]
+    pub builder_host: Option<String>,
+    /// The name the local builder's certificate carries (TLS server name).
+    #[arg(long, env = "DEPOT_SERVER_BUILDER_SERVER_NAME", default_value = depot_build::server::DEFAULT_SERVER_NAME)]
+    pub builder_server_name: String,
+    /// How many builds a builder runs at once (the local one, and remote ones that do not
+    /// say).
+    #[arg(long, env = "DEPOT_SERVER_BUILDER_CONCURRENCY", default_value = "4", value_parser = clap::value_parser!(u16).range(1..))]
+    pub builder_concurrency: u16,
+    /// A standalone buildkitd builder (repeatable):
+    /// `tcp://host:port[?arch=amd64|arm64][&server_name=name][&concurrency=n]`. It must trust
+    /// the builder CA; see `depot-server builder-ca server-cert`.
+    #[arg(
+        long = "remote-builder",
+        env = "DEPOT_SERVER_REMOTE_BUILDERS",
+        value_delimiter = ','
+    )]
+    pub remote_builders: Vec<depot_build::server::RemoteBuilderSpec>,
 }
 
 /// Output format of admin commands.

@@ -2,9 +2,12 @@
 //!
 //! With no subcommand it serves Depot's Connect API on one port (HTTP/1.1 and h2c, or TLS).
 //! Admin subcommands (`org`, `user`, `project`, `token`, `login`, `bootstrap`, `status`) act on
-//! the same database directly, so a fresh install is usable without a web UI.
+//! the same database directly, so a fresh install is usable without a web UI; `builder-ca`
+//! manages the CA builders' certificates come from.
 
 mod admin;
+mod builder_ca;
+mod builders;
 mod cli;
 mod serve;
 
@@ -22,7 +25,8 @@ async fn main() -> std::process::ExitCode {
         .init();
     let result = match args.command {
         None => serve::run(&args.store, &args.serve).await,
-        Some(command) => admin::run(&args.store, command).await,
+        Some(cli::TopCommand::Admin(command)) => admin::run(&args.store, command).await,
+        Some(cli::TopCommand::BuilderCa(command)) => builder_ca::run(&args.store, &command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,11 +1,14 @@
 //! Serving the API.
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
 use depot_core::server::http::{serve, tls_config};
 use depot_core::server::{ControlPlane, ControlPlaneConfig, Store, store};
 use depot_registry::server::{BlobBackend, GcSettings, Registry, RegistryConfig};
 use futures_util::FutureExt as _;
 
+use crate::builders;
 use crate::cli::{ServeArgs, StoreArgs};
 
 /// Opens the store, binds the port and serves until SIGINT or SIGTERM.
@@ -33,6 +36,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             "registry_gc_interval": humantime::format_duration(args.registry_gc_interval).to_string(),
             "registry_gc_grace": humantime::format_duration(args.registry_gc_grace).to_string(),
             "registry_upload_ttl": humantime::format_duration(args.registry_upload_ttl).to_string(),
+            "builders": builders::config_json(store_args, &args.builders),
         });
         println!("{}", serde_json::to_string_pretty(&printed)?);
         return Ok(());
@@ -71,6 +75,10 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         },
     )
     .await?;
+    let builders = builders::start(store_args, &args.builders).await?;
+    if let Some(addr) = builders.as_ref().and_then(|b| b.local_listen) {
+        println!("depot-server builder listening on tcp://{addr} (mTLS)");
+    }
     if let Some(addr) = registry_bound {
         println!("depot-server registry listening on {scheme}://{addr}");
     }
@@ -82,6 +90,14 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         config.registry_host,
         blob_location(store_args, &args.registry_storage)
     );
+    match &builders {
+        Some(started) => {
+            for line in &started.summary {
+                println!("  builder:       {line}");
+            }
+        }
+        None => println!("  builder:       none (builds get no builder)"),
+    }
     let gc = (!args.registry_gc_interval.is_zero()).then(|| {
         registry.spawn_gc(GcSettings {
             interval: args.registry_gc_interval,
@@ -89,7 +105,10 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             upload_ttl: args.registry_upload_ttl,
         })
     });
-    let plane = ControlPlane::new(store.clone(), config);
+    let mut plane = ControlPlane::new(store.clone(), config);
+    if let Some(started) = builders {
+        plane = plane.with_builders(Arc::new(started.pool));
+    }
     let reaper = plane.spawn_build_reaper();
     let api = plane.router().merge(registry.api_router());
     let shutdown = shutdown_signal().shared();

@@ -11,10 +11,16 @@ use depot_build::server::{
     Builder, BuilderCa, BuilderPool, DEFAULT_SERVER_NAME, Fingerprint, LocalBuilder,
     LocalBuilderConfig, RemoteBuilder, RemoteBuilderSpec,
 };
+use depot_core::proto::depot::cli::v1::{
+    BuilderPlatform, CreateBuildRequest, CreateBuildResponse, FinishBuildRequest,
+    GetBuildKitConnectionRequest, finish_build_request,
+    get_build_kit_connection_response as connection,
+};
 use depot_core::server::builders::{
     ActiveBuilder, BuilderArch, BuilderConnection, BuilderError, BuilderProvider, BuilderRequest,
+    CertificatePair,
 };
-use depot_tests::{busybox_rootfs, docker_buildkit};
+use depot_tests::{Server, busybox_rootfs, docker_buildkit};
 use futures_util::StreamExt as _;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -150,10 +156,7 @@ fn refused_with(outcome: Result<(), String>, alert: &str) {
     }
 }
 
-fn client_config(
-    ca_pem: &str,
-    client: Option<&depot_core::server::builders::CertificatePair>,
-) -> rustls::ClientConfig {
+fn client_config(ca_pem: &str, client: Option<&CertificatePair>) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
@@ -414,4 +417,126 @@ async fn a_remote_builders_answer_reaches_buildkit() {
     assert!(answers(endpoint(&active)).await);
     pool.release("builda").await;
     fixture.local.evict("builda");
+}
+
+/// The builder `GetBuildKitConnection` hands `build` once it is active.
+async fn buildkit_connection(server: &Server, build: &CreateBuildResponse) -> ActiveBuilder {
+    let builds = server.client(&build.build_token).builds();
+    for _ in 0..40 {
+        let answer = builds
+            .get_build_kit_connection(GetBuildKitConnectionRequest {
+                build_id: build.build_id.clone(),
+                platform: BuilderPlatform::Amd64 as i32,
+            })
+            .await
+            .expect("GetBuildKitConnection");
+        match answer.connection.expect("a connection") {
+            connection::Connection::Active(active) => {
+                let cert = active.cert.expect("a client certificate");
+                return ActiveBuilder {
+                    endpoint: active.endpoint,
+                    server_name: active.server_name,
+                    client_cert: Some(CertificatePair {
+                        cert_pem: cert.cert,
+                        key_pem: cert.key,
+                    }),
+                    ca_cert_pem: active.ca_cert.map(|ca| ca.cert),
+                };
+            }
+            connection::Connection::Pending(pending) => {
+                tokio::time::sleep(Duration::from_millis(pending.wait_ms as u64)).await;
+            }
+        }
+    }
+    panic!("no builder for {} within 20 s", build.build_id);
+}
+
+#[tokio::test]
+async fn depot_server_hands_out_the_local_builder_and_takes_it_back_when_the_build_ends() {
+    let server = Server::start_with(vec!["--builder-concurrency".into(), "1".into()]).await;
+    let boot = server.bootstrap("grace");
+    let create = || async {
+        server
+            .client(&boot.token)
+            .builds()
+            .create_build(CreateBuildRequest {
+                project_id: Some(boot.project_id.clone()),
+                ..Default::default()
+            })
+            .await
+            .expect("CreateBuild")
+    };
+    let first = create().await;
+    let second = create().await;
+    let active = buildkit_connection(&server, &first).await;
+    assert!(answers(endpoint(&active)).await);
+    // The only slot is taken: the second build waits.
+    let waiting = server
+        .client(&second.build_token)
+        .builds()
+        .get_build_kit_connection(GetBuildKitConnectionRequest {
+            build_id: second.build_id.clone(),
+            platform: BuilderPlatform::Amd64 as i32,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        waiting.connection,
+        Some(connection::Connection::Pending(_))
+    ));
+
+    server
+        .client(&first.build_token)
+        .builds()
+        .finish_build(FinishBuildRequest {
+            build_id: first.build_id.clone(),
+            result: Some(finish_build_request::Result::Success(
+                finish_build_request::BuildSuccess {},
+            )),
+        })
+        .await
+        .unwrap();
+    assert!(!answers(endpoint(&active)).await);
+    let next = buildkit_connection(&server, &second).await;
+    assert_eq!(next.endpoint, active.endpoint);
+    assert!(answers(endpoint(&next)).await);
+    // The CA is the installation's, in the data directory.
+    let ca = server.admin_ok(&["builder-ca"]);
+    let ca_pem = std::fs::read_to_string(ca.trim()).unwrap();
+    assert_eq!(next.ca_cert_pem.as_deref(), Some(ca_pem.as_str()));
+
+    // A server certificate for a standalone buildkitd, signed by that CA.
+    let out = tempfile::tempdir().unwrap();
+    let printed = server.admin_ok(&[
+        "builder-ca",
+        "server-cert",
+        "--server-name",
+        "buildkit.test",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(
+        printed.contains(&format!("--tlscacert {}", ca.trim())),
+        "{printed}"
+    );
+    let cert = std::fs::read(out.path().join("cert.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .unwrap();
+    rustls::client::danger::ServerCertVerifier::verify_server_cert(
+        verifier.as_ref(),
+        &CertificateDer::from_pem_slice(&cert).unwrap(),
+        &[],
+        &rustls::pki_types::ServerName::try_from("buildkit.test").unwrap(),
+        &[],
+        rustls::pki_types::UnixTime::now(),
+    )
+    .expect("the buildkitd certificate chains to the builder CA");
 }

@@ -168,11 +168,6 @@ impl BuilderCa {
         Ok(())
     }
 
-    /// The directory the CA lives in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The path of the CA certificate (`ca.pem`), e.g. for buildkitd's `--tlscacert`.
     pub fn cert_path(&self) -> PathBuf {
         self.dir.join(CERT_FILE)

@@ -55,11 +55,6 @@ impl BuilderPool {
         }
     }
 
-    /// The builders.
-    pub fn builders(&self) -> &[Arc<dyn Builder>] {
-        &self.builders
-    }
-
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -187,6 +187,14 @@ async fn save_then_pull_into_docker_and_push_to_another_registry() {
         );
     }
     assert_eq!(setup.status(&build_id), "finished");
+    // The CLI streamed BuildKit's status: the steps, with their cache hits, are on the
+    // build's record and its summary page.
+    let shown = setup.server.admin_ok(&["build", "show", &build_id]);
+    assert!(shown.contains("RUN mkdir -p /out"), "{shown}");
+    assert!(
+        shown.contains("[base 1/1] COPY --from=rootfs / /"),
+        "{shown}"
+    );
 
     let pulled = "depot-rs-test/our-build:pulled";
     docker_rmi(&[pulled]);

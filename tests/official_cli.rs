@@ -496,3 +496,50 @@ async fn builds_saves_pulls_and_loads_through_the_official_cli() {
     );
     docker_rmi(&[pulled, loaded]);
 }
+
+#[tokio::test]
+async fn a_failing_official_cli_build_is_recorded_as_failed_and_frees_its_builder() {
+    let server = Server::start_with(vec!["--builder-concurrency".into(), "1".into()]).await;
+    let boot = server.bootstrap("lin");
+    let rootfs = depot_tests::busybox_rootfs();
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM scratch\nCOPY --from=rootfs / /\nRUN echo about to fail && exit 3\n",
+    )
+    .unwrap();
+    let cli = Cli::official(&server).env("DEPOT_TOKEN", &boot.token);
+    let rootfs_context = format!("rootfs={}", rootfs.path().display());
+    let build = |no_cache: bool| {
+        let mut args = vec![
+            "build",
+            "--project",
+            &boot.project_id,
+            "--build-context",
+            &rootfs_context,
+            "--progress",
+            "plain",
+        ];
+        if no_cache {
+            args.push("--no-cache");
+        }
+        args.push(context.path().to_str().unwrap());
+        Running::spawn(cli.command(&args, None)).finish(Duration::from_secs(180))
+    };
+    let (succeeded, log) = build(true);
+    assert!(!succeeded, "{log}");
+    assert!(log.contains("about to fail"), "{log}");
+    let builds: Value = serde_json::from_str(&cli.ok(&[
+        "list",
+        "builds",
+        "--project",
+        &boot.project_id,
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(builds[0]["status"], "failed", "{builds}");
+    // With one slot, a second build only gets the builder if the first released it.
+    let (succeeded, log) = build(false);
+    assert!(!succeeded && log.contains("about to fail"), "{log}");
+}

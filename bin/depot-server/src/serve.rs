@@ -98,6 +98,17 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         }
         None => println!("  builder:       none (builds get no builder)"),
     }
+    if builders.is_some() && tls.is_none() && !is_loopback_host(&config.registry_host) {
+        // BuildKit pushes saved builds to the registry; it uses plain HTTP only for loopback
+        // hosts and those its configuration marks insecure.
+        tracing::warn!(
+            registry = %config.registry_host,
+            "builders push saved builds to this plain-HTTP registry: list it under \
+             \"insecure-registries\" in the builder's /etc/docker/daemon.json (or as \
+             [registry.\"{0}\"] http = true in buildkitd.toml), or serve TLS with --tls-cert",
+            config.registry_host
+        );
+    }
     let gc = (!args.registry_gc_interval.is_zero()).then(|| {
         registry.spawn_gc(GcSettings {
             interval: args.registry_gc_interval,
@@ -136,6 +147,22 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
     store.close().await;
     tracing::info!("depot-server stopped");
     Ok(())
+}
+
+/// Whether `host[:port]` names this machine's loopback interface.
+fn is_loopback_host(host_port: &str) -> bool {
+    if let Ok(ip) = host_port.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let host = match host_port.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => host_port,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Where blobs go, for people: the blob directory or the bucket URL.
@@ -190,4 +217,25 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_registry_hosts() {
+        for host in [
+            "127.0.0.1:5000",
+            "localhost:8080",
+            "[::1]:80",
+            "127.1.2.3",
+            "::1",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["10.0.0.1:5000", "registry.example.com", "[2001:db8::1]:443"] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 }

@@ -22,6 +22,9 @@ log "building"
 cargo build --workspace --all-targets --locked
 
 RESULTS="$(mktemp)"
+# Tests that build give their Docker images unique names instead of removing images while builds
+# run (see unique_image in tests/harness.rs); they are removed here, after every suite.
+CLEANUPS+=('docker images --format "{{.Repository}}:{{.Tag}}" | grep "^depot-rs-test/" | xargs -r docker rmi >/dev/null 2>&1')
 log "Rust tests (SQLite)"
 env -u DEPOT_TEST_DATABASE_URL -u DEPOT_TEST_S3_ENDPOINT cargo test --workspace --all-features --locked 2>&1 | tee -a "$RESULTS"
 

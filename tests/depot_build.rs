@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use depot_tests::{
-    Cli, Distribution, Running, Server, busybox_rootfs, docker_image_id, docker_rmi, skopeo_ok,
-    text,
+    Cli, Distribution, Running, Server, busybox_rootfs, docker_image_id, skopeo_ok, text,
+    unique_image,
 };
 use serde_json::Value;
 
@@ -196,13 +196,16 @@ async fn save_then_pull_into_docker_and_push_to_another_registry() {
         "{shown}"
     );
 
-    let pulled = "depot-rs-test/our-build:pulled";
-    docker_rmi(&[pulled]);
-    setup
-        .cli
-        .ok(&["pull", &build_id, "--project", &setup.project, "-t", pulled]);
-    assert_eq!(run_image(pulled), "Hello from a depot-rs build.");
-    docker_rmi(&[pulled]);
+    let pulled = unique_image("our-build");
+    setup.cli.ok(&[
+        "pull",
+        &build_id,
+        "--project",
+        &setup.project,
+        "-t",
+        &pulled,
+    ]);
+    assert_eq!(run_image(&pulled), "Hello from a depot-rs build.");
 
     let second = Distribution::start();
     let destination = format!("{}/copies/app:v1", second.host);
@@ -236,12 +239,10 @@ async fn push_sends_one_image_to_every_tag() {
 #[tokio::test]
 async fn load_puts_the_image_into_docker() {
     let setup = Setup::new().await;
-    let loaded = "depot-rs-test/our-build:loaded";
-    docker_rmi(&[loaded]);
-    setup.build_ok(&example_image(), &["--load", "-t", loaded]);
-    assert!(docker_image_id(loaded).is_some(), "{loaded} is in Docker");
-    assert_eq!(run_image(loaded), "Hello from a depot-rs build.");
-    docker_rmi(&[loaded]);
+    let loaded = unique_image("our-build");
+    setup.build_ok(&example_image(), &["--load", "-t", &loaded]);
+    assert!(docker_image_id(&loaded).is_some(), "{loaded} is in Docker");
+    assert_eq!(run_image(&loaded), "Hello from a depot-rs build.");
 }
 
 #[tokio::test]

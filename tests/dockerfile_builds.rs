@@ -494,7 +494,7 @@ async fn exports_tarballs_to_files_and_streams_and_loads_into_docker() {
             .unwrap();
         data
     });
-    let name = format!("depot-rs-test/loaded:{}", std::process::id());
+    let name = depot_tests::unique_image("loaded");
     let mut opts = options(context.path(), rootfs.path());
     opts.outputs = vec![
         Output::Tar {
@@ -535,7 +535,6 @@ async fn exports_tarballs_to_files_and_streams_and_loads_into_docker() {
         .output()
         .unwrap();
     assert!(inspect.status.success(), "the image was loaded into docker");
-    depot_tests::docker_rmi(&[&name]);
 }
 
 /// Regular files of a tarball, by path, with their content as text (lossy).

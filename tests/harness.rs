@@ -1025,7 +1025,17 @@ pub fn docker_image_id(image: &str) -> Option<String> {
         .then(|| text(&out.stdout).trim().to_owned())
 }
 
-/// Removes images from the local Docker Engine, ignoring ones it does not have.
+/// A local image name no other test (or earlier run) uses: `depot-rs-test/<base>:<unique>`.
+/// Test binaries that run builds use these instead of removing images, because removing an
+/// image makes the Engine collect content, which can take snapshots from under a build
+/// running concurrently ("snapshot … does not exist"). scripts/test.sh removes them all at the
+/// end.
+pub fn unique_image(base: &str) -> String {
+    format!("depot-rs-test/{base}:{}", unique_suffix())
+}
+
+/// Removes images from the local Docker Engine, ignoring ones it does not have. Only for test
+/// binaries that run no builds (see [`unique_image`]).
 pub fn docker_rmi(images: &[&str]) {
     let _ = Command::new("docker").arg("rmi").args(images).output();
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use depot_core::connect::Code;
 use depot_core::proto::depot::cli::v1::finish_build_request;
 use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
-use depot_tests::{Cli, Running, Server, docker_image_id, docker_rmi, login_id, text};
+use depot_tests::{Cli, Running, Server, docker_image_id, login_id, text, unique_image};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -332,8 +332,7 @@ async fn pull_saved_builds_and_tags_into_docker() {
     assert!(info.options[0].save);
 
     let cli = Cli::official(&server).env("DEPOT_TOKEN", &boot.token);
-    let by_build = "depot-rs-test/pulled:build";
-    docker_rmi(&[by_build, &info.reference]);
+    let by_build = &unique_image("pulled");
     cli.ok(&[
         "pull",
         &created.build_id,
@@ -344,8 +343,7 @@ async fn pull_saved_builds_and_tags_into_docker() {
     ]);
     assert_eq!(docker_image_id(by_build).as_deref(), Some(digest.as_str()));
 
-    let by_tag = "depot-rs-test/pulled:tag";
-    docker_rmi(&[by_tag]);
+    let by_tag = &unique_image("pulled");
     builder
         .push_runnable_image(&boot.project_id, "release", &[("release.txt", b"release")])
         .await;
@@ -368,12 +366,6 @@ async fn pull_saved_builds_and_tags_into_docker() {
         "depot-rs-test/pulled:none",
     ]);
     assert!(!missing.status.success());
-    docker_rmi(&[
-        by_build,
-        by_tag,
-        &info.reference,
-        &format!("{repo}:release"),
-    ]);
 }
 
 /// The README's example image (`examples/image`), built from a busybox `rootfs` context.
@@ -448,8 +440,7 @@ async fn builds_saves_pulls_and_loads_through_the_official_cli() {
     let shown = server.admin_ok(&["build", "show", &build_id]);
     assert!(shown.contains("[depot] launching"), "{shown}");
 
-    let pulled = "depot-rs-test/official-build:pulled";
-    docker_rmi(&[pulled]);
+    let pulled = &unique_image("official-build");
     cli.ok(&[
         "pull",
         &build_id,
@@ -469,8 +460,7 @@ async fn builds_saves_pulls_and_loads_through_the_official_cli() {
         text(&ran.stderr)
     );
 
-    let loaded = "depot-rs-test/official-build:loaded";
-    docker_rmi(&[loaded]);
+    let loaded = &unique_image("official-build");
     let out = cli.run(&[
         "build",
         "--project",
@@ -494,7 +484,6 @@ async fn builds_saves_pulls_and_loads_through_the_official_cli() {
         docker_image_id(loaded).is_some(),
         "--load put {loaded} into Docker"
     );
-    docker_rmi(&[pulled, loaded]);
 }
 
 #[tokio::test]

@@ -46,10 +46,8 @@ impl ControlPlane {
             Ok(BuilderPlatform::Amd64) => BuilderArch::Amd64,
             _ => BuilderArch::host().unwrap_or(BuilderArch::Amd64),
         };
-        self.store
-            .touch_build(&build.id)
-            .await
-            .map_err(storage_failed)?;
+        // Liveness comes from health reports, which clients send while they wait; no write
+        // here keeps acquisition fast.
         let expires_at = UNIX_EPOCH
             + Duration::from_millis(build.created_at.max(0) as u64)
             + self.config.build_token_ttl;

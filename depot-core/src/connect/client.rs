@@ -110,11 +110,16 @@ impl Client {
         .map_err(|e| ConnectError::internal("TLS setup failed").with_source(e))?
         .with_root_certificates(tls_roots)
         .with_no_client_auth();
+        // Small Connect messages must not wait for Nagle's algorithm (a 40 ms stall per call
+        // against delayed ACKs).
+        let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_all_versions()
-            .build();
+            .wrap_connector(tcp);
         let mut builder = HyperClient::builder(TokioExecutor::new());
         builder.pool_idle_timeout(Duration::from_secs(60));
         if uri.scheme_str() == Some("http") {

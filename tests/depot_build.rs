@@ -86,15 +86,7 @@ impl Setup {
 
     /// The status `depot list builds` shows for `build_id`.
     fn status(&self, build_id: &str) -> String {
-        let list: Value = serde_json::from_str(&self.cli.ok(&[
-            "list",
-            "builds",
-            "--project",
-            &self.project,
-            "--output",
-            "json",
-        ]))
-        .unwrap();
+        let list = self.cli.list_builds(&self.project);
         list.as_array()
             .unwrap()
             .iter()
@@ -105,15 +97,7 @@ impl Setup {
 
     /// The ID of the project's newest build.
     fn latest_build(&self) -> String {
-        let list: Value = serde_json::from_str(&self.cli.ok(&[
-            "list",
-            "builds",
-            "--project",
-            &self.project,
-            "--output",
-            "json",
-        ]))
-        .unwrap();
+        let list = self.cli.list_builds(&self.project);
         list[0]["id"].as_str().expect("a build").to_owned()
     }
 }

@@ -43,14 +43,7 @@ async fn matches_the_official_cli_output() {
             assert_eq!(a.trim(), b.trim(), "{args:?}");
         }
     }
-    let builds = json_of(&ours.ok(&[
-        "list",
-        "builds",
-        "--project",
-        &boot.project_id,
-        "--output",
-        "json",
-    ]));
+    let builds = ours.list_builds(&boot.project_id);
     assert_eq!(builds[0]["status"], json!("canceled"));
     assert_eq!(builds[0]["id"], json!(build_id));
 

@@ -536,6 +536,13 @@ impl Cli {
         text(&out.stdout)
     }
 
+    /// `list builds --project <project> --output json`, parsed: the project's builds, newest
+    /// first.
+    pub fn list_builds(&self, project: &str) -> Value {
+        let out = self.ok(&["list", "builds", "--project", project, "--output", "json"]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("list builds JSON ({e}): {out}"))
+    }
+
     /// Path of the user config file the CLI writes.
     pub fn user_config(&self) -> PathBuf {
         self.home.path().join(".config/depot/depot.yaml")

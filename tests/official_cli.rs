@@ -21,15 +21,7 @@ async fn lists_projects_and_builds_resets_cache_and_gets_pull_tokens() {
         json!([{"id": boot.project_id, "name": "default"}])
     );
 
-    let empty: Value = serde_json::from_str(&cli.ok(&[
-        "list",
-        "builds",
-        "--project",
-        &boot.project_id,
-        "--output",
-        "json",
-    ]))
-    .unwrap();
+    let empty = cli.list_builds(&boot.project_id);
     assert_eq!(empty, json!([]));
 
     let ok = server
@@ -48,15 +40,7 @@ async fn lists_projects_and_builds_resets_cache_and_gets_pull_tokens() {
             }),
         )
         .await;
-    let builds: Value = serde_json::from_str(&cli.ok(&[
-        "list",
-        "builds",
-        "--project",
-        &boot.project_id,
-        "--output",
-        "json",
-    ]))
-    .unwrap();
+    let builds = cli.list_builds(&boot.project_id);
     let builds = builds.as_array().unwrap();
     assert_eq!(builds.len(), 2, "{builds:?}");
     // Newest first.
@@ -424,15 +408,7 @@ async fn builds_saves_pulls_and_loads_through_the_official_cli() {
         assert_eq!(inspected.trim(), digest, "{repo}:{tag}");
     }
 
-    let builds: Value = serde_json::from_str(&cli.ok(&[
-        "list",
-        "builds",
-        "--project",
-        &boot.project_id,
-        "--output",
-        "json",
-    ]))
-    .unwrap();
+    let builds = cli.list_builds(&boot.project_id);
     assert_eq!(builds[0]["id"], build_id.as_str());
     assert_eq!(builds[0]["status"], "finished");
     // The CLI streams the status of its own steps (BuildKit's reach depot-rs's CLI's stream
@@ -518,15 +494,7 @@ async fn a_failing_official_cli_build_is_recorded_as_failed_and_frees_its_builde
     let (succeeded, log) = build(true);
     assert!(!succeeded, "{log}");
     assert!(log.contains("about to fail"), "{log}");
-    let builds: Value = serde_json::from_str(&cli.ok(&[
-        "list",
-        "builds",
-        "--project",
-        &boot.project_id,
-        "--output",
-        "json",
-    ]))
-    .unwrap();
+    let builds = cli.list_builds(&boot.project_id);
     assert_eq!(builds[0]["status"], "failed", "{builds}");
     // With one slot, a second build only gets the builder if the first released it.
     let (succeeded, log) = build(false);

@@ -213,9 +213,9 @@ impl ControlPlane {
                 (
                     BuildStatus::Failed,
                     Some(format!(
-                        "the build's client stopped reporting health for {}; its builder was \
+                        "the build's client stopped reporting health for {} s; its builder was \
                          released",
-                        humanize(timeout)
+                        timeout.as_secs_f64()
                     )),
                 )
             };
@@ -289,10 +289,6 @@ fn millis(t: &prost_types::Timestamp) -> i64 {
     t.seconds
         .saturating_mul(1000)
         .saturating_add(i64::from(t.nanos) / 1_000_000)
-}
-
-fn humanize(d: Duration) -> String {
-    format!("{} s", d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! distribution, loads into Docker, OCI tarballs, failures and Ctrl-C.
 //!
 //! Nothing can be pulled here, so images start `FROM scratch` with a busybox `rootfs` context.
+//! Each test has a root file system of its own (see `busybox_rootfs`), so a build canceled
+//! here cannot leave a broken cache record behind for another test's layers.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -252,8 +254,7 @@ async fn a_failing_step_fails_the_build_with_its_log() {
     let setup = Setup::new().await;
     let dir = tempfile::tempdir().unwrap();
     let context = context_with(dir.path(), "RUN echo about-to-fail && exit 3\n");
-    // Not from the cache: the daemon is shared with other tests, which prune it.
-    let (ok, log) = setup.build(&context, &["--no-cache"]);
+    let (ok, log) = setup.build(&context, &[]);
     assert!(!ok, "the build should fail:\n{log}");
     assert!(log.contains("about-to-fail"), "{log}");
     assert!(log.contains("exit code: 3"), "{log}");
@@ -265,7 +266,7 @@ async fn ctrl_c_cancels_the_build_and_releases_the_builder() {
     let setup = Setup::new().await;
     let dir = tempfile::tempdir().unwrap();
     let context = context_with(dir.path(), "RUN echo sleeping-now && sleep 120\n");
-    let args = setup.build_args(&context, &["--no-cache"]);
+    let args = setup.build_args(&context, &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut running = Running::spawn(setup.cli.command(&args, None));
     running.wait_for("sleeping-now", Duration::from_secs(120));

@@ -1062,6 +1062,11 @@ pub fn docker_buildkit() -> depot_build::buildkit::Endpoint {
 /// A busybox root file system (`/bin/busybox` and links for common tools, `/tmp`): nothing
 /// can be pulled here, so test builds start `FROM scratch` and copy this in from a named build
 /// context, which gives RUN steps a shell.
+///
+/// Each one also holds a unique `/etc/depot-rs-test` file, so its layer is cached for its own
+/// test only: a build canceled before BuildKit finalized a layer leaves a cache record whose
+/// snapshot is gone, and every later build with the same layer would fail ("failed to commit …
+/// snapshot … does not exist").
 pub fn busybox_rootfs() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
@@ -1074,5 +1079,7 @@ pub fn busybox_rootfs() -> tempfile::TempDir {
         std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
     }
     std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    std::fs::write(dir.path().join("etc/depot-rs-test"), unique_suffix()).unwrap();
     dir
 }

@@ -1,0 +1,18 @@
+//! CI identity for depot-rs.
+//!
+//! A CI job proves who it is with its provider's OIDC token (a JWT). This crate has both sides:
+//!
+//! - [`client`] (feature `client`, default): finds the job's token the way the official `depot`
+//!   CLI does (GitHub Actions, GitLab, CircleCI, Buildkite, in that order).
+//! - [`server`] (feature `server`): verifies a token against its issuer's discovery document and
+//!   JWKS (cached), and turns its claims into a [`CiIdentity`] that [`TrustPolicy`]s match.
+//! - [`test_issuer`] (feature `test-issuer`): a local issuer for tests.
+
+mod identity;
+mod policy;
+
+pub use identity::{CiIdentity, Provider, ProviderClaims};
+pub use policy::TrustPolicy;
+
+/// The audience Depot's CLI asks CI providers for, and the default audience depot-server expects.
+pub const DEFAULT_AUDIENCE: &str = "https://depot.dev";

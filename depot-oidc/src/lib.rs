@@ -14,5 +14,22 @@ mod policy;
 pub use identity::{CiIdentity, Provider, ProviderClaims};
 pub use policy::TrustPolicy;
 
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "test-issuer")]
+pub mod test_issuer;
+
 /// The audience Depot's CLI asks CI providers for, and the default audience depot-server expects.
 pub const DEFAULT_AUDIENCE: &str = "https://depot.dev";
+
+/// An HTTP client for provider and issuer requests. Installs the process-wide rustls provider
+/// (ring) reqwest's TLS needs, if none is installed yet.
+#[cfg(any(feature = "client", feature = "server"))]
+pub(crate) fn http_client(timeout: std::time::Duration) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("depot-rs/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a reqwest client with default settings builds")
+}

@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "depot/build/v1/registry.proto",
     "moby/buildkit/v1/status.proto",
     "depotrs/v1/registry.proto",
+    "depotrs/v1/oidc.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use depot_oidc::server::{TrustedIssuer, VerifierConfig};
 
 /// Self-hosted, Depot-compatible remote container build platform.
 ///
@@ -155,9 +156,48 @@ pub struct ServeArgs {
     /// Builders.
     #[command(flatten)]
     pub builders: BuilderArgs,
+    /// CI identity (OIDC).
+    #[command(flatten)]
+    pub oidc: OidcArgs,
     /// Print the resolved configuration as JSON and exit.
     #[arg(long)]
     pub print_config: bool,
+}
+
+/// Which CI jobs' OIDC tokens are accepted in place of API tokens.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct OidcArgs {
+    /// Trust CI tokens from this issuer: `PROVIDER=URL`, with PROVIDER one of github, gitlab,
+    /// circleci, buildkite (it says which claims trust policies match), and a URL ending in `*`
+    /// trusting every issuer under it. Repeat (or separate with commas) for several.
+    /// Default: the public issuers of GitHub Actions, GitLab.com, CircleCI and Buildkite.
+    #[arg(long = "oidc-issuer", env = "DEPOT_SERVER_OIDC_ISSUERS", value_delimiter = ',', value_parser = TrustedIssuer::parse)]
+    pub oidc_issuers: Vec<TrustedIssuer>,
+    /// Accept no CI tokens at all.
+    #[arg(long, conflicts_with = "oidc_issuers")]
+    pub no_oidc: bool,
+    /// The audience (`aud`) CI tokens must be issued for; Depot's CLI asks for its default.
+    #[arg(long, env = "DEPOT_SERVER_OIDC_AUDIENCE", default_value = depot_oidc::DEFAULT_AUDIENCE)]
+    pub oidc_audience: String,
+    /// Longest lifetime of a project token exchanged for a CI token (it never outlives the CI
+    /// token either).
+    #[arg(long, env = "DEPOT_SERVER_OIDC_TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub oidc_token_ttl: Duration,
+}
+
+impl OidcArgs {
+    /// The verifier settings, or `None` with --no-oidc.
+    pub fn verifier_config(&self) -> Option<VerifierConfig> {
+        if self.no_oidc {
+            return None;
+        }
+        let issuers = if self.oidc_issuers.is_empty() {
+            TrustedIssuer::public_defaults()
+        } else {
+            self.oidc_issuers.clone()
+        };
+        Some(VerifierConfig::new(issuers, self.oidc_audience.clone()))
+    }
 }
 
 /// The embedded builder.

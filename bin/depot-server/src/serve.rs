@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use depot_core::server::http::{serve, tls_config};
 use depot_core::server::{ControlPlane, ControlPlaneConfig, Store, store};
+use depot_oidc::server::{OidcVerifier, TrustedIssuer};
 use depot_registry::server::{BlobBackend, GcSettings, Registry, RegistryConfig};
 use futures_util::FutureExt as _;
 
@@ -37,6 +38,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             "registry_gc_grace": humantime::format_duration(args.registry_gc_grace).to_string(),
             "registry_upload_ttl": humantime::format_duration(args.registry_upload_ttl).to_string(),
             "builders": builders::config_json(store_args, &args.builders),
+            "oidc": oidc_json(args),
         });
         println!("{}", serde_json::to_string_pretty(&printed)?);
         return Ok(());
@@ -65,8 +67,13 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         Some(_) => format!("{scheme}://{}", config.registry_host),
         None => config.public_url.clone(),
     };
+    let mut plane = ControlPlane::new(store.clone(), config.clone());
+    let oidc = args.oidc.verifier_config();
+    if let Some(verifier) = &oidc {
+        plane = plane.with_oidc(Arc::new(OidcVerifier::new(verifier.clone())));
+    }
     let registry = Registry::open(
-        store.clone(),
+        plane.authenticator().clone(),
         RegistryConfig {
             storage_dir: store_args.registry_dir(),
             blob_backend: args.registry_storage.clone(),
@@ -98,6 +105,14 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         }
         None => println!("  builder:       none (builds get no builder)"),
     }
+    match &oidc {
+        Some(verifier) => println!(
+            "  CI tokens:     {} (audience {})",
+            issuer_list(&verifier.issuers),
+            verifier.audience
+        ),
+        None => println!("  CI tokens:     refused (--no-oidc)"),
+    }
     if builders.is_some() && tls.is_none() && !is_loopback_host(&config.registry_host) {
         // BuildKit pushes saved builds to the registry; it uses plain HTTP only for loopback
         // hosts and those its configuration marks insecure.
@@ -116,7 +131,6 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             upload_ttl: args.registry_upload_ttl,
         })
     });
-    let mut plane = ControlPlane::new(store.clone(), config);
     if let Some(started) = builders {
         plane = plane.with_builders(Arc::new(started.pool));
     }
@@ -177,6 +191,33 @@ fn blob_location(store_args: &StoreArgs, backend: &BlobBackend) -> String {
     }
 }
 
+/// `provider=url` for each issuer, comma-separated (`*` marks prefixes).
+fn issuer_list(issuers: &[TrustedIssuer]) -> String {
+    issuers
+        .iter()
+        .map(|i| {
+            format!(
+                "{}={}{}",
+                i.provider,
+                i.issuer,
+                if i.prefix { "*" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn oidc_json(args: &ServeArgs) -> serde_json::Value {
+    match args.oidc.verifier_config() {
+        Some(config) => serde_json::json!({
+            "issuers": issuer_list(&config.issuers),
+            "audience": config.audience,
+            "token_ttl": humantime::format_duration(args.oidc.oidc_token_ttl).to_string(),
+        }),
+        None => serde_json::Value::Null,
+    }
+}
+
 fn control_plane_config(
     args: &ServeArgs,
     bound: std::net::SocketAddr,
@@ -206,6 +247,7 @@ fn control_plane_config(
     }
     config.pull_token_ttl = args.pull_token_ttl;
     config.build_health_timeout = args.build_health_timeout;
+    config.oidc_token_ttl = args.oidc.oidc_token_ttl;
     config
 }
 

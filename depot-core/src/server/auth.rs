@@ -7,11 +7,19 @@
 //! | project      | its own                           | its own             | no             |
 //! | build        | none (only its build's RPCs)      | no                  | no             |
 //! | pull         | none (registry pulls only)        | no                  | no             |
+//! | CI (OIDC JWT)| those whose trust policies match  | those it sees       | no             |
+//!
+//! A CI provider's OIDC token is accepted wherever an API token is, when the server trusts its
+//! issuer ([`Authenticator::with_oidc`]); tokens are told apart by shape (a JWT vs. `dp?_…`).
+
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use depot_oidc::server::{OidcVerifier, VerifyError, looks_like_jwt};
+use depot_oidc::{CiIdentity, Provider, TrustPolicy as PolicyRule};
 
-use super::store::{Organization, Project, Store, StoreError, Token};
+use super::store::{Organization, Project, Store, StoreError, Token, TrustPolicy};
 use super::tokens::{TokenKind, hash_secret};
 use crate::connect::ConnectError;
 
@@ -47,6 +55,11 @@ pub enum Principal {
         /// The one build it may pull, if restricted to one.
         build_id: Option<String>,
     },
+    /// A CI job's verified OIDC token: it reaches the projects whose trust policies match.
+    Ci {
+        /// Who the token says the job is.
+        identity: Arc<CiIdentity>,
+    },
 }
 
 /// How much a call needs from a project.
@@ -74,17 +87,83 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Resolves the request's bearer token to a principal.
-pub async fn authenticate(store: &Store, headers: &HeaderMap) -> Result<Principal, ConnectError> {
-    let secret = bearer_token(headers).ok_or_else(|| {
-        ConnectError::unauthenticated(
-            "missing API token: run `depot login`, pass --token, or set DEPOT_TOKEN",
-        )
-    })?;
-    authenticate_secret(store, secret).await
+/// Turns presented credentials into a [`Principal`]: API tokens from the store, CI tokens
+/// through the OIDC verifier (when the server trusts any issuer). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    store: Store,
+    oidc: Option<Arc<OidcVerifier>>,
 }
 
-/// Resolves a presented token secret to a principal.
+impl Authenticator {
+    /// Accepts API tokens stored in `store` (and no CI tokens).
+    pub fn new(store: Store) -> Self {
+        Self { store, oidc: None }
+    }
+
+    /// Also accepts CI tokens that `verifier` verifies.
+    pub fn with_oidc(mut self, verifier: Arc<OidcVerifier>) -> Self {
+        self.oidc = Some(verifier);
+        self
+    }
+
+    /// The store tokens are looked up in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Resolves the request's bearer token to a principal.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ConnectError> {
+        let secret = bearer_token(headers).ok_or_else(|| {
+            ConnectError::unauthenticated(
+                "missing API token: run `depot login`, pass --token, or set DEPOT_TOKEN",
+            )
+        })?;
+        self.authenticate_secret(secret).await
+    }
+
+    /// Resolves a presented secret (an API token or a CI job's OIDC token) to a principal.
+    pub async fn authenticate_secret(&self, secret: &str) -> Result<Principal, ConnectError> {
+        if looks_like_jwt(secret) {
+            return Ok(Principal::Ci {
+                identity: Arc::new(self.verify_ci_token(secret).await?),
+            });
+        }
+        authenticate_secret(&self.store, secret).await
+    }
+
+    /// Verifies a CI job's OIDC token. Fork pull requests are refused: they may only build on
+    /// isolated builders, which this server does not offer yet.
+    pub async fn verify_ci_token(&self, token: &str) -> Result<CiIdentity, ConnectError> {
+        let verifier = self.oidc.as_ref().ok_or_else(|| {
+            ConnectError::unauthenticated(
+                "this server does not accept CI (OIDC) tokens: an operator enables them with \
+                 depot-server --oidc-issuer",
+            )
+        })?;
+        let identity = verifier.verify(token).await.map_err(ci_token_refused)?;
+        if identity.is_fork_pull_request() {
+            return Err(ConnectError::permission_denied(format!(
+                "{identity}: pull requests from forks cannot use the project's credentials, and \
+                 this server has no isolated builders for them"
+            )));
+        }
+        Ok(identity)
+    }
+}
+
+/// The API error for a refused CI token: `unavailable` when the issuer could not be reached,
+/// `unauthenticated` otherwise, with the verifier's code in the message.
+fn ci_token_refused(err: VerifyError) -> ConnectError {
+    let message = format!("CI token refused ({}): {err}", err.code());
+    if err.is_server_side() {
+        ConnectError::new(crate::connect::Code::Unavailable, message)
+    } else {
+        ConnectError::unauthenticated(message)
+    }
+}
+
+/// Resolves a presented API token secret (not a CI token) to a principal.
 pub async fn authenticate_secret(store: &Store, secret: &str) -> Result<Principal, ConnectError> {
     let token = store
         .find_live_token(&hash_secret(secret))
@@ -99,6 +178,27 @@ pub async fn authenticate_secret(store: &Store, secret: &str) -> Result<Principa
         tracing::error!(token_id = %token.id, "token row has an unknown kind or missing scope");
         ConnectError::internal("the token's stored scope is invalid")
     })
+}
+
+/// The rule a stored trust policy expresses, if its provider is known.
+pub fn policy_rule(policy: &TrustPolicy) -> Option<PolicyRule> {
+    Provider::from_name(&policy.provider)
+        .map(|provider| PolicyRule::from_parts(provider, &policy.claim_a, &policy.claim_b))
+}
+
+/// The first of `project_id`'s trust policies that trusts `identity`.
+pub async fn matching_policy(
+    store: &Store,
+    project_id: &str,
+    identity: &CiIdentity,
+) -> Result<Option<TrustPolicy>, ConnectError> {
+    let policies = store
+        .trust_policies(project_id)
+        .await
+        .map_err(storage_failed)?;
+    Ok(policies
+        .into_iter()
+        .find(|p| policy_rule(p).is_some_and(|rule| rule.matches(identity))))
 }
 
 fn principal_of(token: &Token) -> Option<Principal> {
@@ -130,7 +230,7 @@ impl Principal {
             Principal::Project { project_id }
             | Principal::Build { project_id, .. }
             | Principal::Pull { project_id, .. } => Some(project_id),
-            Principal::User { .. } | Principal::Organization { .. } => None,
+            Principal::User { .. } | Principal::Organization { .. } | Principal::Ci { .. } => None,
         }
     }
 
@@ -158,6 +258,21 @@ impl Principal {
             Principal::Organization { org_id } => *org_id == project.org_id,
             Principal::Project { project_id: own } => *own == project.id && access != Access::Admin,
             Principal::Build { .. } | Principal::Pull { .. } => false,
+            Principal::Ci { identity } => {
+                if access == Access::Admin {
+                    return Err(self.denied(&format!("project {project_id}")));
+                }
+                if matching_policy(store, &project.id, identity)
+                    .await?
+                    .is_none()
+                {
+                    return Err(ConnectError::permission_denied(format!(
+                        "no trust policy of project {project_id} matches this CI token \
+                         ({identity}): add one with `depot projects trust-policies add`"
+                    )));
+                }
+                true
+            }
         };
         if allowed {
             Ok(project)
@@ -178,6 +293,7 @@ impl Principal {
             Principal::Build { .. } | Principal::Pull { .. } => {
                 return Err(self.denied("projects"));
             }
+            Principal::Ci { identity } => return trusted_projects(store, identity).await,
         }
         .map_err(storage_failed)
     }
@@ -188,6 +304,20 @@ impl Principal {
             Principal::User { user_id } => store.orgs_of_user(user_id).await,
             Principal::Organization { org_id } => {
                 store.get_org(org_id).await.map(|o| o.into_iter().collect())
+            }
+            Principal::Ci { .. } => {
+                let mut orgs: Vec<Organization> = Vec::new();
+                for project in self.visible_projects(store).await? {
+                    if orgs.iter().all(|o| o.id != project.org_id)
+                        && let Some(org) = store
+                            .get_org(&project.org_id)
+                            .await
+                            .map_err(storage_failed)?
+                    {
+                        orgs.push(org);
+                    }
+                }
+                Ok(orgs)
             }
             _ => {
                 let project = self
@@ -215,9 +345,40 @@ impl Principal {
             }
             Principal::Build { .. } => "build tokens only reach their own build",
             Principal::Pull { .. } => "pull tokens only allow registry pulls",
+            Principal::Ci { .. } => {
+                "CI tokens only reach projects whose trust policies match them, and cannot \
+                 administer them"
+            }
         };
         ConnectError::permission_denied(format!("this token cannot access {what}: {why}"))
     }
+}
+
+/// The projects with a trust policy matching `identity`.
+async fn trusted_projects(
+    store: &Store,
+    identity: &CiIdentity,
+) -> Result<Vec<Project>, ConnectError> {
+    let policies = store
+        .trust_policies_of_provider(identity.provider().as_str())
+        .await
+        .map_err(storage_failed)?;
+    let mut projects: Vec<Project> = Vec::new();
+    for policy in policies {
+        if projects.iter().any(|p| p.id == policy.project_id)
+            || !policy_rule(&policy).is_some_and(|rule| rule.matches(identity))
+        {
+            continue;
+        }
+        if let Some(project) = store
+            .get_project(&policy.project_id)
+            .await
+            .map_err(storage_failed)?
+        {
+            projects.push(project);
+        }
+    }
+    Ok(projects)
 }
 
 #[cfg(test)]

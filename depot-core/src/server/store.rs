@@ -542,37 +542,42 @@ impl Store {
     /// Mints a token: stores its hash and returns the row with the secret, which is never
     /// stored and cannot be shown again.
     pub async fn create_token(&self, new: &NewToken) -> Result<(Token, TokenSecret), StoreError> {
-        let secret = TokenSecret::generate(new.kind);
+        insert_token(&self.pool, new, None).await
+    }
+
+    /// Exchanges a CI token for a project token minted from `new`, in one transaction: records
+    /// the CI token (`issuer` and `token_key`, its `jti` or hash) until `ci_expires_at` (ms since
+    /// epoch), and remembers `trust_policy_id` on the new token so removing the policy revokes
+    /// it. `None` when this CI token was exchanged before (a replay); nothing is written then.
+    pub async fn exchange_ci_token(
+        &self,
+        issuer: &str,
+        token_key: &str,
+        ci_expires_at: i64,
+        trust_policy_id: &str,
+        new: &NewToken,
+    ) -> Result<Option<(Token, TokenSecret)>, StoreError> {
         let now = now_ms();
-        let token = Token {
-            id: ids::new_id(),
-            kind: new.kind.as_str().to_owned(),
-            description: new.description.clone(),
-            user_id: new.user_id.clone(),
-            org_id: new.org_id.clone(),
-            project_id: new.project_id.clone(),
-            build_id: new.build_id.clone(),
-            created_at: now,
-            expires_at: new.ttl.map(|ttl| now + ttl.as_millis() as i64),
-            revoked_at: None,
-        };
-        sqlx::query(
-            "INSERT INTO tokens (id, secret_hash, kind, description, user_id, org_id, project_id, \
-             build_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM oidc_exchanges WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let recorded = sqlx::query(
+            "INSERT INTO oidc_exchanges (issuer, token_key, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
         )
-        .bind(&token.id)
-        .bind(secret.hash())
-        .bind(&token.kind)
-        .bind(&token.description)
-        .bind(token.user_id.clone())
-        .bind(token.org_id.clone())
-        .bind(token.project_id.clone())
-        .bind(token.build_id.clone())
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .execute(&self.pool)
+        .bind(issuer)
+        .bind(token_key)
+        .bind(ci_expires_at.max(now))
+        .execute(&mut *tx)
         .await?;
-        Ok((token, secret))
+        if !affected(&recorded) {
+            return Ok(None);
+        }
+        let minted = insert_token(&mut *tx, new, Some(trust_policy_id)).await?;
+        tx.commit().await?;
+        Ok(Some(minted))
     }
 
     /// The live (unrevoked, unexpired) token whose secret hashes to `hash`.
@@ -889,17 +894,41 @@ impl Store {
         .await?)
     }
 
-    /// Removes a project's trust policy. Returns whether it existed.
+    /// The trust policies of `provider` across all projects.
+    pub async fn trust_policies_of_provider(
+        &self,
+        provider: &str,
+    ) -> Result<Vec<TrustPolicy>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, project_id, provider, claim_a, claim_b, created_at FROM trust_policies \
+             WHERE provider = $1 ORDER BY created_at, id",
+        )
+        .bind(provider)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Removes a project's trust policy and revokes the tokens minted through it. Returns
+    /// whether it existed.
     pub async fn remove_trust_policy(
         &self,
         project_id: &str,
         policy_id: &str,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query("DELETE FROM trust_policies WHERE id = $1 AND project_id = $2")
             .bind(policy_id)
             .bind(project_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE trust_policy_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(policy_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(affected(&result))
     }
 
@@ -985,6 +1014,48 @@ impl Store {
         tx.commit().await?;
         Ok(Some(secret))
     }
+}
+
+/// Stores a new token (see [`Store::create_token`]), remembering the trust policy it was minted
+/// through, if any.
+async fn insert_token<'e>(
+    executor: impl Executor<'e, Database = sqlx::Any>,
+    new: &NewToken,
+    trust_policy_id: Option<&str>,
+) -> Result<(Token, TokenSecret), StoreError> {
+    let secret = TokenSecret::generate(new.kind);
+    let now = now_ms();
+    let token = Token {
+        id: ids::new_id(),
+        kind: new.kind.as_str().to_owned(),
+        description: new.description.clone(),
+        user_id: new.user_id.clone(),
+        org_id: new.org_id.clone(),
+        project_id: new.project_id.clone(),
+        build_id: new.build_id.clone(),
+        created_at: now,
+        expires_at: new.ttl.map(|ttl| now + ttl.as_millis() as i64),
+        revoked_at: None,
+    };
+    sqlx::query(
+        "INSERT INTO tokens (id, secret_hash, kind, description, user_id, org_id, project_id, \
+         build_id, created_at, expires_at, trust_policy_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&token.id)
+    .bind(secret.hash())
+    .bind(&token.kind)
+    .bind(&token.description)
+    .bind(token.user_id.clone())
+    .bind(token.org_id.clone())
+    .bind(token.project_id.clone())
+    .bind(token.build_id.clone())
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .bind(trust_policy_id.map(str::to_owned))
+    .execute(executor)
+    .await?;
+    Ok((token, secret))
 }
 
 fn affected(result: &AnyQueryResult) -> bool {

@@ -7,14 +7,15 @@
 //! Repositories belong to the project named by their first path component
 //! (`<project-id>` or `<project-id>/<anything>`). User and organization tokens reach the
 //! repositories of their projects; project and build tokens their own project's (push and
-//! pull); pull tokens their project's, read-only.
+//! pull); pull tokens their project's, read-only. A CI job's OIDC token (as the password, or as
+//! the Bearer token) reaches the repositories of the projects whose trust policies match it.
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use depot_core::server::Store;
-use depot_core::server::auth::{Access, Principal, authenticate_secret};
+use depot_core::server::auth::{Access, Authenticator, Principal};
 
 use super::error::{ErrorCode, RegistryError, Result};
 use crate::reference::Name;
@@ -82,7 +83,7 @@ pub fn presented_token(headers: &HeaderMap) -> Option<String> {
 /// Resolves the request's credentials; `UNAUTHORIZED` with a challenge when there are none or
 /// they are not valid.
 pub async fn authenticate(
-    store: &Store,
+    auth: &Authenticator,
     headers: &HeaderMap,
     challenge: &Challenge,
     scope: Option<(&Name, Action)>,
@@ -93,7 +94,7 @@ pub async fn authenticate(
             challenge.header(scope),
         ));
     };
-    authenticate_secret(store, &token).await.map_err(|err| {
+    auth.authenticate_secret(&token).await.map_err(|err| {
         RegistryError::unauthorized(err.message().to_owned(), challenge.header(scope))
     })
 }
@@ -107,7 +108,7 @@ pub async fn authorize(
 ) -> Result<()> {
     let project = repository.project();
     let allowed = match principal {
-        Principal::User { .. } | Principal::Organization { .. } => {
+        Principal::User { .. } | Principal::Organization { .. } | Principal::Ci { .. } => {
             let access = match action {
                 Action::Pull => Access::Read,
                 Action::Push => Access::Write,

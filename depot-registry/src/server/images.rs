@@ -12,7 +12,7 @@ use depot_core::connect::ConnectError;
 use depot_core::proto::depot::build::v1::{
     DeleteImageRequest, DeleteImageResponse, Image, ListImagesRequest, ListImagesResponse,
 };
-use depot_core::server::auth::{Access, Principal, authenticate};
+use depot_core::server::auth::{Access, Principal};
 use depot_core::server::connect::{decode_unary, unary_response};
 use serde_json::Value;
 
@@ -52,7 +52,7 @@ where
     Fut: std::future::Future<Output = Result<Resp, ConnectError>> + 'a,
 {
     let result = async {
-        let principal = authenticate(&registry.inner.store, headers).await?;
+        let principal = registry.inner.auth.authenticate(headers).await?;
         let request = decode_unary(headers, body).await?;
         handler(registry, principal, request).await
     };

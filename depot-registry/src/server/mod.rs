@@ -25,6 +25,7 @@ use axum::routing::{any, get, post};
 use depot_core::proto::depot::build::v1::registry_service;
 use depot_core::proto::depotrs::v1::registry_retention_service;
 use depot_core::server::Store;
+use depot_core::server::auth::Authenticator;
 
 pub use auth::{Action, Challenge};
 pub use error::{ErrorCode, RegistryError};
@@ -76,6 +77,7 @@ pub struct Registry {
 
 struct Inner {
     store: Store,
+    auth: Authenticator,
     metadata: Metadata,
     storage: BlobStore,
     challenge: Challenge,
@@ -86,8 +88,10 @@ struct Inner {
 }
 
 impl Registry {
-    /// Opens the registry over the control plane's `store` (for tokens and its own tables).
-    pub async fn open(store: Store, config: RegistryConfig) -> Result<Self, OpenError> {
+    /// Opens the registry over the control plane's store (its own tables live there too),
+    /// authenticating callers as `auth` does.
+    pub async fn open(auth: Authenticator, config: RegistryConfig) -> Result<Self, OpenError> {
+        let store = auth.store().clone();
         let storage = BlobStore::open(&config.storage_dir, &config.blob_backend)
             .await
             .map_err(|source| OpenError::Storage {
@@ -99,6 +103,7 @@ impl Registry {
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
+                auth,
                 metadata,
                 storage,
                 challenge: Challenge {
@@ -148,7 +153,7 @@ impl Registry {
 /// `GET /v2/`: 200 for valid credentials, else 401 with the challenge `docker login` follows.
 async fn base(State(registry): State<Registry>, headers: HeaderMap) -> Response {
     let inner = &registry.inner;
-    match auth::authenticate(&inner.store, &headers, &inner.challenge, None).await {
+    match auth::authenticate(&inner.auth, &headers, &inner.challenge, None).await {
         Ok(_) => (
             StatusCode::OK,
             [("Docker-Distribution-API-Version", "registry/2.0")],
@@ -170,7 +175,7 @@ struct TokenResponse {
 /// depot-rs token itself; every request is authorized against it.
 async fn token(State(registry): State<Registry>, headers: HeaderMap) -> Response {
     let inner = &registry.inner;
-    match auth::authenticate(&inner.store, &headers, &inner.challenge, None).await {
+    match auth::authenticate(&inner.auth, &headers, &inner.challenge, None).await {
         Ok(_) => {
             let token = auth::presented_token(&headers).expect("authenticated requests carry one");
             axum::Json(TokenResponse {

@@ -113,7 +113,7 @@ impl Registry {
         let inner = &self.inner;
         let scope = route.scope(&request.method);
         let principal =
-            auth::authenticate(&inner.store, &request.headers, &inner.challenge, scope).await?;
+            auth::authenticate(&inner.auth, &request.headers, &inner.challenge, scope).await?;
         if let Some((name, action)) = scope {
             auth::authorize(&inner.store, &principal, name, action).await?;
         }

@@ -14,7 +14,7 @@ use crate::proto::depot::cli::v1::{
     self as api, BuildStatus, BuilderPlatform, get_build_kit_connection_response as connection,
 };
 use crate::proto::moby::buildkit::v1::StatusResponse;
-use crate::server::auth::{Access, authenticate, storage_failed};
+use crate::server::auth::{Access, storage_failed};
 use crate::server::builders::{BuilderArch, BuilderConnection, BuilderError, BuilderRequest};
 use crate::server::connect::{decode_stream, stream_error_response, stream_response};
 use crate::server::store::{self, BuildStep, now_ms};
@@ -126,7 +126,7 @@ impl ControlPlane {
     /// `ReportStatusStream`: BuildKit status batches from the client, kept as the build's
     /// steps. Every message must name the same build.
     pub(super) async fn report_status_stream(&self, headers: &HeaderMap, body: Body) -> Response {
-        let principal = match authenticate(&self.store, headers).await {
+        let principal = match self.auth.authenticate(headers).await {
             Ok(principal) => principal,
             Err(err) => return stream_error_response(&err),
         };

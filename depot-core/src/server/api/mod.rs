@@ -7,8 +7,10 @@ mod builds;
 mod login;
 
 pub use login::approve_login;
+mod oidc_exchange;
 mod projects;
 mod pushes;
+mod trust_policies;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use prost::Message;
 
-use super::auth::{Principal, authenticate};
+use super::auth::{Authenticator, Principal};
 use super::builders::BuilderProvider;
 use super::connect::{decode_unary, error_response, unary_response};
 use super::store::Store;
@@ -30,6 +32,7 @@ use crate::connect::ConnectError;
 use crate::proto::depot::cli::v1::{build_service, push_service};
 use crate::proto::depot::cli::v1beta1::{login_service, projects_service};
 use crate::proto::depot::core::v1::{organization_service, project_service};
+use crate::proto::depotrs::v1::{oidc_service, trust_policy_service};
 
 /// Settings of the control plane.
 #[derive(Clone, Debug)]
@@ -47,6 +50,9 @@ pub struct ControlPlaneConfig {
     /// A running build whose client has not reported health (or asked for its builder) for
     /// this long is failed and its builder released.
     pub build_health_timeout: Duration,
+    /// Longest lifetime of a project token exchanged for a CI token (it never outlives the CI
+    /// token either).
+    pub oidc_token_ttl: Duration,
 }
 
 impl ControlPlaneConfig {
@@ -67,6 +73,7 @@ impl ControlPlaneConfig {
             build_token_ttl: Duration::from_secs(24 * 60 * 60),
             login_ttl: Duration::from_secs(15 * 60),
             build_health_timeout: Duration::from_secs(60),
+            oidc_token_ttl: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -75,6 +82,7 @@ impl ControlPlaneConfig {
 #[derive(Clone, Debug)]
 pub struct ControlPlane {
     store: Store,
+    auth: Authenticator,
     config: Arc<ControlPlaneConfig>,
     builders: Option<Arc<dyn BuilderProvider>>,
 }
@@ -83,10 +91,23 @@ impl ControlPlane {
     /// A control plane over `store`.
     pub fn new(store: Store, config: ControlPlaneConfig) -> Self {
         Self {
+            auth: Authenticator::new(store.clone()),
             store,
             config: Arc::new(config),
             builders: None,
         }
+    }
+
+    /// Accepts CI jobs' OIDC tokens that `verifier` verifies, wherever API tokens are accepted,
+    /// and serves `depotrs.v1.OidcService/ExchangeToken` and `POST /oidc/exchange`.
+    pub fn with_oidc(mut self, verifier: Arc<depot_oidc::server::OidcVerifier>) -> Self {
+        self.auth = self.auth.with_oidc(verifier);
+        self
+    }
+
+    /// How this control plane authenticates callers (the registry shares it).
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
     }
 
     /// Hands out builders from `builders` (without one, `GetBuildKitConnection` answers
@@ -107,7 +128,8 @@ impl ControlPlane {
     }
 
     /// Routes: every Connect procedure at `POST /<package>.<Service>/<Method>`, the login
-    /// approve page at `/login/<id>`, and `GET /healthz`.
+    /// approve page at `/login/<id>`, the JSON token exchange at `POST /oidc/exchange`, and
+    /// `GET /healthz`.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
@@ -116,6 +138,7 @@ impl ControlPlane {
                 "/login/{id}",
                 get(login::approve_page).post(login::approve_submit),
             )
+            .route("/oidc/exchange", post(oidc_exchange::exchange_json))
             .route("/{*procedure}", post(connect_endpoint))
             .with_state(self.clone())
     }
@@ -165,6 +188,21 @@ impl ControlPlane {
             admin::REMOVE_TRUST_POLICY => {
                 self.call(headers, body, |p, r| self.remove_trust_policy(p, r))
                     .await
+            }
+            trust_policy_service::LIST_TRUST_POLICIES => {
+                self.call(headers, body, |p, r| self.list_all_trust_policies(p, r))
+                    .await
+            }
+            trust_policy_service::ADD_TRUST_POLICY => {
+                self.call(headers, body, |p, r| self.add_any_trust_policy(p, r))
+                    .await
+            }
+            oidc_service::EXCHANGE_TOKEN => {
+                let result = async {
+                    let request = decode_unary(headers, body).await?;
+                    self.exchange_token(headers, request).await
+                };
+                unary_response(result.await)
             }
             orgs::LIST_ORGANIZATIONS => {
                 self.call(headers, body, |p, r| self.list_organizations(p, r))
@@ -231,7 +269,7 @@ impl ControlPlane {
         Fut: Future<Output = Result<Resp, ConnectError>>,
     {
         let result = async {
-            let principal = authenticate(&self.store, headers).await?;
+            let principal = self.auth.authenticate(headers).await?;
             let request = decode_unary(headers, body).await?;
             handler(principal, request).await
         };

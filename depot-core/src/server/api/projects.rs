@@ -1,11 +1,11 @@
-//! Projects (`depot.cli.v1beta1.ProjectsService`, `depot.core.v1.ProjectService`), trust
-//! policies and organizations (`depot.core.v1.OrganizationService`).
+//! Projects (`depot.cli.v1beta1.ProjectsService`, `depot.core.v1.ProjectService`) and
+//! organizations (`depot.core.v1.OrganizationService`). Trust policies are in
+//! [`trust_policies`](super::trust_policies).
 
 use super::{ControlPlane, timestamp};
 use crate::connect::ConnectError;
 use crate::proto::depot::cli::v1beta1 as cli;
 use crate::proto::depot::core::v1 as core;
-use crate::proto::depot::core::v1::trust_policy::{Buildkite, CircleCi, GitHub, Provider};
 use crate::server::auth::{Access, Principal, storage_failed};
 use crate::server::store::{self, NewProject, ProjectChanges};
 
@@ -208,85 +208,6 @@ impl ControlPlane {
         Ok(core::DeleteProjectResponse {})
     }
 
-    pub(super) async fn list_trust_policies(
-        &self,
-        principal: Principal,
-        request: core::ListTrustPoliciesRequest,
-    ) -> Result<core::ListTrustPoliciesResponse, ConnectError> {
-        let project = principal
-            .authorize_project(&self.store, &request.project_id, Access::Read)
-            .await?;
-        let policies = self
-            .store
-            .trust_policies(&project.id)
-            .await
-            .map_err(storage_failed)?;
-        Ok(core::ListTrustPoliciesResponse {
-            trust_policies: policies
-                .into_iter()
-                .filter_map(trust_policy_message)
-                .collect(),
-        })
-    }
-
-    pub(super) async fn add_trust_policy(
-        &self,
-        principal: Principal,
-        request: core::AddTrustPolicyRequest,
-    ) -> Result<core::AddTrustPolicyResponse, ConnectError> {
-        use crate::proto::depot::core::v1::add_trust_policy_request::Provider as Requested;
-        let (provider, a, b) = match &request.provider {
-            Some(Requested::Github(p)) => ("github", &p.repository_owner, &p.repository),
-            Some(Requested::Circleci(p)) => ("circleci", &p.organization_uuid, &p.project_uuid),
-            Some(Requested::Buildkite(p)) => ("buildkite", &p.organization_slug, &p.pipeline_slug),
-            None => {
-                return Err(ConnectError::invalid_argument(
-                    "a trust policy needs a provider: github, circleci or buildkite",
-                ));
-            }
-        };
-        for value in [a, b] {
-            if value.trim().is_empty() || value.len() > 255 {
-                return Err(ConnectError::invalid_argument(format!(
-                    "every field of a {provider} trust policy must be set (1-255 characters)"
-                )));
-            }
-        }
-        let project = principal
-            .authorize_project(&self.store, &request.project_id, Access::Admin)
-            .await?;
-        let policy = self
-            .store
-            .add_trust_policy(&project.id, provider, a.trim(), b.trim())
-            .await
-            .map_err(storage_failed)?;
-        Ok(core::AddTrustPolicyResponse {
-            trust_policy: trust_policy_message(policy),
-        })
-    }
-
-    pub(super) async fn remove_trust_policy(
-        &self,
-        principal: Principal,
-        request: core::RemoveTrustPolicyRequest,
-    ) -> Result<core::RemoveTrustPolicyResponse, ConnectError> {
-        let project = principal
-            .authorize_project(&self.store, &request.project_id, Access::Admin)
-            .await?;
-        if !self
-            .store
-            .remove_trust_policy(&project.id, &request.trust_policy_id)
-            .await
-            .map_err(storage_failed)?
-        {
-            return Err(ConnectError::not_found(format!(
-                "trust policy {} not found in project {}",
-                request.trust_policy_id, project.id
-            )));
-        }
-        Ok(core::RemoveTrustPolicyResponse {})
-    }
-
     pub(super) async fn list_organizations(
         &self,
         principal: Principal,
@@ -318,28 +239,6 @@ fn project_message(p: store::Project) -> core::Project {
             keep_days: p.keep_days as i32,
         }),
     }
-}
-
-fn trust_policy_message(p: store::TrustPolicy) -> Option<core::TrustPolicy> {
-    let provider = match p.provider.as_str() {
-        "github" => Provider::Github(GitHub {
-            repository_owner: p.claim_a,
-            repository: p.claim_b,
-        }),
-        "circleci" => Provider::Circleci(CircleCi {
-            organization_uuid: p.claim_a,
-            project_uuid: p.claim_b,
-        }),
-        "buildkite" => Provider::Buildkite(Buildkite {
-            organization_slug: p.claim_a,
-            pipeline_slug: p.claim_b,
-        }),
-        _ => return None,
-    };
-    Some(core::TrustPolicy {
-        trust_policy_id: p.id,
-        provider: Some(provider),
-    })
 }
 
 fn validate_name(name: &str) -> Result<String, ConnectError> {

@@ -1,7 +1,7 @@
 //! Lists the projects your token can see and each project's latest builds.
 //!
-//! Configuration is resolved like the `depot` CLI does: `DEPOT_API_URL`, `DEPOT_TOKEN` or the
-//! token stored by `depot login`.
+//! Configuration is resolved like the `depot` CLI does: `DEPOT_API_URL`, `DEPOT_TOKEN`, the
+//! token stored by `depot login`, or the CI job's OIDC token.
 //!
 //! ```sh
 //! DEPOT_API_URL=http://127.0.0.1:8080 DEPOT_TOKEN=dpu_… cargo run -p depot-examples --example list-projects
@@ -14,7 +14,7 @@ use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
 
 #[tokio::main]
 async fn main() -> Result<(), depot_core::Error> {
-    let config = ResolvedConfig::resolve(&Environment::from_process(), None, None)?;
+    let config = ResolvedConfig::resolve(&Environment::from_process(), None, None).await?;
     config.require_token()?;
     let client = DepotClient::new(config.client_options())?;
 

@@ -2,7 +2,9 @@
 //!
 //! - API base URL: `DEPOT_API_URL`, else `https://api.depot.dev`;
 //! - token: `--token`, `DEPOT_TOKEN`, the user config's `api_token` (overridden by
-//!   `DEPOT_API_TOKEN`), `DEPOT_JIT_TOKEN`, `DEPOT_CACHE_TOKEN`;
+//!   `DEPOT_API_TOKEN`), the CI job's OIDC token (GitHub Actions, GitLab, CircleCI, Buildkite, in
+//!   that order: see [`depot_oidc::client`]; `DEPOT_OIDC_AUDIENCE` sets the audience requested,
+//!   `DEPOT_DEBUG_OIDC` explains the search on stderr), `DEPOT_JIT_TOKEN`, `DEPOT_CACHE_TOKEN`;
 //! - organization: the user config's `org_id` (overridden by `DEPOT_ORG_ID`);
 //! - project: `--project`, `DEPOT_PROJECT_ID`, then `depot.json`, `depot.yml`, `depot.yaml`
 //!   searched upward from the working directory;
@@ -14,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use depot_oidc::client::{CiEnv, detect};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -23,6 +26,9 @@ use crate::connect::ClientOptions;
 pub const DEFAULT_API_URL: &str = "https://api.depot.dev";
 /// Project config file names, in the order they are looked for in each directory.
 pub const PROJECT_FILES: [&str; 3] = ["depot.json", "depot.yml", "depot.yaml"];
+
+/// The CI provider an OIDC token came from (see [`Source::Oidc`]).
+pub use depot_oidc::Provider as CiProvider;
 
 /// A snapshot of the environment variables resolution reads. Tests build one from a map
 /// instead of touching the process environment.
@@ -125,6 +131,8 @@ pub enum Source {
     Env(&'static str),
     /// A file.
     File(PathBuf),
+    /// The CI job's OIDC token, from this provider.
+    Oidc(CiProvider),
 }
 
 /// Everything an API call needs, resolved from flags, environment and files.
@@ -143,8 +151,9 @@ pub struct ResolvedConfig {
 }
 
 impl ResolvedConfig {
-    /// Resolves with the project searched upward from the current directory.
-    pub fn resolve(
+    /// Resolves with the project searched upward from the current directory. Asynchronous
+    /// because finding a CI job's OIDC token may ask the CI provider for it.
+    pub async fn resolve(
         env: &Environment,
         token_flag: Option<&str>,
         project_flag: Option<&str>,
@@ -154,11 +163,11 @@ impl ResolvedConfig {
             path: PathBuf::from("."),
             source,
         })?;
-        Self::resolve_in(env, token_flag, project_flag, &cwd)
+        Self::resolve_in(env, token_flag, project_flag, &cwd).await
     }
 
     /// Resolves with the project searched upward from `dir`.
-    pub fn resolve_in(
+    pub async fn resolve_in(
         env: &Environment,
         token_flag: Option<&str>,
         project_flag: Option<&str>,
@@ -169,7 +178,7 @@ impl ResolvedConfig {
             Some(path) => UserConfig::load(path)?,
             None => UserConfig::default(),
         };
-        let token = resolve_token(env, token_flag, &user, user_path.as_deref());
+        let token = resolve_token(env, token_flag, &user, user_path.as_deref()).await;
         let org_id = env
             .var("DEPOT_ORG_ID")
             .map(str::to_owned)
@@ -224,7 +233,7 @@ impl ResolvedConfig {
     }
 }
 
-fn resolve_token(
+async fn resolve_token(
     env: &Environment,
     flag: Option<&str>,
     user: &UserConfig,
@@ -241,6 +250,10 @@ fn resolve_token(
     }
     if let (false, Some(path)) = (user.api_token.is_empty(), user_path) {
         return Some((user.api_token.clone(), Source::File(path.to_owned())));
+    }
+    let ci_env = CiEnv::from_vars(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if let Some(ci) = detect(&ci_env).await {
+        return Some((ci.token, Source::Oidc(ci.provider)));
     }
     ["DEPOT_JIT_TOKEN", "DEPOT_CACHE_TOKEN"]
         .into_iter()
@@ -340,8 +353,8 @@ mod tests {
         Environment::from_vars(vars)
     }
 
-    #[test]
-    fn token_precedence_matches_the_official_cli() {
+    #[tokio::test]
+    async fn token_precedence_matches_the_official_cli() {
         let home = tempfile::tempdir().unwrap();
         let e = env(home.path(), &[]);
         let path = e.user_config_path().unwrap();
@@ -354,7 +367,9 @@ mod tests {
         .save(&path)
         .unwrap();
 
-        let r = ResolvedConfig::resolve_in(&e, None, None, home.path()).unwrap();
+        let r = ResolvedConfig::resolve_in(&e, None, None, home.path())
+            .await
+            .unwrap();
         assert_eq!(
             r.token,
             Some(("from-file".into(), Source::File(path.clone())))
@@ -365,25 +380,102 @@ mod tests {
             home.path(),
             &[("DEPOT_API_TOKEN", "api-env"), ("DEPOT_JIT_TOKEN", "jit")],
         );
-        let r = ResolvedConfig::resolve_in(&e, None, None, home.path()).unwrap();
+        let r = ResolvedConfig::resolve_in(&e, None, None, home.path())
+            .await
+            .unwrap();
         assert_eq!(r.token.unwrap().0, "api-env");
 
         let e = env(
             home.path(),
             &[("DEPOT_TOKEN", "env"), ("DEPOT_API_TOKEN", "api-env")],
         );
-        let r = ResolvedConfig::resolve_in(&e, None, None, home.path()).unwrap();
+        let r = ResolvedConfig::resolve_in(&e, None, None, home.path())
+            .await
+            .unwrap();
         assert_eq!(r.token, Some(("env".into(), Source::Env("DEPOT_TOKEN"))));
-        let r = ResolvedConfig::resolve_in(&e, Some("flag"), None, home.path()).unwrap();
+        let r = ResolvedConfig::resolve_in(&e, Some("flag"), None, home.path())
+            .await
+            .unwrap();
         assert_eq!(r.token, Some(("flag".into(), Source::Flag)));
 
         let empty = tempfile::tempdir().unwrap();
         let e = env(empty.path(), &[("DEPOT_CACHE_TOKEN", "cache")]);
-        let r = ResolvedConfig::resolve_in(&e, None, None, empty.path()).unwrap();
+        let r = ResolvedConfig::resolve_in(&e, None, None, empty.path())
+            .await
+            .unwrap();
         assert_eq!(r.token.unwrap().0, "cache");
         let e = env(empty.path(), &[]);
-        let r = ResolvedConfig::resolve_in(&e, None, None, empty.path()).unwrap();
+        let r = ResolvedConfig::resolve_in(&e, None, None, empty.path())
+            .await
+            .unwrap();
         assert!(matches!(r.require_token(), Err(Error::MissingToken)));
+    }
+
+    #[tokio::test]
+    async fn oidc_tokens_come_after_the_user_config_and_before_jit_tokens() {
+        let ci = [
+            ("GITLAB_CI", "true"),
+            ("DEPOT_OIDC_TOKEN", "gitlab-jwt"),
+            ("DEPOT_JIT_TOKEN", "jit"),
+            ("DEPOT_CACHE_TOKEN", "cache"),
+        ];
+        let oidc = Some(("gitlab-jwt".into(), Source::Oidc(CiProvider::GitLab)));
+
+        // No user config: the CI token beats DEPOT_JIT_TOKEN and DEPOT_CACHE_TOKEN.
+        let home = tempfile::tempdir().unwrap();
+        let e = env(home.path(), &ci);
+        let r = ResolvedConfig::resolve_in(&e, None, None, home.path())
+            .await
+            .unwrap();
+        assert_eq!(r.token, oidc);
+        assert_eq!(r.client_options().token.as_deref(), Some("gitlab-jwt"));
+
+        // DEPOT_TOKEN, DEPOT_API_TOKEN and the flag beat it.
+        let mut vars = ci.to_vec();
+        vars.push(("DEPOT_API_TOKEN", "api-env"));
+        let e = env(home.path(), &vars);
+        let r = ResolvedConfig::resolve_in(&e, None, None, home.path())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.token,
+            Some(("api-env".into(), Source::Env("DEPOT_API_TOKEN")))
+        );
+        vars.push(("DEPOT_TOKEN", "env"));
+        let e = env(home.path(), &vars);
+        let r = ResolvedConfig::resolve_in(&e, None, None, home.path())
+            .await
+            .unwrap();
+        assert_eq!(r.token, Some(("env".into(), Source::Env("DEPOT_TOKEN"))));
+
+        // A token stored by `depot login` beats it too.
+        let e = env(home.path(), &ci);
+        let path = e.user_config_path().unwrap();
+        UserConfig {
+            api_token: "from-file".into(),
+            ..Default::default()
+        }
+        .save(&path)
+        .unwrap();
+        let r = ResolvedConfig::resolve_in(&e, None, None, home.path())
+            .await
+            .unwrap();
+        assert_eq!(r.token, Some(("from-file".into(), Source::File(path))));
+
+        // Resolution can run in spawned tasks.
+        fn assert_send<T: Send>(_: &T) {}
+        assert_send(&ResolvedConfig::resolve_in(&e, None, None, home.path()));
+
+        // Without a CI token, DEPOT_JIT_TOKEN comes next.
+        let empty = tempfile::tempdir().unwrap();
+        let e = env(empty.path(), &ci[2..]);
+        let r = ResolvedConfig::resolve_in(&e, None, None, empty.path())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.token,
+            Some(("jit".into(), Source::Env("DEPOT_JIT_TOKEN")))
+        );
     }
 
     #[test]
@@ -396,8 +488,8 @@ mod tests {
         assert_eq!(e.api_url(), DEFAULT_API_URL);
     }
 
-    #[test]
-    fn project_is_found_upward_and_flags_win() {
+    #[tokio::test]
+    async fn project_is_found_upward_and_flags_win() {
         let root = tempfile::tempdir().unwrap();
         let nested = root.path().join("a/b");
         std::fs::create_dir_all(&nested).unwrap();
@@ -405,18 +497,26 @@ mod tests {
         std::fs::write(root.path().join("depot.json"), r#"{"id":"from-json"}"#).unwrap();
         let e = env(root.path(), &[]);
 
-        let r = ResolvedConfig::resolve_in(&e, None, None, &nested).unwrap();
+        let r = ResolvedConfig::resolve_in(&e, None, None, &nested)
+            .await
+            .unwrap();
         let (id, source) = r.project.unwrap();
         assert_eq!(id, "from-yml");
         assert_eq!(source, Source::File(root.path().join("a/depot.yml")));
 
-        let r = ResolvedConfig::resolve_in(&e, None, None, root.path()).unwrap();
+        let r = ResolvedConfig::resolve_in(&e, None, None, root.path())
+            .await
+            .unwrap();
         assert_eq!(r.project.unwrap().0, "from-json");
 
         let e = env(root.path(), &[("DEPOT_PROJECT_ID", "from-env")]);
-        let r = ResolvedConfig::resolve_in(&e, None, None, &nested).unwrap();
+        let r = ResolvedConfig::resolve_in(&e, None, None, &nested)
+            .await
+            .unwrap();
         assert_eq!(r.project.unwrap().0, "from-env");
-        let r = ResolvedConfig::resolve_in(&e, None, Some("from-flag"), &nested).unwrap();
+        let r = ResolvedConfig::resolve_in(&e, None, Some("from-flag"), &nested)
+            .await
+            .unwrap();
         assert_eq!(r.project.unwrap().0, "from-flag");
     }
 

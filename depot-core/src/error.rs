@@ -11,7 +11,9 @@ pub enum Error {
     #[error(transparent)]
     Api(#[from] ConnectError),
     /// No token was found in `--token`, `DEPOT_TOKEN`, the user config or CI.
-    #[error("missing API token: run `depot login`, pass --token, or set DEPOT_TOKEN")]
+    #[error(
+        "missing API token: run `depot login`, pass --token, set DEPOT_TOKEN, or run in a CI job with an OIDC trust policy"
+    )]
     MissingToken,
     /// No project was found in `--project`, `DEPOT_PROJECT_ID` or a `depot.json`.
     #[error(

@@ -10,7 +10,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), depot_core::Error> {
 //! use depot_core::{DepotClient, config::{Environment, ResolvedConfig}};
-//! let config = ResolvedConfig::resolve(&Environment::from_process(), None, None)?;
+//! let config = ResolvedConfig::resolve(&Environment::from_process(), None, None).await?;
 //! let client = DepotClient::new(config.client_options())?;
 //! for project in client.projects().list_projects(Default::default()).await?.projects {
 //!     println!("{} {}", project.id, project.name);

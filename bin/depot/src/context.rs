@@ -9,7 +9,13 @@ use depot_core::proto::depot::cli::v1beta1::list_projects_response::Project;
 /// `--token`, accepted by every command that calls the API.
 #[derive(Args, Debug, Clone, Default)]
 pub struct TokenArg {
-    /// Depot API token (default: DEPOT_TOKEN, then the token stored by `depot login`).
+    /// Depot API token (default: DEPOT_TOKEN, the token stored by `depot login`, then the CI
+    /// job's OIDC token).
+    ///
+    /// OIDC tokens come from GitHub Actions (with `permissions: id-token: write`), GitLab
+    /// (DEPOT_OIDC_TOKEN under `id_tokens:`), CircleCI or Buildkite, tried in that order before
+    /// DEPOT_JIT_TOKEN and DEPOT_CACHE_TOKEN. DEPOT_OIDC_AUDIENCE changes the audience requested
+    /// (default https://depot.dev); DEPOT_DEBUG_OIDC=1 explains the search on stderr.
     #[arg(long)]
     pub token: Option<String>,
 }
@@ -32,12 +38,13 @@ pub struct Api {
 
 impl Api {
     /// Resolves configuration; fails with a hint if no token is available.
-    pub fn connect(token: &TokenArg, project: Option<&ProjectArg>) -> anyhow::Result<Self> {
+    pub async fn connect(token: &TokenArg, project: Option<&ProjectArg>) -> anyhow::Result<Self> {
         let config = ResolvedConfig::resolve(
             &Environment::from_process(),
             token.token.as_deref(),
             project.and_then(|p| p.project.as_deref()),
-        )?;
+        )
+        .await?;
         config.require_token()?;
         let client = DepotClient::new(config.client_options())?;
         Ok(Self { config, client })
@@ -45,7 +52,7 @@ impl Api {
 
     /// Like [`Api::connect`], with the project file searched upward from `dir` (a build's
     /// context) instead of the current directory.
-    pub fn connect_in(
+    pub async fn connect_in(
         token: &TokenArg,
         project: &ProjectArg,
         dir: &std::path::Path,
@@ -55,7 +62,8 @@ impl Api {
             token.token.as_deref(),
             project.project.as_deref(),
             dir,
-        )?;
+        )
+        .await?;
         config.require_token()?;
         let client = DepotClient::new(config.client_options())?;
         Ok(Self { config, client })

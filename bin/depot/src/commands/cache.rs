@@ -21,7 +21,7 @@ pub enum CacheCommand {
 pub async fn run(command: CacheCommand) -> anyhow::Result<()> {
     match command {
         CacheCommand::Reset { token, project } => {
-            let api = Api::connect(&token, Some(&project))?;
+            let api = Api::connect(&token, Some(&project)).await?;
             let project_id = api.project()?.to_owned();
             let reset = api
                 .client

@@ -42,7 +42,7 @@ pub async fn run(command: ImageCommand) -> anyhow::Result<()> {
             project,
             output,
         } => {
-            let api = Api::connect(&token, Some(&project))?;
+            let api = Api::connect(&token, Some(&project)).await?;
             let project_id = api.project()?.to_owned();
             let mut rows = Vec::new();
             let mut page_token = None;
@@ -102,7 +102,7 @@ pub async fn run(command: ImageCommand) -> anyhow::Result<()> {
             token,
             project,
         } => {
-            let api = Api::connect(&token, Some(&project))?;
+            let api = Api::connect(&token, Some(&project)).await?;
             let project_id = api.project()?.to_owned();
             api.client
                 .registry()

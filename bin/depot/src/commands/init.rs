@@ -44,7 +44,7 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
             existing.display()
         );
     }
-    let api = Api::connect(&args.token, None)?;
+    let api = Api::connect(&args.token, None).await?;
     let projects = api.projects().await?;
     let project = match &args.project {
         Some(id) => projects

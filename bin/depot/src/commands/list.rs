@@ -42,7 +42,7 @@ pub async fn run(command: ListCommand) -> anyhow::Result<()> {
             project,
             output,
         } => {
-            let api = Api::connect(&token, Some(&project))?;
+            let api = Api::connect(&token, Some(&project)).await?;
             let project_id = api.project()?.to_owned();
             let mut rows = Vec::new();
             let mut page_token = String::new();
@@ -90,7 +90,7 @@ pub async fn run(command: ListCommand) -> anyhow::Result<()> {
 
 /// `depot list projects` (also `depot projects list`).
 pub async fn list_projects(token: &TokenArg, output: Option<Format>) -> anyhow::Result<()> {
-    let api = Api::connect(token, None)?;
+    let api = Api::connect(token, None).await?;
     print_projects(Format::or_default(output), &api.projects().await?)
 }
 

@@ -49,7 +49,9 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let mut options = ResolvedConfig::resolve(&env, None, None)?.client_options();
+    let mut options = ResolvedConfig::resolve(&env, None, None)
+        .await?
+        .client_options();
     options.token = None;
     let client = DepotClient::new(options)?;
     let started = client.login().start_login(StartLoginRequest {}).await?;

@@ -62,7 +62,7 @@ pub async fn run(command: ProjectsCommand) -> anyhow::Result<()> {
             region,
             output,
         } => {
-            let api = Api::connect(&token, None)?;
+            let api = Api::connect(&token, None).await?;
             let organization_id = org_id.or_else(|| api.config.org_id.clone());
             let project = api
                 .client
@@ -109,7 +109,7 @@ pub async fn run(command: ProjectsCommand) -> anyhow::Result<()> {
             project_id,
             yes,
         } => {
-            let api = Api::connect(&token, None)?;
+            let api = Api::connect(&token, None).await?;
             if !yes && !confirm(&format!("Delete project {project_id} and all its builds?"))? {
                 bail!("not deleted");
             }

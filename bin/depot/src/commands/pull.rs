@@ -58,7 +58,7 @@ struct Source {
 /// Resolves the reference through the API, then pulls each image.
 pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     let display = ProgressDisplay::new(args.progress.progress, Direction::Pull)?;
-    let api = Api::connect(&args.token, Some(&args.project))?;
+    let api = Api::connect(&args.token, Some(&args.project)).await?;
     let sources = resolve(&api, &args).await?;
     let sink: Arc<dyn ProgressSink> = display.clone();
     for source in &sources {

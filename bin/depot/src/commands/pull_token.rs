@@ -18,7 +18,7 @@ pub struct PullTokenArgs {
 
 /// Prints a pull token; use it as `docker login -u x-token -p <token> <registry>`.
 pub async fn run(args: PullTokenArgs) -> anyhow::Result<()> {
-    let api = Api::connect(&args.token, Some(&args.project))?;
+    let api = Api::connect(&args.token, Some(&args.project)).await?;
     // A build ID alone is enough: the server knows its project.
     let project_id = match &args.build_id {
         Some(_) => api.config.project.as_ref().map(|(p, _)| p.clone()),

@@ -37,7 +37,7 @@ pub struct PushArgs {
 /// Records the pushes, copies the image to every destination, and records the outcome.
 pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     let display = ProgressDisplay::new(args.progress.progress, Direction::Push)?;
-    let api = Api::connect(&args.token, Some(&args.project))?;
+    let api = Api::connect(&args.token, Some(&args.project)).await?;
     let info = api
         .client
         .builds()

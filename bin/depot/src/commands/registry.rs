@@ -83,7 +83,7 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
     let RegistryCommand::Retention(command) = command;
     match command {
         RetentionCommand::Show { target, output } => {
-            let api = Api::connect(&target.token, Some(&target.project))?;
+            let api = Api::connect(&target.token, Some(&target.project)).await?;
             let response = api
                 .client
                 .retention()
@@ -100,7 +100,7 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
             )
         }
         RetentionCommand::Set { target, rule } => {
-            let api = Api::connect(&target.token, Some(&target.project))?;
+            let api = Api::connect(&target.token, Some(&target.project)).await?;
             let response = api
                 .client
                 .retention()

@@ -28,7 +28,7 @@ const TICK: Duration = Duration::from_millis(100);
 pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
     args.validate()?;
     let mut signals = Signals::new()?;
-    let api = Api::connect_in(&args.token, &args.project, &args.context)?;
+    let api = Api::connect_in(&args.token, &args.project, &args.context).await?;
     let project = api.config.project.as_ref().map(|(id, _)| id.clone());
     let request = args.builder_request(project)?;
     let mut options = args.build_options()?;

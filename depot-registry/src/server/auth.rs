@@ -99,6 +99,32 @@ pub async fn authenticate(
     })
 }
 
+/// Authenticates a login (`GET /v2/`, the token endpoint). A CI token that no project trusts is
+/// refused here, so `docker login` says so instead of succeeding uselessly.
+pub async fn login(
+    auth: &Authenticator,
+    headers: &HeaderMap,
+    challenge: &Challenge,
+) -> Result<Principal> {
+    let principal = authenticate(auth, headers, challenge, None).await?;
+    if let Principal::Ci { identity } = &principal {
+        let trusted = principal
+            .visible_projects(auth.store())
+            .await
+            .map_err(RegistryError::internal)?;
+        if trusted.is_empty() {
+            return Err(RegistryError::unauthorized(
+                format!(
+                    "no project has a trust policy matching this CI token ({identity}): add one \
+                     with `depot projects trust-policies add`"
+                ),
+                challenge.header(None),
+            ));
+        }
+    }
+    Ok(principal)
+}
+
 /// Checks `principal` may perform `action` on `repository`.
 pub async fn authorize(
     store: &Store,

@@ -153,7 +153,7 @@ impl Registry {
 /// `GET /v2/`: 200 for valid credentials, else 401 with the challenge `docker login` follows.
 async fn base(State(registry): State<Registry>, headers: HeaderMap) -> Response {
     let inner = &registry.inner;
-    match auth::authenticate(&inner.auth, &headers, &inner.challenge, None).await {
+    match auth::login(&inner.auth, &headers, &inner.challenge).await {
         Ok(_) => (
             StatusCode::OK,
             [("Docker-Distribution-API-Version", "registry/2.0")],
@@ -175,7 +175,7 @@ struct TokenResponse {
 /// depot-rs token itself; every request is authorized against it.
 async fn token(State(registry): State<Registry>, headers: HeaderMap) -> Response {
     let inner = &registry.inner;
-    match auth::authenticate(&inner.auth, &headers, &inner.challenge, None).await {
+    match auth::login(&inner.auth, &headers, &inner.challenge).await {
         Ok(_) => {
             let token = auth::presented_token(&headers).expect("authenticated requests carry one");
             axum::Json(TokenResponse {

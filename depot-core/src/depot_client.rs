@@ -5,7 +5,7 @@ use crate::proto::depot::build::v1::RegistryServiceClient;
 use crate::proto::depot::cli::v1::{BuildServiceClient, PushServiceClient};
 use crate::proto::depot::cli::v1beta1::{LoginServiceClient, ProjectsServiceClient};
 use crate::proto::depot::core::v1::{OrganizationServiceClient, ProjectServiceClient};
-use crate::proto::depotrs::v1::RegistryRetentionServiceClient;
+use crate::proto::depotrs::v1::{RegistryRetentionServiceClient, TrustPolicyServiceClient};
 
 /// A client of Depot's API (hosted at `api.depot.dev` or served by `depot-server`).
 ///
@@ -73,5 +73,12 @@ impl DepotClient {
     /// `depotrs.v1.RegistryRetentionService`: registry retention policies (depot-server only).
     pub fn retention(&self) -> RegistryRetentionServiceClient {
         RegistryRetentionServiceClient::new(self.connect.clone())
+    }
+
+    /// `depotrs.v1.TrustPolicyService`: trust policies of every provider, GitLab included
+    /// (depot-server only; Depot's hosted API answers `unimplemented`). Remove policies with
+    /// [`project_admin`](Self::project_admin).
+    pub fn trust_policies(&self) -> TrustPolicyServiceClient {
+        TrustPolicyServiceClient::new(self.connect.clone())
     }
 }

@@ -11,3 +11,4 @@ pub mod pull;
 pub mod pull_token;
 pub mod push;
 pub mod registry;
+pub mod trust_policies;

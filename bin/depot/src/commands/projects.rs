@@ -1,4 +1,4 @@
-//! `depot projects list|create|delete`.
+//! `depot projects list|create|delete|trust-policies`.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -8,6 +8,7 @@ use depot_core::proto::depot::core::v1::{CreateProjectRequest, DeleteProjectRequ
 use serde_json::json;
 
 use super::list::list_projects;
+use super::trust_policies::{self, TrustPoliciesCommand};
 use crate::context::{Api, TokenArg};
 use crate::output::{Column, Format, print_rows};
 
@@ -49,6 +50,10 @@ pub enum ProjectsCommand {
         #[arg(long, short)]
         yes: bool,
     },
+    /// Manage a project's trust policies: which CI jobs (GitHub Actions, GitLab CI/CD,
+    /// CircleCI, Buildkite) may act on it with their OIDC token instead of a stored Depot token.
+    #[command(subcommand, visible_alias = "trust-policy")]
+    TrustPolicies(TrustPoliciesCommand),
 }
 
 /// Runs a projects command.
@@ -122,6 +127,7 @@ pub async fn run(command: ProjectsCommand) -> anyhow::Result<()> {
             println!("Project {project_id} deleted.");
             Ok(())
         }
+        ProjectsCommand::TrustPolicies(command) => trust_policies::run(command).await,
     }
 }
 

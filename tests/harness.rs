@@ -5,7 +5,7 @@
 //! Binaries come from the workspace target directory (`cargo build --workspace` first; the test
 //! script does it). The official CLI is found through `DEPOT_OFFICIAL_CLI`.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -1082,4 +1082,27 @@ pub fn busybox_rootfs() -> tempfile::TempDir {
     std::fs::create_dir(dir.path().join("etc")).unwrap();
     std::fs::write(dir.path().join("etc/depot-rs-test"), unique_suffix()).unwrap();
     dir
+}
+
+/// Runs the docker CLI with the scratch client config `config` (its logins stay there), writing
+/// `stdin` to it if given; `DOCKER_HOST` as in the environment.
+pub fn docker_with_config(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new("docker")
+        .args(args)
+        .env("DOCKER_CONFIG", config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker is not installed: run scripts/test.sh, which installs and starts it");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
 }

@@ -2,15 +2,14 @@
 //! Buildkite; a real depot-server trusts them; our CLI, the official CLI and docker present
 //! their tokens. Builds run on the Docker Engine 26's BuildKit and are saved to the registry.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use depot_core::proto::depot::core::v1::{
     AddTrustPolicyRequest, RemoveTrustPolicyRequest, add_trust_policy_request, trust_policy,
 };
 use depot_oidc::test_issuer::{ACTIONS_REQUEST_TOKEN, BUILDKITE_AGENT_TOKEN, Signing, TestIssuer};
-use depot_tests::{Cli, Server, busybox_rootfs, docker_image_id, text};
+use depot_tests::{Cli, Server, busybox_rootfs, docker_image_id, docker_with_config, text};
 use serde_json::{Value, json};
 
 const AUDIENCE: &str = "https://depot.dev";
@@ -162,30 +161,8 @@ fn build_saved(cli: &Cli, project: &str, rootfs: &Path) -> (Output, Option<Value
     (out, metadata)
 }
 
-/// Runs docker with a scratch client config.
-fn docker(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new("docker")
-        .args(args)
-        .env("DOCKER_CONFIG", config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("docker is not installed: run scripts/test.sh, which installs and starts it");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
 fn docker_login(config: &Path, host: &str, password: &str) -> Output {
-    docker(
+    docker_with_config(
         config,
         &["login", "-u", "x-token", "--password-stdin", host],
         Some(password),
@@ -234,9 +211,9 @@ async fn a_github_actions_job_builds_saves_and_pulls_with_its_oidc_token() {
     let login = docker_login(config.path(), &host, &jwt);
     assert!(login.status.success(), "{}", combined(&login));
     let image = format!("{host}/{}:{build_id}", setup.project);
-    let pulled = docker(config.path(), &["pull", &image], None);
+    let pulled = docker_with_config(config.path(), &["pull", &image], None);
     assert!(pulled.status.success(), "{}", combined(&pulled));
-    let _ = docker(config.path(), &["rmi", "-f", &image], None);
+    let _ = docker_with_config(config.path(), &["rmi", "-f", &image], None);
 
     // The official CLI sends the GitHub-style JWT it fetched as its bearer token.
     let official = setup.in_github_actions(Cli::official(&setup.server));

@@ -1,10 +1,10 @@
 //! Standard registry clients against depot-server: skopeo (copy, inspect, delete) with
 //! depot-rs tokens.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
+use depot_tests::docker_with_config as docker;
 use depot_tests::{
     Layer, RegistryClient as Registry, Server, image_config, image_layer, skopeo, skopeo_ok, text,
 };
@@ -187,28 +187,6 @@ async fn skopeo_copies_inspects_and_deletes() {
     );
     // The other repository still has the image.
     skopeo_ok(&["inspect", "--tls-verify=false", "--creds", &creds, &image]);
-}
-
-/// Runs the docker CLI with a scratch client config; `DOCKER_HOST` as in the environment.
-fn docker(config: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    let mut child = Command::new("docker")
-        .args(args)
-        .env("DOCKER_CONFIG", config)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("docker is not installed: run scripts/test.sh, which installs and starts it");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
 }
 
 fn docker_ok(config: &Path, args: &[&str]) -> String {

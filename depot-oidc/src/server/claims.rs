@@ -12,6 +12,7 @@ pub(super) struct RawClaims {
     jti: Option<String>,
     exp: Option<u64>,
     pub iat: Option<u64>,
+    aud: Option<Audience>,
     // GitHub Actions
     repository_owner: Option<String>,
     repository: Option<String>,
@@ -30,7 +31,31 @@ pub(super) struct RawClaims {
     pipeline_slug: Option<String>,
 }
 
+/// `aud`: one string or several.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
 impl RawClaims {
+    /// Whether `aud` lists `expected`, or (CircleCI tokens, whose audience is fixed to their
+    /// organization ID) that organization.
+    pub fn is_for(&self, provider: Provider, expected: &str) -> bool {
+        let audiences: &[String] = match &self.aud {
+            None => &[],
+            Some(Audience::One(one)) => std::slice::from_ref(one),
+            Some(Audience::Many(many)) => many,
+        };
+        let organization = (provider == Provider::CircleCi)
+            .then_some(self.circleci_org_id.as_deref())
+            .flatten();
+        audiences.iter().any(|aud| {
+            aud == expected || organization.is_some_and(|org| aud.eq_ignore_ascii_case(org))
+        })
+    }
+
     /// The identity of a `provider` token issued by `issuer`.
     pub fn into_identity(
         self,

@@ -119,44 +119,13 @@ impl OidcVerifier {
         if raw.iat.is_some_and(|iat| iat > now + validation.leeway) {
             return Err(VerifyError::NotYetValid("iat is in the future"));
         }
-        let identity = raw.into_identity(trusted.provider, &issuer)?;
-        if !audience_ok(&identity, &self.config.audience, &data_audience(token)?) {
+        if !raw.is_for(trusted.provider, &self.config.audience) {
             return Err(VerifyError::WrongAudience {
                 expected: self.config.audience.clone(),
             });
         }
-        Ok(identity)
+        raw.into_identity(trusted.provider, &issuer)
     }
-}
-
-/// The audiences a token lists (a string or an array).
-fn data_audience(token: &str) -> Result<Vec<String>, VerifyError> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Audience {
-        One(String),
-        Many(Vec<String>),
-    }
-    #[derive(Deserialize)]
-    struct Aud {
-        aud: Option<Audience>,
-    }
-    let aud: Aud = payload(token)?;
-    Ok(match aud.aud {
-        None => Vec::new(),
-        Some(Audience::One(a)) => vec![a],
-        Some(Audience::Many(a)) => a,
-    })
-}
-
-/// `aud` must contain the configured audience. CircleCI cannot choose its tokens' audience:
-/// they carry the organization ID, which is accepted for CircleCI tokens too.
-fn audience_ok(identity: &CiIdentity, expected: &str, audiences: &[String]) -> bool {
-    audiences.iter().any(|aud| {
-        aud == expected
-            || matches!(&identity.claims, crate::ProviderClaims::CircleCi { organization_uuid, .. }
-                if aud.eq_ignore_ascii_case(organization_uuid))
-    })
 }
 
 #[derive(Deserialize)]

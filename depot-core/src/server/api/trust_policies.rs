@@ -31,26 +31,14 @@ impl ControlPlane {
         principal: Principal,
         request: core::AddTrustPolicyRequest,
     ) -> Result<core::AddTrustPolicyResponse, ConnectError> {
-        use core::add_trust_policy_request::Provider as Requested;
-        let rule = match request.provider {
-            Some(Requested::Github(p)) => Rule::GitHub {
-                repository_owner: p.repository_owner,
-                repository: p.repository,
-            },
-            Some(Requested::Circleci(p)) => Rule::CircleCi {
-                organization_uuid: p.organization_uuid,
-                project_uuid: p.project_uuid,
-            },
-            Some(Requested::Buildkite(p)) => Rule::Buildkite {
-                organization_slug: p.organization_slug,
-                pipeline_slug: p.pipeline_slug,
-            },
-            None => {
-                return Err(ConnectError::invalid_argument(
-                    "a trust policy needs a provider: github, circleci or buildkite",
-                ));
-            }
-        };
+        use core::add_trust_policy_request::Provider as Theirs;
+        use ours::trust_policy::Provider as Ours;
+        let provider = request.provider.map(|p| match p {
+            Theirs::Github(p) => Ours::Github(p),
+            Theirs::Circleci(p) => Ours::Circleci(p),
+            Theirs::Buildkite(p) => Ours::Buildkite(p),
+        });
+        let rule = rule_of(provider, "github, circleci or buildkite")?;
         let policy = self
             .add_policy(&principal, &request.project_id, rule)
             .await?;
@@ -99,30 +87,8 @@ impl ControlPlane {
         principal: Principal,
         request: ours::AddTrustPolicyRequest,
     ) -> Result<ours::AddTrustPolicyResponse, ConnectError> {
-        use ours::trust_policy::Provider as Requested;
-        let rule = match request.trust_policy.and_then(|p| p.provider) {
-            Some(Requested::Github(p)) => Rule::GitHub {
-                repository_owner: p.repository_owner,
-                repository: p.repository,
-            },
-            Some(Requested::Gitlab(p)) => Rule::GitLab {
-                namespace_path: p.namespace_path,
-                project_path: p.project_path,
-            },
-            Some(Requested::Circleci(p)) => Rule::CircleCi {
-                organization_uuid: p.organization_uuid,
-                project_uuid: p.project_uuid,
-            },
-            Some(Requested::Buildkite(p)) => Rule::Buildkite {
-                organization_slug: p.organization_slug,
-                pipeline_slug: p.pipeline_slug,
-            },
-            None => {
-                return Err(ConnectError::invalid_argument(
-                    "a trust policy needs a provider: github, gitlab, circleci or buildkite",
-                ));
-            }
-        };
+        let provider = request.trust_policy.and_then(|p| p.provider);
+        let rule = rule_of(provider, "github, gitlab, circleci or buildkite")?;
         let policy = self
             .add_policy(&principal, &request.project_id, rule)
             .await?;
@@ -167,6 +133,38 @@ impl ControlPlane {
             .await
             .map_err(storage_failed)
     }
+}
+
+/// The rule a requested policy expresses; `invalid_argument` naming `known` providers when the
+/// request has none.
+fn rule_of(
+    provider: Option<ours::trust_policy::Provider>,
+    known: &str,
+) -> Result<Rule, ConnectError> {
+    use ours::trust_policy::Provider as Requested;
+    Ok(match provider {
+        Some(Requested::Github(p)) => Rule::GitHub {
+            repository_owner: p.repository_owner,
+            repository: p.repository,
+        },
+        Some(Requested::Gitlab(p)) => Rule::GitLab {
+            namespace_path: p.namespace_path,
+            project_path: p.project_path,
+        },
+        Some(Requested::Circleci(p)) => Rule::CircleCi {
+            organization_uuid: p.organization_uuid,
+            project_uuid: p.project_uuid,
+        },
+        Some(Requested::Buildkite(p)) => Rule::Buildkite {
+            organization_slug: p.organization_slug,
+            pipeline_slug: p.pipeline_slug,
+        },
+        None => {
+            return Err(ConnectError::invalid_argument(format!(
+                "a trust policy needs a provider: {known}"
+            )));
+        }
+    })
 }
 
 /// Depot's message for a policy; `None` for GitLab ones, which it cannot express.

@@ -90,6 +90,7 @@ fn request(build: &str) -> BuilderRequest {
         project_id: "p".into(),
         arch: BuilderArch::host().expect("an amd64 or arm64 machine"),
         expires_at: SystemTime::now() + Duration::from_secs(3600),
+        isolated: false,
     }
 }
 

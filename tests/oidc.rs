@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use depot_core::proto::depot::cli::v1::{CreateBuildRequest, GetPullInfoRequest};
 use depot_core::proto::depot::core::v1::{
     AddTrustPolicyRequest, RemoveTrustPolicyRequest, add_trust_policy_request, trust_policy,
 };
@@ -29,6 +30,19 @@ struct Setup {
 
 impl Setup {
     async fn new() -> Setup {
+        Self::with_args(Vec::new()).await
+    }
+
+    /// A setup whose server has an isolated builder (the second Docker Engine test.sh starts).
+    async fn with_isolated_builder() -> Setup {
+        let host = std::env::var("DEPOT_TEST_ISOLATED_DOCKER_HOST").expect(
+            "DEPOT_TEST_ISOLATED_DOCKER_HOST is not set: run scripts/test.sh, which starts the \
+             isolated builder's Docker Engine",
+        );
+        Self::with_args(vec!["--isolated-docker-host".into(), host]).await
+    }
+
+    async fn with_args(mut args: Vec<String>) -> Setup {
         let github = TestIssuer::start("/github").await;
         let gitlab = TestIssuer::start("/gitlab").await;
         let circleci = TestIssuer::start(&format!("/org/{CIRCLE_ORG}")).await;
@@ -40,7 +54,6 @@ impl Setup {
             format!("circleci={circle_prefix}*"),
             format!("buildkite={}", buildkite.issuer()),
         ];
-        let mut args = Vec::new();
         for issuer in issuers {
             args.extend(["--oidc-issuer".to_owned(), issuer]);
         }
@@ -105,6 +118,14 @@ impl Setup {
         self.github.mint(&self.github.claims(AUDIENCE, claims))
     }
 
+    /// A GitHub token of a pull request from a fork (mallory/app) to acme/app.
+    fn fork_token(&self) -> String {
+        self.github_token(
+            "acme/app",
+            json!({"event_name": "pull_request", "head_repository": "mallory/app"}),
+        )
+    }
+
     /// A CLI (`official` or ours) that finds its token in GitHub Actions' environment.
     fn in_github_actions(&self, cli: Cli) -> Cli {
         cli.env(
@@ -154,6 +175,41 @@ fn build_saved(cli: &Cli, project: &str, rootfs: &Path) -> (Output, Option<Value
         "--metadata-file",
         metadata.to_str().unwrap(),
         example_image().to_str().unwrap(),
+    ]);
+    let metadata = std::fs::read_to_string(&metadata)
+        .ok()
+        .map(|m| serde_json::from_str(&m).unwrap());
+    (out, metadata)
+}
+
+/// A build context whose Dockerfile runs `step` on the busybox root file system.
+fn step_context(step: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM scratch\nCOPY --from=rootfs / /\n{step}\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// `depot build` (plain progress, not saved) of `context` with `cli`; returns its output and
+/// metadata.
+fn build_step(cli: &Cli, project: &str, context: &Path, rootfs: &Path) -> (Output, Option<Value>) {
+    let metadata = context.join("metadata.json");
+    let _ = std::fs::remove_file(&metadata);
+    let rootfs = format!("rootfs={}", rootfs.display());
+    let out = cli.run(&[
+        "build",
+        "--project",
+        project,
+        "--progress",
+        "plain",
+        "--build-context",
+        &rootfs,
+        "--metadata-file",
+        metadata.to_str().unwrap(),
+        context.to_str().unwrap(),
     ]);
     let metadata = std::fs::read_to_string(&metadata)
         .ok()
@@ -280,13 +336,6 @@ async fn bad_ci_tokens_are_refused_clearly_and_change_nothing() {
             "no trust policy of project",
             setup.github_token("acme/other", json!({})),
         ),
-        (
-            "pull requests from forks",
-            setup.github_token(
-                "acme/app",
-                json!({"event_name": "pull_request", "head_repository": "mallory/app"}),
-            ),
-        ),
     ];
     // A valid token stops working when its policy is removed.
     let valid = setup.github_token("acme/app", json!({}));
@@ -319,6 +368,143 @@ async fn bad_ci_tokens_are_refused_clearly_and_change_nothing() {
         );
     }
     assert_eq!(setup.build_count(), 0, "a refused token created a build");
+
+    // A fork's pull request may build, but not save, and has no registry access.
+    setup.trust_github("acme", "app").await;
+    let fork = Cli::ours(&setup.server).env("DEPOT_TOKEN", &setup.fork_token());
+    let (out, _) = build_saved(&fork, &setup.project, rootfs.path());
+    assert!(!out.status.success(), "{}", combined(&out));
+    assert!(
+        combined(&out).contains("a pull request from a fork"),
+        "{}",
+        combined(&out)
+    );
+    let login = docker_login(config.path(), &host, &setup.fork_token());
+    assert!(!login.status.success(), "{}", combined(&login));
+    assert_eq!(setup.build_count(), 0, "a refused fork build was created");
+
+    // Without an isolated builder, a fork's build is refused when it asks for a builder.
+    let context = step_context("RUN echo never-$((1+1))");
+    let (out, _) = build_step(&fork, &setup.project, context.path(), rootfs.path());
+    assert!(!out.status.success(), "{}", combined(&out));
+    assert!(
+        combined(&out).contains("no isolated builder"),
+        "{}",
+        combined(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_pull_requests_build_isolated_from_the_projects_cache_and_registry() {
+    let setup = Setup::with_isolated_builder().await;
+    setup.trust_github("acme", "app").await;
+    let rootfs = busybox_rootfs();
+    let trusted = Cli::ours(&setup.server).env("DEPOT_TOKEN", &setup.token);
+    let fork_jwt = setup.fork_token();
+    let fork = Cli::ours(&setup.server).env("DEPOT_TOKEN", &fork_jwt);
+    // Whether the RUN step ran: its output (`step-2`) differs from its name (`$((1+1))`).
+    let ran = |out: &Output, marker: &str| {
+        assert!(out.status.success(), "{}", combined(out));
+        text(&out.stderr).contains(marker)
+    };
+
+    // A trusted build fills the project's cache: built once, then cached.
+    let trusted_first = step_context("RUN echo trusted-step-$((1+1))");
+    let (out, _) = build_step(
+        &trusted,
+        &setup.project,
+        trusted_first.path(),
+        rootfs.path(),
+    );
+    assert!(ran(&out, "trusted-step-2"), "the first build did not run");
+    let (out, _) = build_step(
+        &trusted,
+        &setup.project,
+        trusted_first.path(),
+        rootfs.path(),
+    );
+    assert!(
+        !ran(&out, "trusted-step-2"),
+        "the trusted cache did not work"
+    );
+
+    // The fork's build of the same Dockerfile does not see it, and runs isolated.
+    let (out, metadata) = build_step(&fork, &setup.project, trusted_first.path(), rootfs.path());
+    assert!(
+        ran(&out, "trusted-step-2"),
+        "the fork build used the trusted cache"
+    );
+    let build_id = metadata.unwrap()["depot.build"]["buildID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = depot_tests::http(
+        &setup.server.url,
+        "GET",
+        &format!("/builds/{build_id}"),
+        &[],
+        b"",
+    )
+    .await
+    .text();
+    assert!(page.contains("isolated: yes"), "{page}");
+    assert!(page.contains("status: finished"), "{page}");
+    // Its cache is thrown away: the same build runs the step again.
+    let (out, _) = build_step(&fork, &setup.project, trusted_first.path(), rootfs.path());
+    assert!(ran(&out, "trusted-step-2"), "the fork's cache was kept");
+
+    // And the other way round: what a fork built is not in the project's cache.
+    let fork_first = step_context("RUN echo fork-step-$((2+2))");
+    let (out, _) = build_step(&fork, &setup.project, fork_first.path(), rootfs.path());
+    assert!(ran(&out, "fork-step-4"));
+    let (out, _) = build_step(&trusted, &setup.project, fork_first.path(), rootfs.path());
+    assert!(
+        ran(&out, "fork-step-4"),
+        "the trusted build used the fork's cache"
+    );
+
+    // The fork cannot read the project's builds or get pull tokens.
+    let listed = fork.run(&["list", "builds", "--project", &setup.project]);
+    assert!(!listed.status.success());
+    assert!(
+        combined(&listed).contains("a pull request from a fork"),
+        "{}",
+        combined(&listed)
+    );
+    let pull_token = fork.run(&["pull-token", "--project", &setup.project]);
+    assert!(!pull_token.status.success(), "{}", combined(&pull_token));
+
+    // Its build token cannot use the registry, and the build was not saved.
+    let created = setup
+        .server
+        .client(&fork_jwt)
+        .builds()
+        .create_build(CreateBuildRequest {
+            project_id: Some(setup.project.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("CreateBuild with the fork's token");
+    assert!(created.additional_tags.is_empty(), "{created:?}");
+    assert!(created.additional_credentials.is_empty(), "{created:?}");
+    let config = tempfile::tempdir().unwrap();
+    let login = docker_login(config.path(), &setup.server.host(), &created.build_token);
+    assert!(!login.status.success());
+    assert!(
+        combined(&login).contains("isolated builds"),
+        "{}",
+        combined(&login)
+    );
+    let pull_info = setup
+        .server
+        .client(&setup.token)
+        .builds()
+        .get_pull_info(GetPullInfoRequest {
+            build_id: build_id.clone(),
+        })
+        .await
+        .expect_err("an isolated build has nothing to pull");
+    assert!(pull_info.message().contains("not saved"), "{pull_info}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! The builders builds run on: the builder CA in `<data-dir>/builder-ca`, the local Docker
-//! Engine's BuildKit behind an mTLS listener (unless `--builder none`), and `--remote-builder`
-//! buildkitd endpoints, pooled.
+//! Engine's BuildKit behind an mTLS listener (unless `--builder none`), `--remote-builder`
+//! buildkitd endpoints, and the isolated builder of `--isolated-docker-host`, pooled.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,13 +27,14 @@ pub fn ca_dir(store_args: &StoreArgs) -> PathBuf {
     store_args.data_dir().join("builder-ca")
 }
 
-/// The Docker Engine socket of `--docker-host` (only `unix://` hosts are supported).
-pub fn docker_socket(docker_host: &str) -> anyhow::Result<PathBuf> {
+/// The Docker Engine socket of `flag` (`--docker-host`, `--isolated-docker-host`); only
+/// `unix://` hosts are supported.
+pub fn docker_socket(flag: &str, docker_host: &str) -> anyhow::Result<PathBuf> {
     match docker_host.strip_prefix("unix://") {
         Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
         _ => bail!(
-            "--docker-host {docker_host:?}: the local builder needs the Docker Engine's unix \
-             socket (unix:///path/to/docker.sock); pass --builder none to run without it"
+            "{flag} {docker_host:?}: builders need the Docker Engine's unix socket \
+             (unix:///path/to/docker.sock); pass --builder none to run without the local one"
         ),
     }
 }
@@ -49,6 +50,7 @@ pub fn config_json(store_args: &StoreArgs, args: &BuilderArgs) -> serde_json::Va
         "server_name": args.builder_server_name,
         "concurrency": args.builder_concurrency,
         "remote": args.remote_builders.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "isolated_docker_host": args.isolated_docker_host,
         "ca_dir": ca_dir(store_args),
     })
 }
@@ -57,7 +59,10 @@ pub fn config_json(store_args: &StoreArgs, args: &BuilderArgs) -> serde_json::Va
 /// `--remote-builder`). An unreachable Docker Engine is only warned about: builds are told
 /// what is wrong when they ask for a builder.
 pub async fn start(store_args: &StoreArgs, args: &BuilderArgs) -> anyhow::Result<Option<Started>> {
-    if args.builder == LocalBuilderKind::None && args.remote_builders.is_empty() {
+    if args.builder == LocalBuilderKind::None
+        && args.remote_builders.is_empty()
+        && args.isolated_docker_host.is_none()
+    {
         return Ok(None);
     }
     let ca = Arc::new(BuilderCa::open(&ca_dir(store_args))?);
@@ -72,7 +77,7 @@ pub async fn start(store_args: &StoreArgs, args: &BuilderArgs) -> anyhow::Result
                 listen: args.builder_listen,
                 advertise_host: args.builder_host.clone(),
                 server_name: args.builder_server_name.clone(),
-                docker_socket: docker_socket(&args.docker_host)?,
+                docker_socket: docker_socket("--docker-host", &args.docker_host)?,
                 concurrency,
             },
         )
@@ -98,9 +103,33 @@ pub async fn start(store_args: &StoreArgs, args: &BuilderArgs) -> anyhow::Result
         ));
         builders.push(Arc::new(remote));
     }
+    let mut isolated: Vec<Arc<dyn Builder>> = Vec::new();
+    if let Some(docker_host) = &args.isolated_docker_host {
+        let builder = LocalBuilder::start(
+            &ca,
+            LocalBuilderConfig {
+                listen: std::net::SocketAddr::new(args.builder_listen.ip(), 0),
+                advertise_host: args.builder_host.clone(),
+                server_name: args.builder_server_name.clone(),
+                docker_socket: docker_socket("--isolated-docker-host", docker_host)?,
+                concurrency: 1,
+            },
+        )
+        .await
+        .context("starting the isolated builder (--isolated-docker-host)")?;
+        if let Err(problem) = builder.ready().await {
+            tracing::warn!("isolated builder: {problem}");
+        }
+        summary.push(format!(
+            "{} (isolated: the Docker Engine at {docker_host}, 1 at once, cache emptied after \
+             each build)",
+            builder.endpoint()
+        ));
+        isolated.push(Arc::new(builder));
+    }
     summary.push(format!("CA {}", ca.cert_path().display()));
     Ok(Some(Started {
-        pool: BuilderPool::new(ca, builders),
+        pool: BuilderPool::new(ca, builders).with_isolated(isolated),
         local_listen,
         summary,
     }))

@@ -256,6 +256,16 @@ pub struct BuilderArgs {
         value_delimiter = ','
     )]
     pub remote_builders: Vec<depot_build::server::RemoteBuilderSpec>,
+    /// A second Docker Engine (its own data root, so its own BuildKit cache) for isolated
+    /// builds: those of pull requests from forks, started with their CI token. It runs one
+    /// build at a time, and its build cache is emptied after each. Without it, such builds are
+    /// refused. Offered on --builder-listen's address, on a free port.
+    #[arg(
+        long,
+        env = "DEPOT_SERVER_ISOLATED_DOCKER_HOST",
+        value_name = "DOCKER_HOST"
+    )]
+    pub isolated_docker_host: Option<String>,
 }
 
 /// Output format of admin commands.

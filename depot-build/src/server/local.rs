@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bollard_buildkit_proto::moby::buildkit::v1::PruneRequest;
+use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
 use depot_core::server::builders::BuilderArch;
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
@@ -158,6 +160,33 @@ impl Builder for LocalBuilder {
 
     fn evict(&self, build_id: &str) {
         self.admissions.evict(build_id);
+    }
+
+    fn reset(&self) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let engine = Endpoint::Docker(self.docker_socket.clone());
+            let channel = engine.connect().await.map_err(|e| e.to_string())?;
+            let pruned = ControlClient::new(channel)
+                .prune(PruneRequest {
+                    all: true,
+                    ..PruneRequest::default()
+                })
+                .await
+                .map_err(|status| format!("BuildKit refused to prune: {}", status.message()))?;
+            let mut records = pruned.into_inner();
+            let mut removed = 0_usize;
+            while records
+                .message()
+                .await
+                .map_err(|status| format!("pruning failed: {}", status.message()))?
+                .is_some()
+            {
+                removed += 1;
+            }
+            tracing::debug!(engine = %engine, removed, "emptied the build cache");
+            Ok(())
+        }
+        .boxed()
     }
 }
 

@@ -52,6 +52,13 @@ pub trait Builder: Send + Sync + std::fmt::Debug + 'static {
     /// `build_id` no longer holds this builder: refuse its certificate and close its
     /// connections.
     fn evict(&self, build_id: &str);
+
+    /// Empties its build cache (all of it), as an isolated builder does between builds. Only
+    /// called while no build holds it. Builders that cannot do this refuse to be isolated.
+    fn reset(&self) -> BoxFuture<'_, Result<(), String>> {
+        let problem = format!("{} cannot empty its build cache", self.endpoint());
+        Box::pin(async move { Err(problem) })
+    }
 }
 
 /// Why a builder could not be set up.

@@ -4,8 +4,14 @@
 //! last ran a build of the same project (its cache is warm there), and a client certificate
 //! minted for it. Asking again returns the same builder and certificate; releasing frees the
 //! slot and makes the builder refuse the certificate.
+//!
+//! Isolated builds (pull requests from forks) only run on the pool's isolated builders, and
+//! trusted builds never do. An isolated builder runs one build at a time and its cache is
+//! emptied ([`Builder::reset`]) after each one, before the next can start; one whose emptying
+//! failed (or that has not been emptied since the pool started) is emptied again before its next
+//! build, and refused to builds while that fails.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -24,8 +30,10 @@ pub const RETRY_AFTER: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub struct BuilderPool {
     ca: Arc<BuilderCa>,
+    /// The trusted builders, then the isolated ones (from index `first_isolated` on).
     builders: Vec<Arc<dyn Builder>>,
-    state: Mutex<State>,
+    first_isolated: usize,
+    state: Arc<Mutex<State>>,
 }
 
 #[derive(Debug, Default)]
@@ -34,6 +42,10 @@ struct State {
     leases: HashMap<String, Lease>,
     /// The builder that last served each project.
     affinity: HashMap<String, usize>,
+    /// Isolated builders whose cache is being emptied (busy until it is).
+    resetting: HashSet<usize>,
+    /// Isolated builders whose cache must be emptied before their next build.
+    dirty: HashSet<usize>,
 }
 
 #[derive(Debug)]
@@ -48,15 +60,43 @@ impl BuilderPool {
     /// A pool of `builders`, with client certificates minted by `ca` (which must also be the
     /// CA the builders trust for clients).
     pub fn new(ca: Arc<BuilderCa>, builders: Vec<Arc<dyn Builder>>) -> Self {
+        let first_isolated = builders.len();
         Self {
             ca,
             builders,
-            state: Mutex::default(),
+            first_isolated,
+            state: Arc::default(),
         }
     }
 
+    /// Adds builders for isolated builds only. Their caches are emptied before their first
+    /// build (a previous run may have left one behind).
+    pub fn with_isolated(mut self, isolated: Vec<Arc<dyn Builder>>) -> Self {
+        let state = Arc::get_mut(&mut self.state)
+            .expect("the pool has not been shared yet")
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        state
+            .dirty
+            .extend(self.builders.len()..self.builders.len() + isolated.len());
+        self.builders.extend(isolated);
+        self
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
+    }
+
+    fn is_isolated(&self, index: usize) -> bool {
+        index >= self.first_isolated
+    }
+
+    /// Whether any builder could ever take `request` (its architecture and isolation).
+    fn serves(&self, request: &BuilderRequest) -> bool {
+        (0..self.builders.len()).any(|index| {
+            self.is_isolated(index) == request.isolated
+                && self.builders[index].arches().contains(&request.arch)
+        })
     }
 
     /// The answer for a build holding a builder (`Pending` while it is being prepared or
@@ -78,13 +118,21 @@ impl BuilderPool {
         }
         let free = |index: usize| {
             let builder = &self.builders[index];
-            builder.arches().contains(&request.arch) && load[index] < builder.concurrency()
+            // An isolated builder runs one build at a time, and not while it is emptied.
+            let capacity = if self.is_isolated(index) {
+                usize::from(!state.resetting.contains(&index))
+            } else {
+                builder.concurrency()
+            };
+            self.is_isolated(index) == request.isolated
+                && builder.arches().contains(&request.arch)
+                && load[index] < capacity
         };
         let preferred = state
             .affinity
             .get(&request.project_id)
             .copied()
-            .filter(|&index| free(index));
+            .filter(|&index| !request.isolated && free(index));
         let chosen = preferred.or_else(|| {
             (0..self.builders.len())
                 .filter(|&index| free(index))
@@ -123,6 +171,16 @@ impl BuilderPool {
     ) -> Result<BuilderConnection, BuilderError> {
         let builder = self.builders[reserved.builder].clone();
         builder.ready().await.map_err(BuilderError::Unavailable)?;
+        if self.state().dirty.contains(&reserved.builder) {
+            builder.reset().await.map_err(|problem| {
+                BuilderError::Unavailable(format!(
+                    "the isolated builder {} could not empty its cache, so it takes no builds: \
+                     {problem}",
+                    builder.endpoint()
+                ))
+            })?;
+            self.state().dirty.remove(&reserved.builder);
+        }
         let certificate = self
             .ca
             .client_certificate(&request.build_id, request.expires_at)
@@ -141,9 +199,11 @@ impl BuilderPool {
             )));
         };
         lease.answer = Some(answer.clone());
-        state
-            .affinity
-            .insert(request.project_id.clone(), reserved.builder);
+        if !request.isolated {
+            state
+                .affinity
+                .insert(request.project_id.clone(), reserved.builder);
+        }
         builder.admit(&request.build_id, certificate.fingerprint);
         reserved.kept = true;
         Ok(BuilderConnection::Active(answer))
@@ -189,15 +249,17 @@ impl BuilderProvider for BuilderPool {
         request: BuilderRequest,
     ) -> BoxFuture<'_, Result<BuilderConnection, BuilderError>> {
         async move {
-            if !self
-                .builders
-                .iter()
-                .any(|builder| builder.arches().contains(&request.arch))
-            {
-                return Err(BuilderError::Unsupported(format!(
-                    "no builder here builds for linux/{}",
-                    request.arch.as_str()
-                )));
+            if !self.serves(&request) {
+                let arch = request.arch.as_str();
+                return Err(BuilderError::Unsupported(if request.isolated {
+                    format!(
+                        "this build is isolated (a pull request from a fork), and this server \
+                         has no isolated builder for linux/{arch}: an operator adds one with \
+                         depot-server --isolated-docker-host"
+                    )
+                } else {
+                    format!("no builder here builds for linux/{arch}")
+                }));
             }
             match self.lease(&request) {
                 Leased::Answer(answer) => Ok(answer),
@@ -208,30 +270,64 @@ impl BuilderProvider for BuilderPool {
     }
 
     fn release(&self, build_id: &str) -> BoxFuture<'_, ()> {
-        let lease = self.state().leases.remove(build_id);
-        if let Some(lease) = lease {
-            self.builders[lease.builder].evict(build_id);
+        let mut state = self.state();
+        if let Some(lease) = state.leases.remove(build_id) {
+            let index = lease.builder;
+            self.builders[index].evict(build_id);
+            if self.is_isolated(index) {
+                state.resetting.insert(index);
+                tokio::spawn(reset_isolated(
+                    self.builders[index].clone(),
+                    index,
+                    self.state.clone(),
+                ));
+            }
         }
         futures_util::future::ready(()).boxed()
     }
+}
+
+/// Empties an isolated builder's cache after a build; it takes no build until this is done,
+/// and if it fails, it is tried again before the next one.
+async fn reset_isolated(builder: Arc<dyn Builder>, index: usize, state: Arc<Mutex<State>>) {
+    let reset = builder.reset().await;
+    let mut state = lock(&state);
+    state.resetting.remove(&index);
+    if let Err(problem) = reset {
+        tracing::warn!(
+            builder = builder.endpoint(),
+            "emptying the isolated builder's cache failed; trying again before its next build: \
+             {problem}"
+        );
+        state.dirty.insert(index);
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::SystemTime;
 
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
     use depot_core::server::builders::BuilderArch;
 
     use super::*;
     use crate::server::Fingerprint;
 
-    /// A builder that is always ready and records who holds it.
+    /// A builder that is always ready and records who holds it and how often its cache was
+    /// emptied.
     #[derive(Debug)]
     struct Slots {
         endpoint: String,
         arches: Vec<BuilderArch>,
         concurrency: usize,
         admitted: Mutex<Vec<String>>,
+        resets: AtomicUsize,
+        reset_fails: AtomicBool,
     }
 
     impl Slots {
@@ -241,7 +337,13 @@ mod tests {
                 arches: vec![arch],
                 concurrency,
                 admitted: Mutex::default(),
+                resets: AtomicUsize::new(0),
+                reset_fails: AtomicBool::new(false),
             })
+        }
+
+        fn resets(&self) -> usize {
+            self.resets.load(Ordering::SeqCst)
         }
     }
 
@@ -267,6 +369,16 @@ mod tests {
         fn evict(&self, build_id: &str) {
             self.admitted.lock().unwrap().retain(|b| b != build_id);
         }
+        fn reset(&self) -> BoxFuture<'_, Result<(), String>> {
+            self.resets.fetch_add(1, Ordering::SeqCst);
+            let fails = self.reset_fails.load(Ordering::SeqCst);
+            futures_util::future::ready(if fails {
+                Err("disk on fire".into())
+            } else {
+                Ok(())
+            })
+            .boxed()
+        }
     }
 
     fn request(build: &str, project: &str, arch: BuilderArch) -> BuilderRequest {
@@ -275,21 +387,98 @@ mod tests {
             project_id: project.into(),
             arch,
             expires_at: SystemTime::now() + Duration::from_secs(600),
+            isolated: false,
         }
     }
 
     async fn endpoint_of(pool: &BuilderPool, build: &str, project: &str) -> Option<String> {
-        match pool
-            .connect(request(build, project, BuilderArch::Amd64))
-            .await
-            .unwrap()
-        {
+        answer_endpoint(
+            pool.connect(request(build, project, BuilderArch::Amd64))
+                .await
+                .unwrap(),
+        )
+    }
+
+    /// The endpoint of an isolated build's builder (`None` while it waits), or the error.
+    async fn isolated_endpoint_of(
+        pool: &BuilderPool,
+        build: &str,
+    ) -> Result<Option<String>, BuilderError> {
+        let request = BuilderRequest {
+            isolated: true,
+            ..request(build, "p", BuilderArch::Amd64)
+        };
+        pool.connect(request).await.map(answer_endpoint)
+    }
+
+    fn answer_endpoint(answer: BuilderConnection) -> Option<String> {
+        match answer {
             BuilderConnection::Active(active) => Some(active.endpoint),
             BuilderConnection::Pending { retry_after } => {
                 assert_eq!(retry_after, RETRY_AFTER);
                 None
             }
         }
+    }
+
+    /// Waits until `builder` has been emptied `count` times (resets after a build run in the
+    /// background).
+    async fn resets_reach(builder: &Slots, count: usize) {
+        for _ in 0..1000 {
+            if builder.resets() >= count {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("{} resets, expected {count}", builder.resets());
+    }
+
+    #[tokio::test]
+    async fn isolated_builds_get_isolated_builders_one_at_a_time_emptied_between_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Arc::new(BuilderCa::open(dir.path()).unwrap());
+        let trusted = Slots::new(1, BuilderArch::Amd64, 1);
+        let isolated = Slots::new(2, BuilderArch::Amd64, 4);
+        let pool = BuilderPool::new(ca.clone(), vec![trusted.clone()])
+            .with_isolated(vec![isolated.clone()]);
+
+        // Emptied before its first build; one isolated build at a time whatever its concurrency.
+        let first = isolated_endpoint_of(&pool, "f1").await.unwrap();
+        assert_eq!(first.as_deref(), Some(isolated.endpoint()));
+        assert_eq!(isolated.resets(), 1);
+        assert_eq!(isolated_endpoint_of(&pool, "f2").await.unwrap(), None);
+        // Trusted builds never get it, even when their builders are full.
+        assert_eq!(
+            endpoint_of(&pool, "t1", "p").await.unwrap(),
+            trusted.endpoint()
+        );
+        assert_eq!(endpoint_of(&pool, "t2", "p").await, None);
+
+        // Released: emptied, then the next isolated build gets it (and nothing more is
+        // emptied before it).
+        pool.release("f1").await;
+        resets_reach(&isolated, 2).await;
+        let second = isolated_endpoint_of(&pool, "f2").await.unwrap();
+        assert_eq!(second.as_deref(), Some(isolated.endpoint()));
+        assert_eq!(isolated.resets(), 2);
+
+        // A failed emptying is tried again before the next build, which waits for it.
+        isolated.reset_fails.store(true, Ordering::SeqCst);
+        pool.release("f2").await;
+        resets_reach(&isolated, 3).await;
+        let refused = isolated_endpoint_of(&pool, "f3").await.unwrap_err();
+        assert!(refused.to_string().contains("disk on fire"), "{refused}");
+        isolated.reset_fails.store(false, Ordering::SeqCst);
+        let third = isolated_endpoint_of(&pool, "f3").await.unwrap();
+        assert_eq!(third.as_deref(), Some(isolated.endpoint()));
+
+        // A pool without isolated builders says how to add one.
+        let plain = BuilderPool::new(ca, vec![trusted.clone()]);
+        let unsupported = isolated_endpoint_of(&plain, "f4").await.unwrap_err();
+        assert!(
+            matches!(&unsupported, BuilderError::Unsupported(m) if m.contains("--isolated-docker-host")),
+            "{unsupported}"
+        );
     }
 
     #[tokio::test]

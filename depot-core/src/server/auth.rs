@@ -8,9 +8,15 @@
 //! | build        | none (only its build's RPCs)      | no                  | no             |
 //! | pull         | none (registry pulls only)        | no                  | no             |
 //! | CI (OIDC JWT)| those whose trust policies match  | those it sees       | no             |
+//! | CI, fork PR  | those whose trust policies match  | start builds only   | no             |
 //!
 //! A CI provider's OIDC token is accepted wherever an API token is, when the server trusts its
 //! issuer ([`Authenticator::with_oidc`]); tokens are told apart by shape (a JWT vs. `dp?_…`).
+//!
+//! A CI token of a pull request from a fork ([`CiIdentity::is_fork_pull_request`]) is
+//! *isolated*: its code is untrusted, so it may start builds ([`Access::Build`]) — which run on
+//! an isolated builder with a throwaway cache — but not read the project's builds, pull, push
+//! or save; its builds' tokens cannot use the project's registry either.
 
 use std::sync::Arc;
 
@@ -47,6 +53,9 @@ pub enum Principal {
         project_id: String,
         /// The build.
         build_id: String,
+        /// The build is isolated (a fork's pull request): its token cannot use the project's
+        /// registry.
+        isolated: bool,
     },
     /// A pull token.
     Pull {
@@ -65,9 +74,13 @@ pub enum Principal {
 /// How much a call needs from a project.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
+    /// Start builds, and nothing else: all an isolated CI token (a fork's pull request) gets.
+    /// Every principal that may write a project may also build in it.
+    Build,
     /// See the project, its builds, and get pull tokens.
     Read,
-    /// Start builds, reset the cache.
+    /// Push, reset the cache, exchange CI tokens for project tokens (and all Build and Read
+    /// allow).
     Write,
     /// Rename, delete, manage trust policies.
     Admin,
@@ -132,8 +145,7 @@ impl Authenticator {
         authenticate_secret(&self.store, secret).await
     }
 
-    /// Verifies a CI job's OIDC token. Fork pull requests are refused: they may only build on
-    /// isolated builders, which this server does not offer yet.
+    /// Verifies a CI job's OIDC token.
     pub async fn verify_ci_token(&self, token: &str) -> Result<CiIdentity, ConnectError> {
         let verifier = self.oidc.as_ref().ok_or_else(|| {
             ConnectError::unauthenticated(
@@ -141,14 +153,7 @@ impl Authenticator {
                  depot-server --oidc-issuer",
             )
         })?;
-        let identity = verifier.verify(token).await.map_err(ci_token_refused)?;
-        if identity.is_fork_pull_request() {
-            return Err(ConnectError::permission_denied(format!(
-                "{identity}: pull requests from forks cannot use the project's credentials, and \
-                 this server has no isolated builders for them"
-            )));
-        }
-        Ok(identity)
+        verifier.verify(token).await.map_err(ci_token_refused)
     }
 }
 
@@ -212,9 +217,10 @@ fn principal_of(token: &Token) -> Option<Principal> {
         TokenKind::Project => Principal::Project {
             project_id: token.project_id.clone()?,
         },
-        TokenKind::Build => Principal::Build {
+        kind @ (TokenKind::Build | TokenKind::IsolatedBuild) => Principal::Build {
             project_id: token.project_id.clone()?,
             build_id: token.build_id.clone()?,
+            isolated: kind == TokenKind::IsolatedBuild,
         },
         TokenKind::Pull => Principal::Pull {
             project_id: token.project_id.clone()?,
@@ -224,6 +230,16 @@ fn principal_of(token: &Token) -> Option<Principal> {
 }
 
 impl Principal {
+    /// Whether this is an isolated CI token (a pull request from a fork: it may only start
+    /// builds, and they run isolated) or an isolated build's token.
+    pub fn is_isolated(&self) -> bool {
+        match self {
+            Principal::Ci { identity } => identity.is_fork_pull_request(),
+            Principal::Build { isolated, .. } => *isolated,
+            _ => false,
+        }
+    }
+
     /// The project a project, build or pull token is bound to.
     pub fn bound_project(&self) -> Option<&str> {
         match self {
@@ -269,6 +285,12 @@ impl Principal {
                     return Err(ConnectError::permission_denied(format!(
                         "no trust policy of project {project_id} matches this CI token \
                          ({identity}): add one with `depot projects trust-policies add`"
+                    )));
+                }
+                if self.is_isolated() && access != Access::Build {
+                    return Err(ConnectError::permission_denied(format!(
+                        "{identity} is a pull request from a fork: its builds run isolated, and \
+                         it cannot read project {project_id}'s builds, pull, push or save"
                     )));
                 }
                 true
@@ -345,6 +367,9 @@ impl Principal {
             }
             Principal::Build { .. } => "build tokens only reach their own build",
             Principal::Pull { .. } => "pull tokens only allow registry pulls",
+            Principal::Ci { .. } if self.is_isolated() => {
+                "CI tokens of pull requests from forks may only start isolated builds"
+            }
             Principal::Ci { .. } => {
                 "CI tokens only reach projects whose trust policies match them, and cannot \
                  administer them"

@@ -49,6 +49,9 @@ pub struct BuilderRequest {
     pub arch: BuilderArch,
     /// When the build's token expires; nothing minted for the build outlives it.
     pub expires_at: SystemTime,
+    /// The build is isolated (a fork's pull request): it must get a builder whose cache no
+    /// other build shares, emptied before anything else builds there.
+    pub isolated: bool,
 }
 
 /// The answer to a [`BuilderRequest`].

@@ -193,6 +193,9 @@ pub struct Build {
     pub last_seen_at: Option<i64>,
     /// When an operator asked for it to be canceled (ms since epoch).
     pub cancel_requested_at: Option<i64>,
+    /// 1 if the build is isolated (a fork's pull request: a throwaway-cache builder, no
+    /// registry access), else 0.
+    pub isolated: i64,
 }
 
 impl Build {
@@ -621,6 +624,7 @@ impl Store {
         project: &Project,
         request: String,
         token_ttl: Duration,
+        isolated: bool,
     ) -> Result<(Build, TokenSecret), StoreError> {
         let build = Build {
             id: ids::new_id(),
@@ -632,17 +636,25 @@ impl Store {
             request: Some(request),
             last_seen_at: None,
             cancel_requested_at: None,
+            isolated: i64::from(isolated),
         };
-        let secret = TokenSecret::generate(TokenKind::Build);
+        let kind = if isolated {
+            TokenKind::IsolatedBuild
+        } else {
+            TokenKind::Build
+        };
+        let secret = TokenSecret::generate(kind);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO builds (id, project_id, status, created_at, request) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO builds (id, project_id, status, created_at, request, isolated) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&build.id)
         .bind(&build.project_id)
         .bind(build.status)
         .bind(build.created_at)
         .bind(build.request.clone())
+        .bind(build.isolated)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -651,7 +663,7 @@ impl Store {
         )
         .bind(ids::new_id())
         .bind(secret.hash())
-        .bind(TokenKind::Build.as_str())
+        .bind(kind.as_str())
         .bind(format!("build {}", build.id))
         .bind(&project.org_id)
         .bind(&project.id)
@@ -668,7 +680,7 @@ impl Store {
     pub async fn get_build(&self, id: &str) -> Result<Option<Build>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, project_id, status, error, created_at, finished_at, request, last_seen_at, \
-             cancel_requested_at FROM builds WHERE id = $1",
+             cancel_requested_at, isolated FROM builds WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -704,7 +716,7 @@ impl Store {
         let (created_at, id) = after.unwrap_or((i64::MAX, ""));
         Ok(sqlx::query_as(
             "SELECT id, project_id, status, error, created_at, finished_at, request, last_seen_at, \
-             cancel_requested_at FROM builds \
+             cancel_requested_at, isolated FROM builds \
              WHERE project_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
              ORDER BY created_at DESC, id DESC LIMIT $4",
         )

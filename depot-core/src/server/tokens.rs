@@ -20,19 +20,23 @@ pub enum TokenKind {
     Pull,
     /// One build's RPCs and its save tags.
     Build,
+    /// One isolated build's RPCs (a fork's pull request): no registry access.
+    IsolatedBuild,
 }
 
 impl TokenKind {
     /// Every kind.
-    pub const ALL: [TokenKind; 5] = [
+    pub const ALL: [TokenKind; 6] = [
         TokenKind::User,
         TokenKind::Organization,
         TokenKind::Project,
         TokenKind::Pull,
         TokenKind::Build,
+        TokenKind::IsolatedBuild,
     ];
 
-    /// The stored name (`user`, `organization`, `project`, `pull`, `build`).
+    /// The stored name (`user`, `organization`, `project`, `pull`, `build`,
+    /// `isolated_build`).
     pub fn as_str(self) -> &'static str {
         match self {
             TokenKind::User => "user",
@@ -40,6 +44,7 @@ impl TokenKind {
             TokenKind::Project => "project",
             TokenKind::Pull => "pull",
             TokenKind::Build => "build",
+            TokenKind::IsolatedBuild => "isolated_build",
         }
     }
 
@@ -54,7 +59,7 @@ impl TokenKind {
             TokenKind::Organization => "dpo_",
             TokenKind::Project => "dpp_",
             TokenKind::Pull => "dpl_",
-            TokenKind::Build => "dpb_",
+            TokenKind::Build | TokenKind::IsolatedBuild => "dpb_",
         }
     }
 }

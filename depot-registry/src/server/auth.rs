@@ -99,6 +99,10 @@ pub async fn authenticate(
     })
 }
 
+/// Why isolated builds and their CI tokens get no registry access.
+const ISOLATED: &str = "isolated builds (pull requests from forks) cannot use the project's \
+                        registry: their code is not trusted with the project's images";
+
 /// Authenticates a login (`GET /v2/`, the token endpoint). A CI token that no project trusts is
 /// refused here, so `docker login` says so instead of succeeding uselessly.
 pub async fn login(
@@ -107,6 +111,12 @@ pub async fn login(
     challenge: &Challenge,
 ) -> Result<Principal> {
     let principal = authenticate(auth, headers, challenge, None).await?;
+    if principal.is_isolated() {
+        return Err(RegistryError::unauthorized(
+            ISOLATED.to_owned(),
+            challenge.header(None),
+        ));
+    }
     if let Principal::Ci { identity } = &principal {
         let trusted = principal
             .visible_projects(auth.store())
@@ -132,6 +142,9 @@ pub async fn authorize(
     repository: &Name,
     action: Action,
 ) -> Result<()> {
+    if principal.is_isolated() {
+        return Err(RegistryError::new(ErrorCode::Denied, ISOLATED));
+    }
     let project = repository.project();
     let allowed = match principal {
         Principal::User { .. } | Principal::Organization { .. } | Principal::Ci { .. } => {

@@ -57,6 +57,7 @@ impl ControlPlane {
                 project_id: build.project_id.clone(),
                 arch,
                 expires_at,
+                isolated: build.isolated != 0,
             })
             .await
             .map_err(|err| match err {

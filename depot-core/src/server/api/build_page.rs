@@ -50,6 +50,11 @@ fn render(build: &Build, steps: &[BuildStep]) -> String {
         build.project_id,
         seconds(end - build.created_at)
     );
+    if build.isolated != 0 {
+        text.push_str(
+            "isolated: yes (a pull request from a fork: a throwaway cache, no registry access)\n",
+        );
+    }
     if let Some(error) = &build.error {
         text.push_str(&format!("error: {error}\n"));
     }
@@ -91,6 +96,7 @@ mod tests {
             request: None,
             last_seen_at: None,
             cancel_requested_at: None,
+            isolated: 1,
         };
         let steps = [
             BuildStep {
@@ -110,6 +116,7 @@ mod tests {
         ];
         let text = render(&build, &steps);
         assert!(text.contains("status: failed\n"), "{text}");
+        assert!(text.contains("isolated: yes"), "{text}");
         assert!(text.contains("duration: 3.5s\n"), "{text}");
         assert!(text.contains("steps (2, 1 cached):"), "{text}");
         assert!(text.contains("    CACHED  [1/2] COPY . .\n"), "{text}");

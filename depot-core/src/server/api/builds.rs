@@ -38,8 +38,16 @@ impl ControlPlane {
             .map(|tag| validate_tag(tag).map(|()| tag.as_str()))
             .collect::<Result<Vec<_>, _>>()?;
         let project = principal
-            .authorize_project(&self.store, &project_id, Access::Write)
+            .authorize_project(&self.store, &project_id, Access::Build)
             .await?;
+        let isolated = principal.is_isolated();
+        if isolated && let Some(flag) = request.options.iter().find_map(registry_flag) {
+            return Err(ConnectError::permission_denied(format!(
+                "this build is isolated (a pull request from a fork): it cannot use the \
+                 project's registry, so {flag} is not available; build without it, or with \
+                 --output to write the image locally"
+            )));
+        }
         let recorded = api::CreateBuildRequest {
             project_id: Some(project.id.clone()),
             ..request.clone()
@@ -50,17 +58,27 @@ impl ControlPlane {
                 &project,
                 STANDARD.encode(recorded.encode_to_vec()),
                 self.config.build_token_ttl,
+                isolated,
             )
             .await
             .map_err(storage_failed)?;
         let registry = &self.config.registry_host;
         let repository = format!("{registry}/{}", project.id);
+        // An isolated build gets no registry tags or credentials: it cannot save.
         let additional_tags = std::iter::once(build.id.as_str())
             .chain(save_tags)
+            .filter(|_| !isolated)
             .map(|tag| api::create_build_response::Tag {
                 tag: format!("{repository}:{tag}"),
                 push: true,
             })
+            .collect();
+        let additional_credentials = (!isolated)
+            .then(|| api::create_build_response::Credential {
+                host: registry.clone(),
+                token: STANDARD.encode(format!("x-token:{}", token.expose())),
+            })
+            .into_iter()
             .collect();
         Ok(api::CreateBuildResponse {
             build_url: self.build_url(&build.id),
@@ -73,10 +91,7 @@ impl ControlPlane {
             }),
             profiler: None,
             project_id: project.id,
-            additional_credentials: vec![api::create_build_response::Credential {
-                host: registry.clone(),
-                token: STANDARD.encode(format!("x-token:{}", token.expose())),
-            }],
+            additional_credentials,
             additional_tags,
         })
     }
@@ -180,6 +195,13 @@ impl ControlPlane {
         let build = self
             .authorize_build(&principal, &request.build_id, Access::Read)
             .await?;
+        if build.isolated != 0 {
+            return Err(ConnectError::failed_precondition(format!(
+                "build {} is isolated (a pull request from a fork): it was not saved, so there is \
+                 nothing to pull",
+                build.id
+            )));
+        }
         let options = build
             .request
             .as_deref()
@@ -301,6 +323,20 @@ impl ControlPlane {
     }
 }
 
+/// The first flag of `options` that needs the project's registry (`--save`, `--save-tag`,
+/// `--load`, which loads through the registry), if any.
+fn registry_flag(options: &api::BuildOptions) -> Option<&'static str> {
+    if !options.save_tags.is_empty() {
+        Some("--save-tag")
+    } else if options.save {
+        Some("--save")
+    } else if options.load {
+        Some("--load")
+    } else {
+        None
+    }
+}
+
 /// Checks a `--save-tag` against the OCI tag grammar.
 fn validate_tag(tag: &str) -> Result<(), ConnectError> {
     let mut bytes = tag.bytes();
@@ -362,6 +398,7 @@ mod tests {
             request: None,
             last_seen_at: None,
             cancel_requested_at: None,
+            isolated: 0,
         };
         let token = encode_page_token(&build);
         assert_eq!(

@@ -453,6 +453,27 @@ async fn fork_pull_requests_build_isolated_from_the_projects_cache_and_registry(
     let (out, _) = build_step(&fork, &setup.project, trusted_first.path(), rootfs.path());
     assert!(ran(&out, "trusted-step-2"), "the fork's cache was kept");
 
+    // The official CLI, in a fork's GitHub Actions job, gets an isolated builder too.
+    let mut fork_claims = github_claims("acme/app");
+    fork_claims.as_object_mut().unwrap().extend(
+        json!({"event_name": "pull_request", "head_repository": "mallory/app"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    setup.github.set_ci_claims(fork_claims);
+    let official = setup.in_github_actions(Cli::official(&setup.server));
+    let (out, _) = build_step(
+        &official,
+        &setup.project,
+        trusted_first.path(),
+        rootfs.path(),
+    );
+    assert!(
+        ran(&out, "trusted-step-2"),
+        "the official CLI's fork build was cached"
+    );
+
     // And the other way round: what a fork built is not in the project's cache.
     let fork_first = step_context("RUN echo fork-step-$((2+2))");
     let (out, _) = build_step(&fork, &setup.project, fork_first.path(), rootfs.path());

@@ -34,7 +34,7 @@ version() { node -p "require('./node_modules/$1/package.json').version"; }
 cat >"$SCRATCH/package.json" <<JSON
 { "name": "depot-rs-node-scratch", "private": true, "type": "module" }
 JSON
-cp -r test typecheck "$SCRATCH/"
+cp -r test typecheck examples "$SCRATCH/"
 (cd "$SCRATCH" && npm install --silent ./depot-rs-sdk-*.tgz \
   "typescript@$(cd "$PACKAGE" && version typescript)" \
   "@types/node@$(cd "$PACKAGE" && version @types/node)")

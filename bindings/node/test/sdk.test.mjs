@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 
@@ -273,6 +274,22 @@ describe('oidc', () => {
     const error = await client.exchangeCiToken({ token: 'header.payload.signature' }).catch((e) => e)
     assert.ok(error instanceof AuthError, String(error))
     assert.equal(error.code, 'unauthenticated')
+  })
+})
+
+describe('examples', () => {
+  test('examples/build.mjs builds and saves a directory', async () => {
+    // A step of its own, so that BuildKit's cache cannot answer it from an earlier run.
+    const nonce = randomUUID()
+    const context = contextWith(peers.dir, `RUN echo example-${nonce}\n`)
+    const output = execFileSync(
+      process.execPath,
+      ['examples/build.mjs', context, '--build-context', `rootfs=${rootfs}`],
+      { env: { ...peers.cliEnv, DEPOT_PROJECT_ID: peers.project }, encoding: 'utf8' },
+    )
+    assert.match(output, new RegExp(`^=> \\[\\S* ?2/2\\] RUN echo example-${nonce}$`, 'm'))
+    assert.match(output, new RegExp(`^ {3}example-${nonce}$`, 'm'))
+    assert.match(output, /^saved sha256:[0-9a-f]{64} as \S+/m)
   })
 })
 

@@ -36,8 +36,8 @@ function waitForLine(stream, match, what) {
   })
 }
 
-/** Starts depot-server, bootstraps it and starts a second registry. */
-export async function startPeers() {
+/** Starts depot-server (with `serverArgs`), bootstraps it and starts a second registry. */
+export async function startPeers(serverArgs = []) {
   const serverBin = process.env.DEPOT_SERVER_BIN
   if (!serverBin) {
     throw new Error('DEPOT_SERVER_BIN is not set: run scripts/test-node.sh')
@@ -47,7 +47,7 @@ export async function startPeers() {
   const env = { ...process.env, DEPOT_SERVER_DATA_DIR: join(dir, 'server'), DEPOT_SERVER_LOG: 'warn' }
   mkdirSync(env.DEPOT_SERVER_DATA_DIR)
 
-  const server = spawn(serverBin, ['--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const server = spawn(serverBin, ['--listen', '127.0.0.1:0', ...serverArgs], { env, stdio: ['ignore', 'pipe', 'inherit'] })
   children.push(server)
   const apiUrl = await waitForLine(
     server.stdout,

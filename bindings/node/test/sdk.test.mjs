@@ -21,18 +21,24 @@ import {
 } from '@depot-rs/sdk'
 
 import { busyboxRootfs, contextWith, registryDigest, startPeers } from './harness.mjs'
+import { startIssuer } from './issuer.mjs'
 
 let peers
 let client
 let rootfs
+let issuer
 
 before(async () => {
-  peers = await startPeers()
+  issuer = await startIssuer('/gitlab')
+  peers = await startPeers(['--oidc-issuer', `gitlab=${issuer.url}`])
   client = await Client.connect({ token: peers.token, apiUrl: peers.apiUrl, project: peers.project })
   rootfs = busyboxRootfs(peers.dir)
 })
 
-after(() => peers?.stop())
+after(() => {
+  peers?.stop()
+  issuer?.stop()
+})
 
 /** Runs `fn` with the environment variables `vars` set (`undefined` unsets), then restores
  * them. process.env is changed in place: the native module reads the real environment. */
@@ -268,6 +274,40 @@ describe('oidc', () => {
         assert.deepEqual(await detectCiToken(), { provider: 'gitlab', token: 'header.payload.signature' })
       })
     })
+  })
+
+  test("a CI job's token is detected and exchanged for a project token", async () => {
+    const added = await depot(
+      ['projects', 'trust-policies', 'add', 'gitlab', '--namespace', 'acme', '--project-path', 'acme/app',
+        '--project', peers.project],
+      { env: peers.cliEnv },
+    )
+    assert.equal(added.exitCode, 0, added.stderr)
+    const now = Math.floor(Date.now() / 1000)
+    const jwt = issuer.mint({
+      iss: issuer.url,
+      aud: 'https://depot.dev',
+      sub: 'project_path:acme/app:ref_type:branch:ref:main',
+      jti: randomUUID(),
+      iat: now,
+      nbf: now,
+      exp: now + 300,
+      namespace_path: 'acme',
+      project_path: 'acme/app',
+    })
+    const exchanged = await withEnv({ GITLAB_CI: 'true', DEPOT_OIDC_TOKEN: jwt }, async () => {
+      assert.deepEqual(await detectCiToken(), { provider: 'gitlab', token: jwt })
+      return client.exchangeCiToken()
+    })
+    assert.equal(exchanged.projectId, peers.project)
+    // It expires with the CI token (to the second), not after the server's one-hour limit.
+    assert.ok(exchanged.expiresAt > Date.now() && exchanged.expiresAt < (now + 301) * 1000, String(exchanged.expiresAt))
+    const asJob = await Client.connect({ token: exchanged.token, apiUrl: peers.apiUrl, project: peers.project })
+    assert.ok((await asJob.pullToken()).length > 10)
+    // Each CI token is exchanged once.
+    const again = await client.exchangeCiToken({ token: jwt }).catch((e) => e)
+    assert.ok(again instanceof DepotError, String(again))
+    assert.equal(again.code, 'already_exists')
   })
 
   test('the server refuses to exchange a token it cannot verify', async () => {

@@ -195,12 +195,14 @@ fn spec(options: BuildOptions, project: Option<String>) -> napi::Result<BuildSpe
         .map_err(invalid)?;
     let mut outputs = Vec::new();
     for spec in &output_specs {
-        let output = spec
-            .clone()
-            .into_output(&tags, || {
-                TarDestination::Writer(Box::new(tokio::io::sink()))
-            })
-            .map_err(invalid)?;
+        if spec.attrs.get("dest").is_some_and(|dest| dest == "-") {
+            return Err(invalid(
+                "dest=- (standard output) is for the CLI; name a file".into(),
+            ));
+        }
+        // Only `dest=-` writes to this destination, and it was refused above.
+        let unused = || TarDestination::Writer(Box::new(tokio::io::sink()));
+        let output = spec.clone().into_output(&tags, unused).map_err(invalid)?;
         outputs.extend(output);
     }
     let secrets = options

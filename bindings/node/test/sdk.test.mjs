@@ -246,6 +246,23 @@ describe('builds', () => {
     assert.match(error.message, /not a directory/)
   })
 
+  test('load puts the image into the Docker Engine under its tags', async () => {
+    const name = `depot-rs-test/node-load:${randomUUID().slice(0, 8)}`
+    const context = contextWith(peers.dir, 'RUN echo loaded > /tmp/marker\n')
+    const build = await client.build({ context, buildContexts: { rootfs }, load: true, tags: [name] })
+    await build.result()
+    const marker = execFileSync('docker', ['run', '--rm', name, 'cat', '/tmp/marker'], { encoding: 'utf8' })
+    assert.equal(marker, 'loaded\n')
+    execFileSync('docker', ['rmi', name])
+  })
+
+  test('outputs to standard output are refused', async () => {
+    const context = contextWith(peers.dir, 'RUN true\n')
+    const error = await client.build({ context, outputs: ['type=tar,dest=-'] }).catch((e) => e)
+    assert.ok(error instanceof DepotError, String(error))
+    assert.equal(error.code, 'invalid_argument')
+  })
+
   test('a builder can be acquired on its own and released', async () => {
     const builder = await client.acquireBuilder()
     const { connection } = builder

@@ -36,7 +36,8 @@ log "registry tests with the S3 blob store (moto)"
 env -u DEPOT_TEST_DATABASE_URL cargo test -p depot-tests --locked \
   --test registry --test registry_clients --test pull_push 2>&1 | tee -a "$RESULTS"
 
-# Node and Python packages arrive with the bindings; their suites will run here.
+log "Node package (bindings/node)"
+bash "$REPO_ROOT/scripts/test-node.sh"
 
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "rust: %d passed, %d failed\n", passed, failed }' "$RESULTS"
 rm -f "$RESULTS"

@@ -58,8 +58,10 @@ pub async fn copy_image(
             target: &target,
             progress,
         };
-        stream::iter(blobs.iter())
-            .map(|blob| copy.blob(blob))
+        // The futures are made before streaming them so that the returned future holds no
+        // closure over borrowed blobs: that keeps it `Send` for callers that spawn it.
+        let transfers: Vec<_> = blobs.iter().map(|blob| copy.blob(blob)).collect();
+        stream::iter(transfers)
             .buffer_unordered(options.concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;

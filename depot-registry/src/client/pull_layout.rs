@@ -77,8 +77,10 @@ pub async fn pull_into_layout(
         target: &pull.directory.display().to_string(),
         progress,
     };
-    stream::iter(blobs.iter())
-        .map(|blob| download.blob(blob))
+    // The futures are made before streaming them so that the returned future holds no closure
+    // over borrowed blobs: that keeps it `Send` for callers that spawn it.
+    let downloads: Vec<_> = blobs.iter().map(|blob| download.blob(blob)).collect();
+    stream::iter(downloads)
         .buffer_unordered(pull.concurrency.max(1))
         .try_collect::<Vec<()>>()
         .await?;

@@ -1,0 +1,255 @@
+//! Builds: a [`depot_build::run`] build started from JavaScript options, its events pulled one
+//! at a time by the TypeScript layer, its result, and cancellation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use depot_build::builder::{BuildInfo, BuilderRequest, builder_platform};
+use depot_build::buildkit::{BuildOptions as BuildKitOptions, OutputSpec, TarDestination};
+use depot_build::run::{BuildSpec, Canceller, Events, RunningBuild, start};
+use depot_core::DepotClient;
+use futures_util::StreamExt;
+use napi_derive::napi;
+
+use crate::client::NativeClient;
+use crate::error::{Failure, fail};
+
+/// A build, with the options of `depot build`.
+#[napi(object)]
+#[derive(Default)]
+pub struct BuildOptions {
+    /// The build context directory.
+    pub context: String,
+    /// The Dockerfile (default: `<context>/Dockerfile`).
+    pub dockerfile: Option<String>,
+    /// Image names (`-t`).
+    pub tags: Option<Vec<String>>,
+    /// Build arguments.
+    pub build_args: Option<HashMap<String, String>>,
+    /// The stage to build.
+    pub target: Option<String>,
+    /// Target platforms (`linux/amd64`).
+    pub platforms: Option<Vec<String>>,
+    /// Build every step again.
+    pub no_cache: Option<bool>,
+    /// Save the image in the project's registry.
+    pub save: Option<bool>,
+    /// More tags for the saved image (implies `save`).
+    pub save_tags: Option<Vec<String>>,
+    /// Push the image to the registries of its tags.
+    pub push: Option<bool>,
+    /// Load the image into the local Docker Engine, named with the tags.
+    pub load: Option<bool>,
+    /// `--output` specs (`type=oci,dest=image.tar`, `type=local,dest=out`).
+    pub outputs: Option<Vec<String>>,
+    /// Image labels.
+    pub labels: Option<HashMap<String, String>>,
+    /// Named build contexts (`name` → directory or `docker-image://…`).
+    pub build_contexts: Option<HashMap<String, String>>,
+    /// `--secret` specs (`id=npm,src=.npmrc`, `id=TOKEN,env=TOKEN`).
+    pub secrets: Option<Vec<String>>,
+    /// The project (default: the client's).
+    pub project: Option<String>,
+    /// The builder's platform: `dynamic` (default), `linux/amd64` or `linux/arm64`.
+    pub build_platform: Option<String>,
+    /// Provenance attestation: `true`, `false` or `mode=max`.
+    pub provenance: Option<String>,
+    /// SBOM attestation: `true`, `false` or `generator=…`.
+    pub sbom: Option<String>,
+}
+
+/// What a successful build produced.
+#[napi(object)]
+pub struct BuildOutcome {
+    /// The build's ID.
+    pub build_id: String,
+    /// Its project.
+    pub project_id: String,
+    /// The image's manifest (or index) digest, when an image was exported.
+    pub image_digest: Option<String>,
+    /// Where the image was saved in the project's registry.
+    pub saved_tags: Vec<String>,
+    /// The metadata `depot build --metadata-file` writes.
+    pub metadata: serde_json::Value,
+}
+
+/// A running build.
+#[napi]
+pub struct NativeBuild {
+    info: BuildInfo,
+    client: DepotClient,
+    load_tags: Option<Vec<String>>,
+    events: Arc<tokio::sync::Mutex<Option<Events>>>,
+    canceller: Canceller,
+    running: Mutex<Option<RunningBuild>>,
+}
+
+#[napi]
+impl NativeClient {
+    /// Registers a build and starts it.
+    #[napi]
+    pub async fn build(&self, options: BuildOptions) -> napi::Result<NativeBuild> {
+        let project = options.project.clone().or_else(|| self.project_id());
+        let load_tags = options
+            .load
+            .unwrap_or(false)
+            .then(|| options.tags.clone().unwrap_or_default());
+        let spec = spec(options, project)?;
+        let mut running = start(&self.client, spec).await.map_err(fail)?;
+        Ok(NativeBuild {
+            info: running.info().clone(),
+            client: self.client.clone(),
+            load_tags,
+            events: Arc::new(tokio::sync::Mutex::new(running.take_events())),
+            canceller: running.canceller(),
+            running: Mutex::new(Some(running)),
+        })
+    }
+}
+
+#[napi]
+impl NativeBuild {
+    /// The build's ID.
+    #[napi(getter)]
+    pub fn build_id(&self) -> String {
+        self.info.build_id.clone()
+    }
+
+    /// The build's project.
+    #[napi(getter)]
+    pub fn project_id(&self) -> String {
+        self.info.project_id.clone()
+    }
+
+    /// The next event (the JSON shape of `depot_build::events::wire`), or `null` once the
+    /// build has ended.
+    #[napi]
+    pub async fn next_event(&self) -> napi::Result<Option<serde_json::Value>> {
+        let events = Arc::clone(&self.events);
+        let mut events = events.lock().await;
+        let Some(stream) = events.as_mut() else {
+            return Ok(None);
+        };
+        match stream.next().await {
+            Some(event) => serde_json::to_value(&event)
+                .map(Some)
+                .map_err(|err| fail(Failure::message("internal", err.to_string()))),
+            None => {
+                *events = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Cancels the build; its result becomes a `canceled` error.
+    #[napi]
+    pub fn cancel(&self) {
+        self.canceller.cancel();
+    }
+
+    /// Waits for the build to end and its builder to be released; with `load`, then pulls the
+    /// image into the Docker Engine.
+    #[napi]
+    pub async fn result(&self) -> napi::Result<BuildOutcome> {
+        let running = self
+            .running
+            .lock()
+            .map_err(|_| {
+                fail(Failure::message(
+                    "internal",
+                    "the build's state is poisoned",
+                ))
+            })?
+            .take()
+            .ok_or_else(|| fail(Failure::message("internal", "the result was already taken")))?;
+        let build_id = &self.info.build_id;
+        let output = running
+            .result()
+            .await
+            .map_err(|err| fail(Failure::from(err).for_build(build_id)))?;
+        if let Some(tags) = &self.load_tags {
+            crate::registry::load_build(&self.client, build_id, tags).await?;
+        }
+        Ok(BuildOutcome {
+            image_digest: output.image_digest().map(str::to_owned),
+            build_id: output.info.build_id,
+            project_id: output.info.project_id,
+            saved_tags: output.saved_tags,
+            metadata: output.metadata,
+        })
+    }
+}
+
+/// The [`BuildSpec`] for JavaScript's options.
+fn spec(options: BuildOptions, project: Option<String>) -> napi::Result<BuildSpec> {
+    let invalid = |message: String| fail(Failure::message("invalid_argument", message));
+    let tags = options.tags.unwrap_or_default();
+    let platforms = options.platforms.unwrap_or_default();
+    let save_tags = options.save_tags.unwrap_or_default();
+    let output_specs = options
+        .outputs
+        .unwrap_or_default()
+        .iter()
+        .map(|text| text.parse::<OutputSpec>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let mut outputs = Vec::new();
+    for spec in &output_specs {
+        if spec.attrs.get("dest").is_some_and(|dest| dest == "-") {
+            return Err(invalid(
+                "dest=- (standard output) is for the CLI; name a file".into(),
+            ));
+        }
+        // Only `dest=-` writes to this destination, and it was refused above.
+        let unused = || TarDestination::Writer(Box::new(tokio::io::sink()));
+        let output = spec.clone().into_output(&tags, unused).map_err(invalid)?;
+        outputs.extend(output);
+    }
+    let secrets = options
+        .secrets
+        .unwrap_or_default()
+        .iter()
+        .map(|text| text.parse())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let platform = builder_platform(
+        options.build_platform.as_deref().unwrap_or("dynamic"),
+        &platforms,
+    )
+    .map_err(invalid)?;
+    let request = BuilderRequest {
+        project_id: project,
+        tags: tags.clone(),
+        outputs: output_specs,
+        push: options.push.unwrap_or(false),
+        load: options.load.unwrap_or(false),
+        save: options.save.unwrap_or(false) || !save_tags.is_empty(),
+        save_tags,
+        platform,
+        ..BuilderRequest::default()
+    };
+    let build = BuildKitOptions {
+        context: options.context.into(),
+        dockerfile: options.dockerfile.map(Into::into),
+        target: options.target,
+        build_args: sorted(options.build_args),
+        labels: sorted(options.labels),
+        platforms,
+        no_cache: options.no_cache.unwrap_or(false),
+        build_contexts: sorted(options.build_contexts),
+        provenance: options.provenance,
+        sbom: options.sbom,
+        secrets,
+        ..BuildKitOptions::default()
+    };
+    Ok(BuildSpec {
+        request,
+        options: build,
+        outputs,
+        show_build_url: false,
+    })
+}
+
+fn sorted(map: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
+    map.unwrap_or_default().into_iter().collect()
+}

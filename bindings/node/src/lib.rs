@@ -1,0 +1,19 @@
+//! The native module of the `@depot-rs/sdk` npm package: depot-rs's Rust crates exposed to Node
+//! with napi-rs. The package's TypeScript layer (`ts/`) wraps these functions and classes into
+//! the public API (`Client`, `BuildHandle`, typed errors); nothing here is meant to be called
+//! directly by users.
+//!
+//! - [`client`]: configuration resolution, projects, pull tokens and the OIDC exchange.
+//! - [`builds`]: builds with streamed events, their result and cancellation.
+//! - [`builder`]: a builder acquired on its own, with its BuildKit connection details.
+//! - [`registry`]: pulling, pushing, listing and deleting images.
+//! - [`oidc`]: finding the CI job's OIDC token.
+//! - [`error`]: every Rust error mapped to one JSON shape the TypeScript layer turns into
+//!   `DepotError` subclasses.
+
+pub mod builder;
+pub mod builds;
+pub mod client;
+pub mod error;
+pub mod oidc;
+pub mod registry;

@@ -1,0 +1,363 @@
+// The package as a user installs it, against a real depot-server, Docker Engine's BuildKit and a
+// second registry (see harness.mjs).
+
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { after, before, describe, test } from 'node:test'
+
+import {
+  AuthError,
+  BuildCanceled,
+  BuildFailed,
+  Client,
+  ConfigError,
+  DepotError,
+  NotFoundError,
+  depot,
+  depotBinaryPath,
+  detectCiToken,
+} from '@depot-rs/sdk'
+
+import { busyboxRootfs, contextWith, registryDigest, startPeers } from './harness.mjs'
+import { startIssuer } from './issuer.mjs'
+
+let peers
+let client
+let rootfs
+let issuer
+
+before(async () => {
+  issuer = await startIssuer('/gitlab')
+  peers = await startPeers(['--oidc-issuer', `gitlab=${issuer.url}`])
+  client = await Client.connect({ token: peers.token, apiUrl: peers.apiUrl, project: peers.project })
+  rootfs = busyboxRootfs(peers.dir)
+})
+
+after(() => {
+  peers?.stop()
+  issuer?.stop()
+})
+
+/** Runs `fn` with the environment variables `vars` set (`undefined` unsets), then restores
+ * them. process.env is changed in place: the native module reads the real environment. */
+async function withEnv(vars, fn) {
+  const saved = Object.fromEntries(Object.keys(vars).map((name) => [name, process.env[name]]))
+  const apply = (values) => {
+    for (const [name, value] of Object.entries(values)) {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+  }
+  apply(vars)
+  try {
+    return await fn()
+  } finally {
+    apply(saved)
+  }
+}
+
+/** The status the server reports for `buildId`, read with the bundled CLI. */
+async function buildStatus(buildId) {
+  const listed = await depot(['list', 'builds', '--project', peers.project, '--output', 'json'], {
+    env: peers.cliEnv,
+  })
+  assert.equal(listed.exitCode, 0, listed.stderr)
+  const build = JSON.parse(listed.stdout).find((b) => b.id === buildId)
+  assert.ok(build, `build ${buildId} is not listed: ${listed.stdout}`)
+  return build.status
+}
+
+describe('client', () => {
+  test('resolves its configuration and lists and creates projects', async () => {
+    assert.equal(client.project, peers.project)
+    assert.equal(client.apiUrl, peers.apiUrl)
+    const projects = await client.listProjects()
+    assert.ok(projects.some((p) => p.id === peers.project), JSON.stringify(projects))
+    const created = await client.createProject({ name: 'node-made' })
+    assert.equal(created.name, 'node-made')
+    const again = await client.listProjects()
+    assert.ok(again.some((p) => p.id === created.id))
+  })
+
+  test('resolves the token, API URL and project from the environment like the CLI', async () => {
+    const vars = { DEPOT_TOKEN: peers.token, DEPOT_API_URL: peers.apiUrl, DEPOT_PROJECT_ID: peers.project }
+    await withEnv(vars, async () => {
+      const fromEnv = await Client.connect()
+      assert.equal(fromEnv.apiUrl, peers.apiUrl)
+      assert.equal(fromEnv.project, peers.project)
+      assert.ok((await fromEnv.listProjects()).length > 0)
+    })
+  })
+
+  test('issues pull tokens', async () => {
+    const token = await client.pullToken()
+    assert.ok(token.length > 10)
+  })
+
+  test('a bad token rejects with AuthError', async () => {
+    const bad = await Client.connect({ token: 'not-a-token', apiUrl: peers.apiUrl })
+    const error = await bad.listProjects().catch((e) => e)
+    assert.ok(error instanceof AuthError, String(error))
+    assert.ok(error instanceof DepotError)
+    assert.equal(error.code, 'unauthenticated')
+    assert.match(error.message, /ListProjects|token/i)
+  })
+
+  test('a missing project rejects with ConfigError', async () => {
+    const noProject = await Client.connect({ token: peers.token, apiUrl: peers.apiUrl, cwd: '/' })
+    const error = await noProject.listImages().catch((e) => e)
+    assert.ok(error instanceof ConfigError, String(error))
+    assert.equal(error.code, 'config')
+  })
+
+  test('pulling a build that does not exist rejects with NotFoundError', async () => {
+    const error = await client.pull({ buildId: 'nosuchbuild' }).catch((e) => e)
+    assert.ok(error instanceof NotFoundError, String(error))
+    assert.equal(error.code, 'not_found')
+  })
+})
+
+describe('builds', () => {
+  test('a build streams its steps and logs in order, saves, pulls back and pushes', async () => {
+    const context = contextWith(peers.dir, 'RUN echo first-line && echo second-line\n')
+    const seen = []
+    const build = await client.build({
+      context,
+      save: true,
+      saveTags: ['node-extra'],
+      buildContexts: { rootfs },
+      noCache: true,
+      onEvent: (event) => seen.push(event),
+    })
+    assert.match(build.buildId, /\S/)
+    const iterated = []
+    for await (const event of build) iterated.push(event)
+    const result = await build.result()
+    assert.deepEqual(iterated, seen, 'the iterator and onEvent see the same events')
+
+    // Step names arrive in order: ours first, then the RUN step's start, its logs, its end.
+    const names = seen.filter((e) => e.type === 'vertex_started').map((e) => e.name)
+    const connecting = names.findIndex((n) => n.startsWith('[depot] connecting to'))
+    const run = names.findIndex((n) => n.includes('RUN echo first-line'))
+    assert.ok(connecting >= 0 && run > connecting, JSON.stringify(names))
+    const runVertex = seen.find((e) => e.type === 'vertex_started' && e.name.includes('RUN echo')).vertex
+    const runEvents = seen.filter((e) => e.vertex === runVertex)
+    const started = runEvents.findIndex((e) => e.type === 'vertex_started')
+    const completed = runEvents.findIndex((e) => e.type === 'vertex_completed')
+    const output = runEvents
+      .filter((e) => e.type === 'log')
+      .map((e) => e.text)
+      .join('')
+    assert.match(output, /first-line\n(.|\n)*second-line/)
+    const firstLog = runEvents.findIndex((e) => e.type === 'log')
+    assert.ok(started < firstLog && firstLog < completed, JSON.stringify(runEvents))
+
+    assert.equal(result.buildId, build.buildId)
+    assert.equal(result.projectId, peers.project)
+    assert.match(result.imageDigest, /^sha256:[0-9a-f]{64}$/)
+    assert.equal(result.metadata['containerimage.digest'], result.imageDigest)
+    assert.deepEqual(result.metadata['depot.build'], { buildID: build.buildId, projectID: peers.project })
+    assert.ok(result.savedTags.some((t) => t.endsWith(`${peers.project}:${build.buildId}`)), result.savedTags)
+    assert.ok(result.savedTags.some((t) => t.endsWith(':node-extra')), result.savedTags)
+    assert.equal(await buildStatus(build.buildId), 'finished')
+
+    // Pulled back into Docker, named as asked.
+    const name = `depot-rs-test/node-sdk:${build.buildId.toLowerCase()}`
+    await client.pull({ buildId: build.buildId, tags: [name] })
+    const id = execFileSync('docker', ['image', 'inspect', '--format', '{{.Id}}', name], { encoding: 'utf8' })
+    assert.match(id, /sha256:/)
+    const ran = execFileSync('docker', ['run', '--rm', name, 'cat', '/bin/busybox'], { maxBuffer: 1 << 26 })
+    assert.ok(ran.length > 0)
+
+    // Into an OCI layout, by build and by saved tag: the same digest.
+    const layout = `${peers.dir}/layout`
+    const pulled = await client.pull({ buildId: build.buildId, ociLayout: layout, tags: ['v1'] })
+    assert.equal(pulled.digest, result.imageDigest)
+    assert.ok(existsSync(`${layout}/index.json`))
+    const byTag = await client.pull({ tag: 'node-extra', ociLayout: `${peers.dir}/layout-tag` })
+    assert.equal(byTag.digest, result.imageDigest)
+
+    // Pushed to a second registry: the digest it serves is the build's.
+    const pushed = await client.push({ buildId: build.buildId, tags: [`${peers.registryHost}/node/app:1`] })
+    assert.equal(pushed.digest, result.imageDigest)
+    assert.equal(await registryDigest(peers.registryHost, 'node/app', '1'), result.imageDigest)
+    const copied = await client.copy({
+      source: `${peers.registryHost}/node/app:1`,
+      destinations: [`${peers.registryHost}/node/copy:2`],
+    })
+    assert.equal(copied.digest, result.imageDigest)
+
+    // Listed in the project's registry, then deleted.
+    const images = await client.listImages()
+    assert.ok(images.some((i) => i.tag === 'node-extra' && i.digest === result.imageDigest), JSON.stringify(images))
+    await client.deleteImage({ tags: ['node-extra'] })
+    assert.ok(!(await client.listImages()).some((i) => i.tag === 'node-extra'))
+    execFileSync('docker', ['rmi', name])
+  })
+
+  test('a failing step rejects with BuildFailed carrying its log', async () => {
+    const context = contextWith(peers.dir, 'RUN echo about-to-fail && echo on-stderr >&2 && exit 3\n')
+    const build = await client.build({ context, buildContexts: { rootfs }, noCache: true })
+    const error = await build.result().catch((e) => e)
+    assert.ok(error instanceof BuildFailed, String(error))
+    assert.equal(error.code, 'build_failed')
+    assert.equal(error.buildId, build.buildId)
+    assert.match(error.step, /RUN echo about-to-fail/)
+    assert.ok(error.log.some((line) => line.includes('about-to-fail')), JSON.stringify(error.log))
+    assert.match(error.message, /exit code: 3/)
+    const events = []
+    for await (const event of build) events.push(event)
+    assert.ok(events.some((e) => e.type === 'vertex_errored' && e.name.includes('RUN echo about-to-fail')))
+    assert.equal(await buildStatus(build.buildId), 'failed')
+  })
+
+  test('aborting the signal cancels the build on the server', async () => {
+    const context = contextWith(peers.dir, 'RUN echo sleeping-now && sleep 120\n')
+    const controller = new AbortController()
+    const build = await client.build({
+      context,
+      buildContexts: { rootfs },
+      noCache: true,
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'log' && event.text.includes('sleeping-now')) controller.abort()
+      },
+    })
+    const error = await build.result().catch((e) => e)
+    assert.ok(error instanceof BuildCanceled, String(error))
+    assert.equal(error.code, 'canceled')
+    assert.equal(await buildStatus(build.buildId), 'canceled')
+  })
+
+  test('an aborted signal does not start a build', async () => {
+    const controller = new AbortController()
+    controller.abort()
+    const context = contextWith(peers.dir, 'RUN true\n')
+    const error = await client.build({ context, signal: controller.signal }).catch((e) => e)
+    assert.ok(error instanceof BuildCanceled, String(error))
+  })
+
+  test('an invalid context rejects before a builder is taken', async () => {
+    const error = await client.build({ context: `${peers.dir}/missing` }).catch((e) => e)
+    assert.ok(error instanceof DepotError, String(error))
+    assert.equal(error.code, 'invalid_argument')
+    assert.match(error.message, /not a directory/)
+  })
+
+  test('load puts the image into the Docker Engine under its tags', async () => {
+    const name = `depot-rs-test/node-load:${randomUUID().slice(0, 8)}`
+    const context = contextWith(peers.dir, 'RUN echo loaded > /tmp/marker\n')
+    const build = await client.build({ context, buildContexts: { rootfs }, load: true, tags: [name] })
+    await build.result()
+    const marker = execFileSync('docker', ['run', '--rm', name, 'cat', '/tmp/marker'], { encoding: 'utf8' })
+    assert.equal(marker, 'loaded\n')
+    execFileSync('docker', ['rmi', name])
+  })
+
+  test('outputs to standard output are refused', async () => {
+    const context = contextWith(peers.dir, 'RUN true\n')
+    const error = await client.build({ context, outputs: ['type=tar,dest=-'] }).catch((e) => e)
+    assert.ok(error instanceof DepotError, String(error))
+    assert.equal(error.code, 'invalid_argument')
+  })
+
+  test('a builder can be acquired on its own and released', async () => {
+    const builder = await client.acquireBuilder()
+    const { connection } = builder
+    assert.match(connection.endpoint, /^tcp:\/\//)
+    assert.match(connection.caPem, /BEGIN CERTIFICATE/)
+    assert.match(connection.certPem, /BEGIN CERTIFICATE/)
+    assert.match(connection.keyPem, /PRIVATE KEY/)
+    await builder.release()
+    assert.equal(await buildStatus(connection.buildId), 'finished')
+  })
+})
+
+describe('oidc', () => {
+  test('finds no CI token outside CI, and a GitLab job token inside one', async () => {
+    const outside = {
+      GITLAB_CI: undefined,
+      DEPOT_OIDC_TOKEN: undefined,
+      CIRCLE_OIDC_TOKEN_V2: undefined,
+      ACTIONS_ID_TOKEN_REQUEST_URL: undefined,
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: undefined,
+      BUILDKITE_AGENT_ACCESS_TOKEN: undefined,
+    }
+    await withEnv(outside, async () => {
+      assert.equal(await detectCiToken(), null)
+      await withEnv({ GITLAB_CI: 'true', DEPOT_OIDC_TOKEN: 'header.payload.signature' }, async () => {
+        assert.deepEqual(await detectCiToken(), { provider: 'gitlab', token: 'header.payload.signature' })
+      })
+    })
+  })
+
+  test("a CI job's token is detected and exchanged for a project token", async () => {
+    const added = await depot(
+      ['projects', 'trust-policies', 'add', 'gitlab', '--namespace', 'acme', '--project-path', 'acme/app',
+        '--project', peers.project],
+      { env: peers.cliEnv },
+    )
+    assert.equal(added.exitCode, 0, added.stderr)
+    const now = Math.floor(Date.now() / 1000)
+    const jwt = issuer.mint({
+      iss: issuer.url,
+      aud: 'https://depot.dev',
+      sub: 'project_path:acme/app:ref_type:branch:ref:main',
+      jti: randomUUID(),
+      iat: now,
+      nbf: now,
+      exp: now + 300,
+      namespace_path: 'acme',
+      project_path: 'acme/app',
+    })
+    const exchanged = await withEnv({ GITLAB_CI: 'true', DEPOT_OIDC_TOKEN: jwt }, async () => {
+      assert.deepEqual(await detectCiToken(), { provider: 'gitlab', token: jwt })
+      return client.exchangeCiToken()
+    })
+    assert.equal(exchanged.projectId, peers.project)
+    // It expires with the CI token (to the second), not after the server's one-hour limit.
+    assert.ok(exchanged.expiresAt > Date.now() && exchanged.expiresAt < (now + 301) * 1000, String(exchanged.expiresAt))
+    const asJob = await Client.connect({ token: exchanged.token, apiUrl: peers.apiUrl, project: peers.project })
+    assert.ok((await asJob.pullToken()).length > 10)
+    // Each CI token is exchanged once.
+    const again = await client.exchangeCiToken({ token: jwt }).catch((e) => e)
+    assert.ok(again instanceof DepotError, String(again))
+    assert.equal(again.code, 'already_exists')
+  })
+
+  test('the server refuses to exchange a token it cannot verify', async () => {
+    const error = await client.exchangeCiToken({ token: 'header.payload.signature' }).catch((e) => e)
+    assert.ok(error instanceof AuthError, String(error))
+    assert.equal(error.code, 'unauthenticated')
+  })
+})
+
+describe('examples', () => {
+  test('examples/build.mjs builds and saves a directory', async () => {
+    // A step of its own, so that BuildKit's cache cannot answer it from an earlier run.
+    const nonce = randomUUID()
+    const context = contextWith(peers.dir, `RUN echo example-${nonce}\n`)
+    const output = execFileSync(
+      process.execPath,
+      ['examples/build.mjs', context, '--build-context', `rootfs=${rootfs}`],
+      { env: { ...peers.cliEnv, DEPOT_PROJECT_ID: peers.project }, encoding: 'utf8' },
+    )
+    assert.match(output, new RegExp(`^=> \\[\\S* ?2/2\\] RUN echo example-${nonce}$`, 'm'))
+    assert.match(output, new RegExp(`^ {3}example-${nonce}$`, 'm'))
+    assert.match(output, /^saved sha256:[0-9a-f]{64} as \S+/m)
+  })
+})
+
+describe('bundled CLI', () => {
+  test('depot() runs the CLI built from the workspace', async () => {
+    assert.ok(existsSync(depotBinaryPath()))
+    const version = await depot(['--version'])
+    assert.equal(version.exitCode, 0, version.stderr)
+    assert.match(version.stdout, /\d+\.\d+\.\d+/)
+    const projects = await depot(['list', 'projects', '--output', 'json'], { env: peers.cliEnv })
+    assert.equal(projects.exitCode, 0, projects.stderr)
+    assert.ok(JSON.parse(projects.stdout).some((p) => p.id === peers.project), projects.stdout)
+  })
+})

@@ -1,0 +1,90 @@
+/**
+ * Build events, as the Rust core serializes them (`depot_build::events::wire`): objects tagged by
+ * `type`, with snake_case keys, identical in the Python package. Times are milliseconds since the
+ * Unix epoch; durations are milliseconds.
+ */
+
+/** A step was announced; it has not started. */
+export interface VertexQueued {
+  type: 'vertex_queued'
+  /** The step's digest (`depot:<name>` for depot's own steps). */
+  vertex: string
+  /** The step's name, e.g. `[2/2] RUN make`. */
+  name: string
+}
+
+/** A step started (or started again). */
+export interface VertexStarted {
+  type: 'vertex_started'
+  vertex: string
+  name: string
+  started_ms: number
+}
+
+/** A step finished successfully. */
+export interface VertexCompleted {
+  type: 'vertex_completed'
+  vertex: string
+  name: string
+  duration_ms: number
+}
+
+/** A step's result came from the cache. */
+export interface VertexCached {
+  type: 'vertex_cached'
+  vertex: string
+  name: string
+}
+
+/** A step failed, or was canceled. */
+export interface VertexErrored {
+  type: 'vertex_errored'
+  vertex: string
+  name: string
+  error: string
+  duration_ms: number
+  canceled: boolean
+}
+
+/** A chunk of a step's output (a line may be split across chunks). */
+export interface Log {
+  type: 'log'
+  vertex: string
+  stream: 'stdout' | 'stderr'
+  text: string
+  at_ms: number
+}
+
+/** A sub-task of a step progressed (a transfer, a layer, an export). */
+export interface Progress {
+  type: 'progress'
+  vertex: string
+  id: string
+  name: string
+  current: number
+  total: number | null
+  started_ms: number | null
+  at_ms: number
+  completed: boolean
+}
+
+/** A build warning, e.g. from the Dockerfile linter. */
+export interface Warning {
+  type: 'warning'
+  vertex: string
+  level: number
+  short: string
+  detail: string[]
+  url: string | null
+}
+
+/** One change in a build. */
+export type BuildEvent =
+  | VertexQueued
+  | VertexStarted
+  | VertexCompleted
+  | VertexCached
+  | VertexErrored
+  | Log
+  | Progress
+  | Warning

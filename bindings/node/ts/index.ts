@@ -1,0 +1,51 @@
+/**
+ * `@depot-rs/sdk`: remote container builds, the project registry and CI OIDC tokens from Node,
+ * over depot-rs's Rust core, plus the bundled `depot` CLI.
+ *
+ * ```ts
+ * import { Client } from '@depot-rs/sdk'
+ * const client = await Client.connect()
+ * const build = await client.build({ context: '.', save: true })
+ * for await (const event of build) if (event.type === 'log') process.stdout.write(event.text)
+ * const { imageDigest, savedTags } = await build.result()
+ * ```
+ */
+
+export { BuildHandle } from './build'
+export type { BuildResult } from './build'
+export { Builder, Client, detectCiToken } from './client'
+export type { BuildOptions } from './client'
+export { depot, depotBinaryPath } from './cli'
+export type { DepotOptions, DepotResult } from './cli'
+export {
+  AuthError,
+  BuildCanceled,
+  BuildFailed,
+  ConfigError,
+  DepotError,
+  NotFoundError,
+  RegistryError,
+  fromNative,
+} from './errors'
+export type { ErrorCode } from './errors'
+export type * from './events'
+export type {
+  AcquireOptions,
+  BuilderConnection,
+  ConnectOptions,
+  CopyImageOptions,
+  CreateProjectOptions,
+  Credentials,
+  DetectedToken,
+  DetectOptions,
+  ExchangedToken,
+  ExchangeOptions,
+  Image,
+  ImagesOptions,
+  Project,
+  PullOptions,
+  PullResult,
+  PullTokenOptions,
+  PushOptions,
+  PushResult,
+} from '../native/native.js'

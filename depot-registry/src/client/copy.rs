@@ -58,8 +58,11 @@ pub async fn copy_image(
             target: &target,
             progress,
         };
-        stream::iter(blobs.iter())
-            .map(|blob| copy.blob(blob))
+        // Owned items keep the future provably `Send` (with borrowed ones, a caller that spawns
+        // it, as the language bindings do, hits rust-lang/rust#102211).
+        let copy = &copy;
+        stream::iter(blobs.iter().cloned())
+            .map(|blob| async move { copy.blob(&blob).await })
             .buffer_unordered(options.concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;

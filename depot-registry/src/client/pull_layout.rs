@@ -77,8 +77,11 @@ pub async fn pull_into_layout(
         target: &pull.directory.display().to_string(),
         progress,
     };
-    stream::iter(blobs.iter())
-        .map(|blob| download.blob(blob))
+    // Owned items keep the future provably `Send` (with borrowed ones, a caller that spawns
+    // it, as the language bindings do, hits rust-lang/rust#102211).
+    let download = &download;
+    stream::iter(blobs.iter().cloned())
+        .map(|blob| async move { download.blob(&blob).await })
         .buffer_unordered(pull.concurrency.max(1))
         .try_collect::<Vec<()>>()
         .await?;

@@ -9,6 +9,8 @@
 //!   daemon and receives `local` exports from it.
 //! - [`events`]: typed build events (vertices started, done, cached or failed; logs; progress;
 //!   warnings), decoded from BuildKit's status stream.
+//! - [`run`]: a whole build as `depot build` runs it — register, connect, plan outputs, build
+//!   with streamed events, cancel, release — with its result and metadata.
 //! - [`progress`]: build events rendered for people, as buildx's `plain` lines or a live
 //!   terminal view.
 //! - [`server`] (feature `server`): the server side of builder provisioning — the builder CA,
@@ -20,6 +22,7 @@ pub mod dockerignore;
 pub mod events;
 pub mod fsutil;
 pub mod progress;
+pub mod run;
 #[cfg(feature = "server")]
 pub mod server;
 

@@ -141,6 +141,25 @@ pub fn platform_for_arch(arch: &str) -> BuilderPlatform {
     }
 }
 
+/// The builder's platform for a build: `flag` is `linux/amd64`, `linux/arm64`, or `dynamic`
+/// (or empty) for the first of `platforms`' architecture, else this machine's.
+pub fn builder_platform(flag: &str, platforms: &[String]) -> Result<BuilderPlatform, String> {
+    match flag {
+        "linux/amd64" => Ok(BuilderPlatform::Amd64),
+        "linux/arm64" => Ok(BuilderPlatform::Arm64),
+        "dynamic" | "" => Ok(match platforms.first() {
+            Some(platform) => {
+                let arch = platform.split('/').nth(1).unwrap_or(platform);
+                platform_for_arch(arch)
+            }
+            None => host_platform(),
+        }),
+        other => Err(format!(
+            "unknown build platform {other:?}: use dynamic, linux/amd64 or linux/arm64"
+        )),
+    }
+}
+
 /// What the server said about a build when it was created.
 #[derive(Clone, Debug)]
 pub struct BuildInfo {
@@ -307,5 +326,25 @@ impl Drop for Builder {
                 let _ = client.builds().finish_build(request).await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_platforms() {
+        let arm = ["linux/arm64/v8".to_owned()];
+        assert_eq!(
+            builder_platform("dynamic", &arm).unwrap(),
+            BuilderPlatform::Arm64
+        );
+        assert_eq!(
+            builder_platform("linux/amd64", &arm).unwrap(),
+            BuilderPlatform::Amd64
+        );
+        assert_eq!(builder_platform("", &[]).unwrap(), host_platform());
+        assert!(builder_platform("windows", &[]).is_err());
     }
 }

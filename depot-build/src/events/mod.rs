@@ -4,9 +4,11 @@
 //! graph) is re-sent whole whenever it changes, sub-progress items ("transferring context:",
 //! layer downloads) likewise, and logs arrive as raw chunks that may split lines. An
 //! [`EventDecoder`] turns that stream into [`BuildEvent`]s that each describe one change, for the
-//! printers in [`crate::progress`] and for anything else that follows a build.
+//! printers in [`crate::progress`] and for anything else that follows a build. Events serialize
+//! (serde) to tagged JSON objects; [`wire`] documents the shape.
 
 mod decoder;
+pub mod wire;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};

@@ -2,7 +2,6 @@
 //! flags and Depot's (`--save`, `--save-tag`, `--project`, `--build-platform`).
 
 mod legacy;
-mod metadata;
 mod options;
 mod run;
 

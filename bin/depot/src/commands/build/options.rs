@@ -2,36 +2,27 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, bail};
-use depot_build::builder::{BuilderRequest, platform_for_arch};
+use anyhow::{Context, anyhow, bail};
+use depot_build::builder::BuilderRequest;
 use depot_build::buildkit::{BuildOptions, Output, TarDestination};
+use depot_build::run::BuildSpec;
 use depot_core::proto::depot::cli::v1::BuilderPlatform;
 
 use super::BuildArgs;
 
 impl BuildArgs {
-    /// Checks what can be checked before a builder is taken.
-    pub(super) fn validate(&self) -> anyhow::Result<()> {
-        if !self.context.is_dir() {
-            bail!(
-                "the build context {} is not a directory",
-                self.context.display()
-            );
-        }
-        let dockerfile = self
-            .file
-            .clone()
-            .unwrap_or_else(|| self.context.join("Dockerfile"));
-        if !dockerfile.is_file() {
-            bail!(
-                "no Dockerfile at {}; pass -f to name it",
-                dockerfile.display()
-            );
-        }
-        if self.push && self.tags.is_empty() && !self.outputs.iter().any(|o| o.is_image()) {
-            bail!("--push needs an image name: pass -t <registry>/<repository>:<tag>");
-        }
-        Ok(())
+    /// The whole build, for `project`; `show_build_url` reports the build's page as a step.
+    pub(super) fn spec(
+        &self,
+        project: Option<String>,
+        show_build_url: bool,
+    ) -> anyhow::Result<BuildSpec> {
+        Ok(BuildSpec {
+            request: self.builder_request(project)?,
+            options: self.build_options()?,
+            outputs: self.typed_outputs()?,
+            show_build_url,
+        })
     }
 
     /// `--save`, or implied by `--save-tag`.
@@ -102,20 +93,9 @@ impl BuildArgs {
 /// The builder's architecture: `--build-platform`, or with `dynamic` the first `--platform`'s,
 /// else this machine's.
 fn builder_platform(flag: &str, platforms: &[String]) -> anyhow::Result<BuilderPlatform> {
-    match flag {
-        "linux/amd64" => Ok(BuilderPlatform::Amd64),
-        "linux/arm64" => Ok(BuilderPlatform::Arm64),
-        "dynamic" | "" => Ok(match platforms.first() {
-            Some(platform) => {
-                let arch = platform.split('/').nth(1).unwrap_or(platform);
-                platform_for_arch(arch)
-            }
-            None => depot_build::builder::host_platform(),
-        }),
-        other => {
-            bail!("unknown --build-platform {other:?}: use dynamic, linux/amd64 or linux/arm64")
-        }
-    }
+    depot_build::builder::builder_platform(flag, platforms).map_err(|_| {
+        anyhow!("unknown --build-platform {flag:?}: use dynamic, linux/amd64 or linux/arm64")
+    })
 }
 
 /// `--build-arg NAME=VALUE`; a bare `NAME` takes its value from the environment and is left
@@ -280,11 +260,8 @@ mod tests {
             builder_platform("dynamic", &arm).unwrap(),
             BuilderPlatform::Arm64
         );
-        assert_eq!(
-            builder_platform("linux/amd64", &arm).unwrap(),
-            BuilderPlatform::Amd64
-        );
-        assert!(builder_platform("windows", &[]).is_err());
+        let error = builder_platform("windows", &[]).unwrap_err();
+        assert!(error.to_string().starts_with("unknown --build-platform"));
     }
 
     #[test]

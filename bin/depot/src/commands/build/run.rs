@@ -3,20 +3,19 @@
 //! summarize.
 
 use std::io::Write as _;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use depot_build::builder::{Builder, Outcome};
-use depot_build::buildkit::BuildResult;
-use depot_build::events::{BuildEvent, VertexId};
-use depot_build::progress::{Printer, ProgressMode, printer_for};
-use depot_core::proto::depot::cli::v1::{BuilderPlatform, GetPullInfoRequest};
+use depot_build::progress::{ProgressMode, printer_for};
+use depot_build::run::{BuildOutput, Error, Finished};
+use depot_core::proto::depot::cli::v1::GetPullInfoRequest;
 use depot_registry::client::{DockerPull, ProgressSink, pull_into_docker};
 use futures_util::StreamExt;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use super::{BuildArgs, metadata};
+use super::BuildArgs;
 use crate::context::Api;
 use crate::exit::Exit;
 use crate::progress::{Direction, ProgressDisplay};
@@ -26,13 +25,11 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// Builds, and returns [`Exit`] for failures already shown.
 pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
-    args.validate()?;
+    let mut spec = args.spec(None, show_links())?;
+    spec.validate()?;
     let mut signals = Signals::new()?;
     let api = Api::connect_in(&args.token, &args.project, &args.context).await?;
-    let project = api.config.project.as_ref().map(|(id, _)| id.clone());
-    let request = args.builder_request(project)?;
-    let mut options = args.build_options()?;
-    let outputs = args.typed_outputs()?;
+    spec.request.project_id = api.config.project.as_ref().map(|(id, _)| id.clone());
     let mode = if args.quiet {
         ProgressMode::Quiet
     } else {
@@ -48,101 +45,76 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
     let mut printer = printer_for(mode, Box::new(std::io::stderr()));
     let started = Instant::now();
 
-    let mut builder = Builder::register(&api.client, &request).await?;
-    let info = builder.info().clone();
-    if !info.build_url.is_empty() && show_links() {
-        Step::start(&mut *printer, &format!("[depot] build: {}", info.build_url))
-            .done(&mut *printer);
-    }
-    let connecting = Step::start(
-        &mut *printer,
-        &format!("[depot] connecting to {} builder", arch_name(info.platform)),
-    );
-    let connected = tokio::select! {
-        connected = builder.connect() => connected.map(|_| ()),
-        code = signals.next() => {
-            connecting.failed(&mut *printer, "canceled");
-            return cancel(builder, &mut *printer, code).await;
-        }
+    let mut build = match depot_build::run::start(&api.client, spec).await {
+        Ok(build) => build,
+        Err(Error::Register(err)) => return Err(err.into()),
+        Err(err) => return Err(err.into()),
     };
-    if let Err(err) = connected {
-        connecting.failed(&mut *printer, &err.to_string());
-        printer.finish(Some(&err.to_string()));
-        release(builder, Outcome::Error(err.to_string())).await;
-        return Err(Exit::FAILURE.into());
-    }
-    connecting.done(&mut *printer);
-
-    options.outputs = match builder.plan_outputs(outputs, &request) {
-        Ok(outputs) => outputs,
-        Err(err) => {
-            release(builder, Outcome::Error(err.to_string())).await;
-            return Err(err.into());
-        }
-    };
-    let mut build = builder.build(options)?;
     let mut ticks = tokio::time::interval(TICK);
-    let stop = loop {
+    let mut signaled = None;
+    loop {
         tokio::select! {
             event = build.next() => match event {
                 Some(event) => printer.event(&event),
-                None => break None,
+                None => break,
             },
             _ = ticks.tick() => printer.tick(),
-            code = signals.next() => break Some(code),
-            () = builder.canceled() => break Some(Exit::FAILURE.code),
+            code = signals.next(), if signaled.is_none() => {
+                signaled = Some(code);
+                build.cancel();
+            }
+        }
+    }
+    let Finished { outcome, release } = build.finish().await;
+    let output = match outcome {
+        Ok(output) => {
+            printer.finish(None);
+            output
+        }
+        Err(Error::Plan(err)) => {
+            report_release(release);
+            return Err(err.into());
+        }
+        Err(err @ (Error::Connect(_) | Error::Build(_) | Error::Canceled { .. })) => {
+            printer.finish(Some(&err.to_string()));
+            drop(printer);
+            report_release(release);
+            let code = match err {
+                Error::Canceled { .. } => signaled.unwrap_or(Exit::FAILURE.code),
+                _ => Exit::FAILURE.code,
+            };
+            return Err(Exit { code }.into());
+        }
+        Err(err) => {
+            report_release(release);
+            return Err(err.into());
         }
     };
-    if let Some(code) = stop {
-        // Dropping the build cancels it on the daemon.
-        drop(build);
-        return cancel(builder, &mut *printer, code).await;
-    }
-    let result = build.result().await;
-    let outcome = Outcome::of(&result);
-    printer.finish(result.as_ref().err().map(ToString::to_string).as_deref());
     drop(printer);
-    release(builder, outcome).await;
-    let Ok(result) = result else {
-        return Err(Exit::FAILURE.into());
-    };
+    report_release(release);
 
     if args.load {
-        load(&api, &info.build_id, &args.tags, mode).await?;
+        load(&api, &output.info.build_id, &args.tags, mode).await?;
     }
     if let Some(path) = &args.metadata_file {
-        let value = metadata::metadata(
-            &result.exporter_response.raw,
-            &info.build_id,
-            &info.project_id,
-        );
-        metadata::write(path, &value)?;
+        write_metadata(path, &output.metadata)?;
     }
-    summarize(&args, &info, &result, started.elapsed(), mode);
+    summarize(&args, &output, started.elapsed(), mode);
     Ok(())
 }
 
-/// Cancels after a signal (or the server's cancellation): the build is reported canceled
-/// and the builder released before exiting with `code`.
-async fn cancel(builder: Builder, printer: &mut dyn Printer, code: u8) -> anyhow::Result<()> {
-    let message = if builder.is_canceled() {
-        format!(
-            "build {} was canceled by the server",
-            builder.info().build_id
-        )
-    } else {
-        "build canceled".to_owned()
-    };
-    printer.finish(Some(&message));
-    release(builder, Outcome::Canceled).await;
-    Err(Exit { code }.into())
-}
-
-/// Releases the builder; a failure is only reported, like the official CLI does.
-async fn release(builder: Builder, outcome: Outcome) {
-    if let Err(err) = builder.finish(outcome).await {
+/// A failure to release the builder is only reported, like the official CLI does.
+fn report_release(release: Result<(), depot_build::builder::Error>) {
+    if let Err(err) = release {
         eprintln!("error releasing builder: {err}");
     }
+}
+
+/// `--metadata-file`: the build's metadata, indented by two spaces.
+fn write_metadata(path: &Path, metadata: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(metadata)?;
+    std::fs::write(path, text)
+        .with_context(|| format!("cannot write the metadata file {}", path.display()))
 }
 
 /// `--load` through the registry: the saved image is pulled into the Docker Engine (only
@@ -181,14 +153,9 @@ async fn load(
 }
 
 /// The last lines: where the image went, and the build's page.
-fn summarize(
-    args: &BuildArgs,
-    info: &depot_build::builder::BuildInfo,
-    result: &BuildResult,
-    elapsed: Duration,
-    mode: ProgressMode,
-) {
-    let digest = result.exporter_response.image_digest.as_deref();
+fn summarize(args: &BuildArgs, output: &BuildOutput, elapsed: Duration, mode: ProgressMode) {
+    let info = &output.info;
+    let digest = output.image_digest();
     if args.quiet {
         println!("{}", digest.unwrap_or(&info.build_id));
         return;
@@ -231,13 +198,6 @@ fn show_links() -> bool {
     std::env::var_os("DEPOT_NO_SUMMARY_LINK").is_none_or(|v| v.is_empty())
 }
 
-fn arch_name(platform: BuilderPlatform) -> &'static str {
-    match platform {
-        BuilderPlatform::Arm64 => "arm64",
-        _ => "amd64",
-    }
-}
-
 /// The pull display matching the build's progress mode.
 fn pull_mode(mode: ProgressMode) -> crate::progress::ProgressMode {
     match mode {
@@ -245,47 +205,6 @@ fn pull_mode(mode: ProgressMode) -> crate::progress::ProgressMode {
         ProgressMode::Tty => crate::progress::ProgressMode::Tty,
         ProgressMode::Plain => crate::progress::ProgressMode::Plain,
         ProgressMode::Quiet => crate::progress::ProgressMode::Quiet,
-    }
-}
-
-/// A step of our own (`[depot] …`) shown among BuildKit's.
-struct Step {
-    vertex: VertexId,
-    name: String,
-    started: Instant,
-}
-
-impl Step {
-    fn start(printer: &mut dyn Printer, name: &str) -> Step {
-        let vertex = VertexId(format!("depot:{name}"));
-        printer.event(&BuildEvent::VertexStarted {
-            vertex: vertex.clone(),
-            name: name.to_owned(),
-            started: SystemTime::now(),
-        });
-        Step {
-            vertex,
-            name: name.to_owned(),
-            started: Instant::now(),
-        }
-    }
-
-    fn done(self, printer: &mut dyn Printer) {
-        printer.event(&BuildEvent::VertexCompleted {
-            vertex: self.vertex,
-            name: self.name,
-            duration: self.started.elapsed(),
-        });
-    }
-
-    fn failed(self, printer: &mut dyn Printer, error: &str) {
-        printer.event(&BuildEvent::VertexErrored {
-            vertex: self.vertex,
-            name: self.name,
-            error: error.to_owned(),
-            duration: self.started.elapsed(),
-            canceled: error == "canceled",
-        });
     }
 }
 

@@ -1,12 +1,10 @@
-//! `--metadata-file`: the exporters' response as JSON, like the official CLI writes it. Values
-//! that are base64 of a JSON object are decoded, others stay strings; SBOM entries are left
-//! out, Depot's own annotations are taken off the image descriptor, and `depot.build` names the
-//! build.
+//! The build's metadata (`depot build --metadata-file`): the exporters' response as JSON, like
+//! the official CLI writes it. Values that are base64 of a JSON object are decoded, others stay
+//! strings; SBOM entries are left out, Depot's own annotations are taken off the image
+//! descriptor, and `depot.build` names the build.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use anyhow::Context;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -29,13 +27,6 @@ pub fn metadata(raw: &BTreeMap<String, String>, build_id: &str, project_id: &str
         json!({ "buildID": build_id, "projectID": project_id }),
     );
     Value::Object(out)
-}
-
-/// Writes `metadata` to `path`, indented by two spaces.
-pub fn write(path: &Path, metadata: &Value) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(metadata)?;
-    std::fs::write(path, text)
-        .with_context(|| format!("cannot write the metadata file {}", path.display()))
 }
 
 /// A non-empty JSON object if `value` is base64 of one, else the string.

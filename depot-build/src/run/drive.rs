@@ -1,0 +1,125 @@
+//! The task that runs a registered build to its end and releases its builder.
+
+use depot_core::proto::depot::cli::v1::BuilderPlatform;
+use futures_util::StreamExt;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use super::steps::Step;
+use super::{BuildOutput, BuildSpec, Error, Finished, metadata};
+use crate::builder::{Builder, Outcome};
+use crate::events::BuildEvent;
+
+/// Connects, builds and releases; events go to `events` (ignored once nobody reads them).
+pub(super) async fn drive(
+    mut builder: Builder,
+    spec: BuildSpec,
+    events: UnboundedSender<BuildEvent>,
+    cancel: CancellationToken,
+) -> Finished {
+    let send = |event: BuildEvent| {
+        let _ = events.send(event);
+    };
+    let info = builder.info().clone();
+    if spec.show_build_url && !info.build_url.is_empty() {
+        let (step, started) = Step::start(format!("[depot] build: {}", info.build_url));
+        send(started);
+        send(step.done());
+    }
+    let (connecting, started) = Step::start(format!(
+        "[depot] connecting to {} builder",
+        arch_name(info.platform)
+    ));
+    send(started);
+    let connected = tokio::select! {
+        connected = builder.connect() => connected.map(|_| ()),
+        () = cancel.cancelled() => {
+            send(connecting.failed("canceled"));
+            return canceled(builder).await;
+        }
+    };
+    if let Err(err) = connected {
+        send(connecting.failed(&err.to_string()));
+        let outcome = Outcome::Error(err.to_string());
+        return release(builder, outcome, Err(Error::Connect(err))).await;
+    }
+    send(connecting.done());
+
+    let mut options = spec.options;
+    let planned = builder
+        .plan_outputs(spec.outputs, &spec.request)
+        .and_then(|outputs| {
+            options.outputs = outputs;
+            builder.build(options)
+        });
+    let mut build = match planned {
+        Ok(build) => build,
+        Err(err) => {
+            let outcome = Outcome::Error(err.to_string());
+            return release(builder, outcome, Err(Error::Plan(err))).await;
+        }
+    };
+    let stopped = loop {
+        tokio::select! {
+            event = build.next() => match event {
+                Some(event) => send(event),
+                None => break false,
+            },
+            () = cancel.cancelled() => break true,
+            () = builder.canceled() => break true,
+        }
+    };
+    if stopped {
+        // Dropping the build cancels it on the daemon.
+        drop(build);
+        return canceled(builder).await;
+    }
+    let result = build.result().await;
+    let outcome = Outcome::of(&result);
+    let output = match result {
+        Ok(result) => Ok(BuildOutput {
+            metadata: metadata::metadata(
+                &result.exporter_response.raw,
+                &info.build_id,
+                &info.project_id,
+            ),
+            saved_tags: if spec.request.save || spec.request.load {
+                info.additional_tags.clone()
+            } else {
+                Vec::new()
+            },
+            result,
+            info,
+        }),
+        Err(err) => Err(Error::Build(err)),
+    };
+    release(builder, outcome, output).await
+}
+
+/// Releases a canceled build.
+async fn canceled(builder: Builder) -> Finished {
+    let error = Error::Canceled {
+        build_id: builder.info().build_id.clone(),
+        by_server: builder.is_canceled(),
+    };
+    release(builder, Outcome::Canceled, Err(error)).await
+}
+
+/// Releases the builder with `outcome` (`FinishBuild`).
+async fn release(
+    builder: Builder,
+    outcome: Outcome,
+    output: Result<BuildOutput, Error>,
+) -> Finished {
+    Finished {
+        release: builder.finish(outcome).await,
+        outcome: output,
+    }
+}
+
+fn arch_name(platform: BuilderPlatform) -> &'static str {
+    match platform {
+        BuilderPlatform::Arm64 => "arm64",
+        _ => "amd64",
+    }
+}

@@ -1,15 +1,17 @@
 //! `Client`: configuration resolved like the CLI, and the API calls on projects and tokens.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use depot_core::DepotClient;
-use depot_core::config::{Environment, ResolvedConfig};
+use depot_core::config::{Environment, ResolvedConfig, find_project_config};
 use depot_core::proto::depot::cli::v1::GetPullTokenRequest;
 use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
 use depot_core::proto::depot::core::v1::CreateProjectRequest;
 use pyo3::prelude::*;
 use serde_json::json;
 
+use crate::build::BuildRequest;
 use crate::convert::Json;
 use crate::errors::Failure;
 use crate::runtime::awaitable;
@@ -223,5 +225,64 @@ impl Client {
         token: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         crate::oidc::exchange(py, &self.api, self.project_or(project)?, token)
+    }
+
+    /// Starts a build (see `depot build`'s flags); returns a `BuildHandle` once it is
+    /// registered. The project is `project`, else the client's, else the nearest `depot.json`
+    /// above the context.
+    #[pyo3(signature = (
+        context=PathBuf::from("."), *, dockerfile=None, tags=Vec::new(), build_args=BTreeMap::new(),
+        target=None, platforms=Vec::new(), no_cache=false, save=false, save_tags=Vec::new(),
+        push=false, load=false, outputs=Vec::new(), labels=BTreeMap::new(),
+        build_contexts=BTreeMap::new(), secrets=Vec::new(), build_platform=None, project=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn build<'py>(
+        &self,
+        py: Python<'py>,
+        context: PathBuf,
+        dockerfile: Option<PathBuf>,
+        tags: Vec<String>,
+        build_args: BTreeMap<String, String>,
+        target: Option<String>,
+        platforms: Vec<String>,
+        no_cache: bool,
+        save: bool,
+        save_tags: Vec<String>,
+        push: bool,
+        load: bool,
+        outputs: Vec<String>,
+        labels: BTreeMap<String, String>,
+        build_contexts: BTreeMap<String, String>,
+        secrets: Vec<String>,
+        build_platform: Option<String>,
+        project: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let project = match project.or_else(|| self.project()) {
+            Some(project) => Some(project),
+            None => find_project_config(&context)
+                .map_err(Failure::from)?
+                .map(|(id, _)| id),
+        };
+        let request = BuildRequest {
+            context,
+            dockerfile,
+            tags,
+            build_args,
+            target,
+            platforms,
+            no_cache,
+            save,
+            save_tags,
+            push,
+            load,
+            outputs,
+            labels,
+            build_contexts,
+            secrets,
+            build_platform,
+            project,
+        };
+        crate::build::start(py, &self.api, request)
     }
 }

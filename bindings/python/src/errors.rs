@@ -39,7 +39,7 @@ impl Class {
 }
 
 /// A failure on its way to Python.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Failure {
     class: Class,
     code: &'static str,
@@ -50,7 +50,7 @@ pub struct Failure {
 }
 
 /// The step a build failed in.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct FailedStep {
     name: Option<String>,
     logs: Vec<String>,
@@ -233,5 +233,18 @@ impl From<ClientError> for Failure {
             _ => "registry",
         };
         Failure::new(Class::Registry, code, &err)
+    }
+}
+
+impl From<depot_build::run::Error> for Failure {
+    fn from(err: depot_build::run::Error) -> Self {
+        use depot_build::run::Error;
+        match err {
+            Error::Invalid(_) => Failure::new(Class::Depot, "invalid_argument", &err),
+            Error::Register(inner) | Error::Connect(inner) | Error::Plan(inner) => inner.into(),
+            Error::Build(inner) => inner.into(),
+            Error::Canceled { .. } => Failure::new(Class::BuildCanceled, "canceled", &err),
+            Error::Task(_) => Failure::new(Class::Depot, "internal", &err),
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! awaitables over depot-rs's crates. The Python package wraps it with its public API, typed
 //! exceptions (`depot_rs.errors`), a synchronous layer and stubs.
 
+mod build;
 mod builder;
 mod client;
 mod convert;
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<client::Client>()?;
     module.add_class::<builder::AcquiredBuilder>()?;
+    module.add_class::<build::BuildHandle>()?;
     module.add_function(wrap_pyfunction!(oidc::detect_ci_token, module)?)?;
     module.add_function(wrap_pyfunction!(registry_copy, module)?)?;
     Ok(())

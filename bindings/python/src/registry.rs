@@ -147,6 +147,21 @@ pub fn pull<'py>(
     })
 }
 
+/// Loads a saved build into the Docker Engine as `tags` (`build(load=True)`), like
+/// `depot build --load`: only the layers the Engine lacks travel.
+pub async fn load(api: &DepotClient, build_id: &str, tags: Vec<String>) -> Result<(), Failure> {
+    let source = resolve(api, build_id, None).await?;
+    let pull = DockerPull {
+        reference: source.reference,
+        username: source.username,
+        password: source.password,
+        server_address: source.registry_host,
+        tags,
+        platform: None,
+    };
+    Ok(pull_into_docker(&pull, &silent()).await?)
+}
+
 /// Pushes a saved build to every tag of `tags` (recorded with StartPush/FinishPush, like
 /// `depot push`); returns the manifest digest, the same everywhere.
 pub fn push<'py>(

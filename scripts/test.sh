@@ -2,7 +2,8 @@
 # The test command: installs everything depot-rs's tests need and runs every test suite.
 #   Rust: unit and crate tests, then the end-to-end suite against SQLite and again against
 #   PostgreSQL, with real depot-server processes and the official depot CLI; then the registry
-#   suites once more with blobs in an S3-compatible server (moto).
+#   suites once more with blobs in an S3-compatible server (moto); then the Python package
+#   (built, installed with pip, tested and type-checked: scripts/test-python.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib/deps.sh"
 cd "$REPO_ROOT"
@@ -35,7 +36,8 @@ log "registry tests with the S3 blob store (moto)"
 env -u DEPOT_TEST_DATABASE_URL cargo test -p depot-tests --locked \
   --test registry --test registry_clients --test pull_push 2>&1 | tee -a "$RESULTS"
 
-# Node and Python packages arrive with the bindings; their suites will run here.
+log "Python package"
+bash "$REPO_ROOT/scripts/test-python.sh"
 
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "rust: %d passed, %d failed\n", passed, failed }' "$RESULTS"
 rm -f "$RESULTS"

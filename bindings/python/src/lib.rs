@@ -21,6 +21,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<build::BuildHandle>()?;
     module.add_function(wrap_pyfunction!(oidc::detect_ci_token, module)?)?;
     module.add_function(wrap_pyfunction!(registry_copy, module)?)?;
+    module.add_function(wrap_pyfunction!(runtime::shutdown, module)?)?;
     Ok(())
 }
 

@@ -3,20 +3,26 @@
 //! One multi-threaded runtime serves the whole process. A forked child inherits none of its
 //! threads, so the runtime is tied to the process ID that created it: the first call in a child
 //! builds a fresh one (the parent's is leaked there, as its threads do not exist to be joined).
+//! [`shutdown`] stops it when the interpreter exits (the package registers it with `atexit`):
+//! worker threads still running while the process tears itself down would crash it.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 use pyo3_async_runtimes::generic::{ContextExt, Runtime};
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, Runtime as TokioRuntime};
 
 use crate::errors::Failure;
 
+/// How long [`shutdown`] lets running tasks (a build's release, say) finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// The runtime and the process it belongs to.
-static RUNTIME: Mutex<Option<(u32, Handle)>> = Mutex::new(None);
+static RUNTIME: Mutex<Option<(u32, TokioRuntime)>> = Mutex::new(None);
 
 tokio::task_local! {
     /// The asyncio event loop and context of the coroutine a Rust future serves.
@@ -27,10 +33,14 @@ tokio::task_local! {
 pub fn handle() -> Handle {
     let pid = std::process::id();
     let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((owner, handle)) = slot.as_ref()
+    if let Some((owner, runtime)) = slot.as_ref()
         && *owner == pid
     {
-        return handle.clone();
+        return runtime.handle().clone();
+    }
+    if let Some((_, inherited)) = slot.take() {
+        // A fork's copy: its threads are the parent's, so it cannot be shut down here.
+        std::mem::forget(inherited);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,10 +48,27 @@ pub fn handle() -> Handle {
         .build()
         .expect("cannot start the tokio runtime");
     let handle = runtime.handle().clone();
-    // The runtime lives as long as the process; its handle is what callers use.
-    std::mem::forget(runtime);
-    *slot = Some((pid, handle.clone()));
+    *slot = Some((pid, runtime));
     handle
+}
+
+/// Stops this process's runtime, giving running tasks a few seconds; the next call to
+/// [`handle`] would start a new one.
+#[pyfunction]
+pub fn shutdown(py: Python<'_>) {
+    let pid = std::process::id();
+    let taken = RUNTIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    match taken {
+        Some((owner, runtime)) if owner == pid => {
+            // Tasks finishing may need the GIL (to complete asyncio futures).
+            py.detach(|| runtime.shutdown_timeout(SHUTDOWN_GRACE));
+        }
+        Some((_, inherited)) => std::mem::forget(inherited),
+        None => {}
+    }
 }
 
 /// [`handle`] as a pyo3-async-runtimes runtime.

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator
 import pytest
 
 BIN_DIR = Path(os.environ.get("DEPOT_RS_BIN_DIR", Path(__file__).parents[3] / "target" / "debug"))
-TOOLS = ["sh", "cat", "echo", "ls", "sleep", "mkdir", "test"]
+TOOLS = ["sh", "cat", "echo", "ls", "sleep", "mkdir", "test", "uname"]
 
 
 @dataclass

@@ -17,6 +17,9 @@ with a synchronous layer in :mod:`depot_rs.sync` and the ``depot`` CLI bundled::
     asyncio.run(main())
 """
 
+import atexit
+
+from . import _native
 from ._cli import binary_path
 from .build import Build
 from .client import AcquiredBuilder, Client, copy_image, detect_ci_token
@@ -29,6 +32,9 @@ from .errors import (
     NotFoundError,
     RegistryError,
 )
+
+# Worker threads of the native runtime must not outlive the interpreter.
+atexit.register(_native.shutdown)
 
 __all__ = [
     "AcquiredBuilder",

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator
@@ -49,39 +50,46 @@ class Server:
         return str(shown["status"])
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[Server]:
+@contextmanager
+def start_server(*extra_args: str) -> Iterator[Server]:
+    """A depot-server on a free loopback port with a fresh database, bootstrapped."""
     data_dir = Path(tempfile.mkdtemp(prefix="depot-rs-py-"))
     env = {**os.environ, "DEPOT_SERVER_DATA_DIR": str(data_dir), "DEPOT_SERVER_LOG": "warn"}
     db = ["--database-url", str(data_dir / "depot.db")]
     process = subprocess.Popen(
-        [str(BIN_DIR / "depot-server"), "--listen", "127.0.0.1:0", *db],
+        [str(BIN_DIR / "depot-server"), "--listen", "127.0.0.1:0", *db, *extra_args],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
     )
-    url = None
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("depot-server listening on "):
-            url = line.split(" on ", 1)[1].strip()
-            break
-    assert url, "depot-server did not report its address"
-    boot = json.loads(
-        subprocess.run(
-            [str(BIN_DIR / "depot-server"), "bootstrap", "--user", "alice", "--output", "json", *db],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
     try:
+        url = None
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("depot-server listening on "):
+                url = line.split(" on ", 1)[1].strip()
+                break
+        assert url, "depot-server did not report its address"
+        boot = json.loads(
+            subprocess.run(
+                [str(BIN_DIR / "depot-server"), "bootstrap", "--user", "alice", "--output", "json", *db],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         yield Server(url, data_dir, boot["project_id"], boot["token"], boot["org_id"])
     finally:
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    with start_server() as started:
+        yield started
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ use crate::errors::Failure;
 use crate::runtime::awaitable;
 
 /// A builder held for one build. Its health is reported while it is held; `release()` frees it
-/// (dropping it unreleased reports the build canceled).
+/// (garbage-collecting it unreleased reports the build canceled).
 #[pyclass(frozen, module = "depot_rs._native")]
 pub struct AcquiredBuilder {
     builder: Arc<Mutex<Option<Builder>>>,
@@ -78,6 +78,20 @@ pub fn acquire<'py>(
             key_pem: tls.as_ref().map(|t| pem(&t.key_pem)),
         })
     })
+}
+
+impl Drop for AcquiredBuilder {
+    /// A builder never released is reported canceled, which needs the runtime: Python drops
+    /// objects on its own threads.
+    fn drop(&mut self) {
+        let Some(runtime) = crate::runtime::running() else {
+            return;
+        };
+        let _entered = runtime.enter();
+        if let Ok(mut slot) = self.builder.try_lock() {
+            drop(slot.take());
+        }
+    }
 }
 
 #[pymethods]

@@ -52,6 +52,16 @@ pub fn handle() -> Handle {
     handle
 }
 
+/// A handle on this process's runtime if it is running (not before first use, nor after
+/// [`shutdown`]).
+pub fn running() -> Option<Handle> {
+    let pid = std::process::id();
+    let slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    slot.as_ref()
+        .filter(|(owner, _)| *owner == pid)
+        .map(|(_, runtime)| runtime.handle().clone())
+}
+
 /// Stops this process's runtime, giving running tasks a few seconds; the next call to
 /// [`handle`] would start a new one.
 #[pyfunction]

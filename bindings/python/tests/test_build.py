@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import subprocess
 import urllib.request
@@ -13,6 +14,7 @@ from typing import List
 import pytest
 
 import depot_rs
+from depot_rs import sync
 from depot_rs.types import BuildEvent
 
 from conftest import Server, make_context, unique_image
@@ -171,3 +173,29 @@ async def test_a_builder_can_be_acquired_and_released(api: Server) -> None:
     assert api.build_status(builder.build_id) == "running"
     await builder.release()
     assert api.build_status(builder.build_id) == "finished"
+
+
+async def test_a_builder_garbage_collected_unreleased_is_reported_canceled(api: Server) -> None:
+    client = await depot_rs.Client.connect()
+    builder = await client.acquire_builder()
+    build_id = builder.build_id
+    del builder
+    gc.collect()
+    # The report goes out in the background; wait for it (bounded).
+    for _ in range(100):
+        if api.build_status(build_id) == "canceled":
+            break
+        await asyncio.sleep(0.1)
+    assert api.build_status(build_id) == "canceled"
+
+
+def test_a_build_with_the_sync_layer(api: Server, tmp_path: Path) -> None:
+    contexts = make_context(tmp_path, "RUN echo from-a-script\n")
+    client = sync.Client.connect()
+    build = client.build(tmp_path / "context", build_contexts=contexts, save=True)
+    logs = [e["text"] for e in build if e["type"] == "log"]
+    assert any("from-a-script" in text for text in logs)
+    result = build.result()
+    assert result["build_id"] == build.build_id
+    assert result["image_digest"] is not None
+    client.close()

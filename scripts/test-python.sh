@@ -2,7 +2,8 @@
 # The Python package's tests: builds the depot-rs wheel from this checkout (debug builds in
 # cargo's target directory), installs it with pip into a venv the way a user would, runs its
 # pytest suite against real depot-server processes, Docker Engine's BuildKit and a CNCF
-# distribution registry, and type-checks a usage file and the example with `mypy --strict`.
+# distribution registry, and type-checks a usage file, the example and the installed package
+# with `mypy --strict`.
 # Called by scripts/test.sh; also runs on its own.
 set -euo pipefail
 source "$(dirname "$0")/lib/deps.sh"
@@ -47,6 +48,6 @@ log "Python tests"
 (cd bindings/python/tests && DEPOT_RS_BIN_DIR="$TARGET_DIR/debug" \
   "$VENV/bin/python" -m pytest -p no:cacheprovider -q)
 
-log "type checking (mypy --strict)"
+log "type checking (mypy --strict): a usage file, the example, and the installed package"
 (cd bindings/python/typecheck && "$VENV/bin/mypy" --strict --no-incremental \
-  usage.py "$REPO_ROOT/examples/python/build_and_pull.py")
+  usage.py "$REPO_ROOT/examples/python/build_and_pull.py" && "$VENV/bin/mypy" --strict --no-incremental -p depot_rs)

@@ -189,13 +189,32 @@ async def test_a_builder_garbage_collected_unreleased_is_reported_canceled(api: 
     assert api.build_status(build_id) == "canceled"
 
 
-def test_a_build_with_the_sync_layer(api: Server, tmp_path: Path) -> None:
-    contexts = make_context(tmp_path, "RUN echo from-a-script\n")
+def test_a_build_with_the_sync_layer_build_args_and_a_local_output(
+    api: Server, tmp_path: Path
+) -> None:
+    contexts = make_context(tmp_path, "ARG WHO\nRUN echo hello-$WHO > /tmp/greeting && cat /tmp/greeting\n")
     client = sync.Client.connect()
-    build = client.build(tmp_path / "context", build_contexts=contexts, save=True)
+    out = tmp_path / "out"
+    build = client.build(
+        tmp_path / "context",
+        build_contexts=contexts,
+        build_args={"WHO": "from-a-script"},
+        outputs=[f"type=local,dest={out}"],
+    )
     logs = [e["text"] for e in build if e["type"] == "log"]
-    assert any("from-a-script" in text for text in logs)
+    assert any("hello-from-a-script" in text for text in logs)
     result = build.result()
     assert result["build_id"] == build.build_id
-    assert result["image_digest"] is not None
+    assert (out / "tmp" / "greeting").read_text() == "hello-from-a-script\n"
     client.close()
+
+
+async def test_registry_failures_raise_registry_errors(api: Server, tmp_path: Path) -> None:
+    client = await depot_rs.Client.connect()
+    with pytest.raises(depot_rs.RegistryError) as missing:
+        await client.pull("no-such-tag", oci_layout=tmp_path / "layout")
+    assert missing.value.code == "registry"
+    with pytest.raises(depot_rs.RegistryError) as unreachable:
+        await depot_rs.copy_image("127.0.0.1:1/a:b", ["127.0.0.1:1/c:d"])
+    assert unreachable.value.code == "registry"
+    assert unreachable.value.__cause__ is not None

@@ -74,9 +74,9 @@ impl Failure {
         }
     }
 
-    /// A failure with only a message.
-    pub fn message(class_code: &'static str, message: impl Into<String>) -> Self {
-        let class = match class_code {
+    /// A failure with only a message; its class follows from `code`.
+    pub fn message(code: &'static str, message: impl Into<String>) -> Self {
+        let class = match code {
             "config" => Class::Config,
             "canceled" => Class::BuildCanceled,
             "registry" => Class::Registry,
@@ -84,7 +84,7 @@ impl Failure {
         };
         Self {
             class,
-            code: class_code,
+            code,
             message: message.into(),
             causes: Vec::new(),
             step: None,

@@ -2,7 +2,8 @@
 # The test command: installs everything depot-rs's tests need and runs every test suite.
 #   Rust: unit and crate tests, then the end-to-end suite against SQLite and again against
 #   PostgreSQL, with real depot-server processes and the official depot CLI; then the registry
-#   suites once more with blobs in an S3-compatible server (moto).
+#   suites once more with blobs in an S3-compatible server (moto); then the Python package
+#   (built, installed with pip, tested and type-checked: scripts/test-python.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib/deps.sh"
 cd "$REPO_ROOT"
@@ -38,6 +39,9 @@ env -u DEPOT_TEST_DATABASE_URL cargo test -p depot-tests --locked \
 
 log "Node package (bindings/node)"
 bash "$REPO_ROOT/scripts/test-node.sh"
+
+log "Python package"
+bash "$REPO_ROOT/scripts/test-python.sh"
 
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "rust: %d passed, %d failed\n", passed, failed }' "$RESULTS"
 rm -f "$RESULTS"

@@ -1,0 +1,109 @@
+# Stubs of the native module (Rust, pyo3). Awaitables resolve to plain dicts and lists; the
+# public API in depot_rs types them.
+from os import PathLike
+from typing import Any, Awaitable, Dict, List, Optional, Sequence, Tuple, Union
+
+_Path = Union[str, PathLike[str]]
+_Credentials = Optional[Tuple[str, str]]
+
+class Client:
+    @staticmethod
+    def connect(
+        token: Optional[str] = None,
+        api_url: Optional[str] = None,
+        project: Optional[str] = None,
+        cwd: Optional[_Path] = None,
+    ) -> Awaitable[Client]: ...
+    @property
+    def project(self) -> Optional[str]: ...
+    @property
+    def api_url(self) -> str: ...
+    def list_projects(self) -> Awaitable[List[Dict[str, Any]]]: ...
+    def create_project(
+        self, name: str, *, organization_id: Optional[str] = None, region_id: Optional[str] = None
+    ) -> Awaitable[Dict[str, Any]]: ...
+    def pull_token(
+        self, *, project: Optional[str] = None, build_id: Optional[str] = None
+    ) -> Awaitable[Dict[str, Any]]: ...
+    def build(
+        self,
+        context: _Path = ".",
+        *,
+        dockerfile: Optional[_Path] = None,
+        tags: Sequence[str] = (),
+        build_args: Dict[str, str] = ...,
+        target: Optional[str] = None,
+        platforms: Sequence[str] = (),
+        no_cache: bool = False,
+        save: bool = False,
+        save_tags: Sequence[str] = (),
+        push: bool = False,
+        load: bool = False,
+        outputs: Sequence[str] = (),
+        labels: Dict[str, str] = ...,
+        build_contexts: Dict[str, str] = ...,
+        secrets: Sequence[str] = (),
+        build_platform: Optional[str] = None,
+        project: Optional[str] = None,
+    ) -> Awaitable[BuildHandle]: ...
+    def acquire_builder(
+        self, *, project: Optional[str] = None, platform: Optional[str] = None
+    ) -> Awaitable[AcquiredBuilder]: ...
+    def pull(
+        self,
+        reference: str,
+        *,
+        project: Optional[str] = None,
+        oci_layout: Optional[_Path] = None,
+        tags: Sequence[str] = (),
+        platform: Optional[str] = None,
+    ) -> Awaitable[Dict[str, Any]]: ...
+    def push(
+        self, build_id: str, tags: Sequence[str], *, credentials: _Credentials = None
+    ) -> Awaitable[str]: ...
+    def list_images(self, *, project: Optional[str] = None) -> Awaitable[List[Dict[str, Any]]]: ...
+    def delete_images(
+        self, tags: Sequence[str], *, project: Optional[str] = None
+    ) -> Awaitable[None]: ...
+    def exchange_ci_token(
+        self, *, project: Optional[str] = None, token: Optional[str] = None
+    ) -> Awaitable[Dict[str, Any]]: ...
+
+class BuildHandle:
+    @property
+    def build_id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def build_url(self) -> str: ...
+    def __aiter__(self) -> BuildHandle: ...
+    def __anext__(self) -> Awaitable[Dict[str, Any]]: ...
+    def result(self) -> Awaitable[Dict[str, Any]]: ...
+    def cancel(self) -> Awaitable[None]: ...
+
+class AcquiredBuilder:
+    @property
+    def build_id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def server_name(self) -> Optional[str]: ...
+    @property
+    def ca_pem(self) -> Optional[str]: ...
+    @property
+    def cert_pem(self) -> Optional[str]: ...
+    @property
+    def key_pem(self) -> Optional[str]: ...
+    def release(self, outcome: str = "success", error: Optional[str] = None) -> Awaitable[None]: ...
+
+def detect_ci_token(*, audience: Optional[str] = None) -> Awaitable[Optional[Dict[str, Any]]]: ...
+def copy_image(
+    source: str,
+    destinations: Sequence[str],
+    *,
+    source_credentials: _Credentials = None,
+    destination_credentials: _Credentials = None,
+) -> Awaitable[str]: ...
+def shutdown() -> None: ...

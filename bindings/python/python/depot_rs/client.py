@@ -1,0 +1,213 @@
+"""The asyncio client."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from os import PathLike
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+
+from . import _native
+from .build import Build
+from .types import CiToken, ExchangedToken, Image, Project, PullResult, PullToken
+
+__all__ = ["Client", "AcquiredBuilder", "detect_ci_token", "copy_image"]
+
+PathArg = Union[str, "PathLike[str]"]
+Credentials = Tuple[str, str]
+AcquiredBuilder = _native.AcquiredBuilder
+"""A builder held for one build: ``build_id``, ``endpoint`` (``tcp://host:port``),
+``server_name``, ``ca_pem``, ``cert_pem``, ``key_pem``, and ``await release()``."""
+
+
+def _timestamp(seconds: Optional[float]) -> Optional[datetime]:
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+class Client:
+    """A client of a Depot API: a self-hosted depot-server or Depot's hosted API.
+
+    Create one with :meth:`connect`, which resolves the URL, token and project exactly like the
+    ``depot`` CLI.
+    """
+
+    def __init__(self, native: _native.Client) -> None:
+        self._native = native
+
+    @classmethod
+    async def connect(
+        cls,
+        token: Optional[str] = None,
+        api_url: Optional[str] = None,
+        project: Optional[str] = None,
+        cwd: Optional[PathArg] = None,
+    ) -> Client:
+        """Resolves configuration like the CLI: ``token``, else ``DEPOT_TOKEN``, the token
+        ``depot login`` stored, the CI job's OIDC token, ``DEPOT_JIT_TOKEN``; ``api_url``, else
+        ``DEPOT_API_URL``, else Depot's API; ``project``, else ``DEPOT_PROJECT_ID``, else the
+        nearest ``depot.json`` above ``cwd`` (default: the working directory).
+
+        Raises :class:`AuthError` when no token is found.
+        """
+        return cls(await _native.Client.connect(token, api_url, project, cwd))
+
+    @property
+    def project(self) -> Optional[str]:
+        """The resolved project ID, if any."""
+        return self._native.project
+
+    @property
+    def api_url(self) -> str:
+        """The API's base URL."""
+        return self._native.api_url
+
+    async def list_projects(self) -> List[Project]:
+        """The projects the token can see."""
+        return cast(List[Project], await self._native.list_projects())
+
+    async def create_project(
+        self,
+        name: str,
+        *,
+        organization_id: Optional[str] = None,
+        region_id: Optional[str] = None,
+    ) -> Project:
+        """Creates a project (in the token's organization unless ``organization_id``)."""
+        created = await self._native.create_project(
+            name, organization_id=organization_id, region_id=region_id
+        )
+        return cast(Project, created)
+
+    async def pull_token(
+        self, *, project: Optional[str] = None, build_id: Optional[str] = None
+    ) -> PullToken:
+        """A short-lived, read-only registry token for a project, or for one build's image."""
+        return cast(PullToken, await self._native.pull_token(project=project, build_id=build_id))
+
+    async def build(
+        self,
+        context: PathArg = ".",
+        *,
+        dockerfile: Optional[PathArg] = None,
+        tags: Sequence[str] = (),
+        build_args: Optional[Mapping[str, str]] = None,
+        target: Optional[str] = None,
+        platforms: Sequence[str] = (),
+        no_cache: bool = False,
+        save: bool = False,
+        save_tags: Sequence[str] = (),
+        push: bool = False,
+        load: bool = False,
+        outputs: Sequence[str] = (),
+        labels: Optional[Mapping[str, str]] = None,
+        build_contexts: Optional[Mapping[str, str]] = None,
+        secrets: Sequence[str] = (),
+        build_platform: Optional[str] = None,
+        project: Optional[str] = None,
+    ) -> Build:
+        """Starts a build, like ``depot build``: acquires a builder, sends the context and
+        returns a :class:`Build` once the server registered it.
+
+        The options are ``depot build``'s flags: ``outputs`` and ``secrets`` take the flags'
+        syntax (``type=local,dest=out``, ``id=npm,src=.npmrc``); ``build_contexts`` maps names to
+        directories or ``docker-image://`` references; ``save``/``save_tags`` keep the image in
+        the project's registry; ``load`` pulls it into the Docker Engine as ``tags``;
+        ``build_platform`` is ``linux/amd64``, ``linux/arm64`` or ``dynamic``.
+        """
+        native = await self._native.build(
+            context,
+            dockerfile=dockerfile,
+            tags=list(tags),
+            build_args=dict(build_args or {}),
+            target=target,
+            platforms=list(platforms),
+            no_cache=no_cache,
+            save=save,
+            save_tags=list(save_tags),
+            push=push,
+            load=load,
+            outputs=list(outputs),
+            labels=dict(labels or {}),
+            build_contexts=dict(build_contexts or {}),
+            secrets=list(secrets),
+            build_platform=build_platform,
+            project=project,
+        )
+        return Build(native)
+
+    async def acquire_builder(
+        self, *, project: Optional[str] = None, platform: Optional[str] = None
+    ) -> _native.AcquiredBuilder:
+        """Registers a build and waits for its builder; returns its BuildKit connection details
+        (for any BuildKit client). ``await builder.release()`` frees it."""
+        return await self._native.acquire_builder(project=project, platform=platform)
+
+    async def pull(
+        self,
+        reference: str,
+        *,
+        project: Optional[str] = None,
+        oci_layout: Optional[PathArg] = None,
+        tags: Sequence[str] = (),
+        platform: Optional[str] = None,
+    ) -> PullResult:
+        """Pulls a saved build (by build ID) or a tag of the project's repository into the
+        Docker Engine (named ``tags``, default the build's own), or into the OCI image layout
+        directory ``oci_layout`` (``tags`` name it in ``index.json``)."""
+        pulled = await self._native.pull(
+            reference, project=project, oci_layout=oci_layout, tags=list(tags), platform=platform
+        )
+        return cast(PullResult, pulled)
+
+    async def push(
+        self, build_id: str, tags: Sequence[str], *, credentials: Optional[Credentials] = None
+    ) -> str:
+        """Pushes a saved build to other registries (``registry/repository:tag`` each), with
+        ``credentials`` (username, password) or else those of ``DEPOT_PUSH_REGISTRY_*`` or the
+        Docker config; returns the manifest digest, the same in every registry."""
+        return await self._native.push(build_id, list(tags), credentials=credentials)
+
+    async def list_images(self, *, project: Optional[str] = None) -> List[Image]:
+        """The images (tags) of the project's registry."""
+        images: List[Dict[str, Any]] = await self._native.list_images(project=project)
+        for image in images:
+            image["pushed_at"] = _timestamp(image["pushed_at"])
+        return cast(List[Image], images)
+
+    async def delete_images(self, tags: Sequence[str], *, project: Optional[str] = None) -> None:
+        """Deletes tags (``v1``, ``web:v2``) from the project's registry."""
+        await self._native.delete_images(list(tags), project=project)
+
+    async def exchange_ci_token(
+        self, *, project: Optional[str] = None, token: Optional[str] = None
+    ) -> ExchangedToken:
+        """Exchanges a CI job's OIDC token (``token``, else the job's own) for a short-lived
+        token of ``project`` (default: the client's), usable as ``DEPOT_TOKEN`` or registry
+        password."""
+        exchanged: Dict[str, Any] = await self._native.exchange_ci_token(
+            project=project, token=token
+        )
+        exchanged["expires_at"] = _timestamp(exchanged["expires_at"])
+        return cast(ExchangedToken, exchanged)
+
+
+async def detect_ci_token(*, audience: Optional[str] = None) -> Optional[CiToken]:
+    """The CI job's OIDC token (GitHub Actions, GitLab, CircleCI, Buildkite, tried in that
+    order like the CLI), or ``None`` outside CI."""
+    return cast(Optional[CiToken], await _native.detect_ci_token(audience=audience))
+
+
+async def copy_image(
+    source: str,
+    destinations: Sequence[str],
+    *,
+    source_credentials: Optional[Credentials] = None,
+    destination_credentials: Optional[Credentials] = None,
+) -> str:
+    """Copies an image or index between any registries, blobs first and manifests byte for
+    byte; returns its digest."""
+    return await _native.copy_image(
+        source,
+        list(destinations),
+        source_credentials=source_credentials,
+        destination_credentials=destination_credentials,
+    )

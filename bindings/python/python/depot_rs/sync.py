@@ -1,0 +1,188 @@
+"""A synchronous layer over the asyncio API, for scripts::
+
+    from depot_rs.sync import Client
+
+    client = Client.connect()
+    build = client.build("./app", save=True)
+    for event in build:
+        print(event["type"], event.get("name", ""))
+    print(build.result()["image_digest"])
+
+Each synchronous client runs its calls on an event loop of its own; do not use it from inside
+a running event loop (use :mod:`depot_rs` there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Awaitable, Iterator, List, Optional, Sequence, TypeVar
+
+from . import client as aio
+from .build import Build as AsyncBuild
+from .client import Credentials, PathArg
+from .types import BuildEvent, BuildResult, CiToken, ExchangedToken, Image, Project, PullResult
+from .types import PullToken
+
+__all__ = ["Client", "Build", "detect_ci_token", "copy_image"]
+
+T = TypeVar("T")
+
+
+class _Loop:
+    """An event loop that runs one awaitable at a time."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        async def wrapper() -> T:
+            return await awaitable
+
+        return self._loop.run_until_complete(wrapper())
+
+    def close(self) -> None:
+        self._loop.close()
+
+
+def _run(awaitable: Awaitable[T]) -> T:
+    loop = _Loop()
+    try:
+        return loop.run(awaitable)
+    finally:
+        loop.close()
+
+
+class Build:
+    """A running build: iterate it for events, then call :meth:`result`."""
+
+    def __init__(self, loop: _Loop, build: AsyncBuild) -> None:
+        self._loop = loop
+        self._build = build
+        self._events: Optional[AsyncIterator[BuildEvent]] = None
+
+    @property
+    def build_id(self) -> str:
+        """The build's ID."""
+        return self._build.build_id
+
+    @property
+    def project_id(self) -> str:
+        """The build's project."""
+        return self._build.project_id
+
+    def __iter__(self) -> Iterator[BuildEvent]:
+        if self._events is None:
+            self._events = self._build.__aiter__()
+        events = self._events
+        while True:
+            try:
+                yield self._loop.run(events.__anext__())
+            except StopAsyncIteration:
+                return
+
+    def result(self) -> BuildResult:
+        """Waits for the build to end; returns its result or raises its error."""
+        return self._loop.run(self._build.result())
+
+    def cancel(self) -> None:
+        """Cancels the build and waits until it has ended."""
+        self._loop.run(self._build.cancel())
+
+
+class Client:
+    """The synchronous twin of :class:`depot_rs.Client`; same methods, same results."""
+
+    def __init__(self, loop: _Loop, client: aio.Client) -> None:
+        self._loop = loop
+        self._client = client
+
+    @classmethod
+    def connect(
+        cls,
+        token: Optional[str] = None,
+        api_url: Optional[str] = None,
+        project: Optional[str] = None,
+        cwd: Optional[PathArg] = None,
+    ) -> Client:
+        """Resolves configuration like the CLI (see :meth:`depot_rs.Client.connect`)."""
+        loop = _Loop()
+        return cls(loop, loop.run(aio.Client.connect(token, api_url, project, cwd)))
+
+    @property
+    def project(self) -> Optional[str]:
+        """The resolved project ID, if any."""
+        return self._client.project
+
+    @property
+    def api_url(self) -> str:
+        """The API's base URL."""
+        return self._client.api_url
+
+    def list_projects(self) -> List[Project]:
+        """The projects the token can see."""
+        return self._loop.run(self._client.list_projects())
+
+    def create_project(self, name: str, **options: Optional[str]) -> Project:
+        """Creates a project (``organization_id``, ``region_id``)."""
+        return self._loop.run(self._client.create_project(name, **options))
+
+    def pull_token(
+        self, *, project: Optional[str] = None, build_id: Optional[str] = None
+    ) -> PullToken:
+        """A short-lived, read-only registry token."""
+        return self._loop.run(self._client.pull_token(project=project, build_id=build_id))
+
+    def build(self, context: PathArg = ".", **options: Any) -> Build:
+        """Starts a build (options as :meth:`depot_rs.Client.build`)."""
+        return Build(self._loop, self._loop.run(self._client.build(context, **options)))
+
+    def pull(self, reference: str, **options: Any) -> PullResult:
+        """Pulls into the Docker Engine or an OCI layout (see :meth:`depot_rs.Client.pull`)."""
+        return self._loop.run(self._client.pull(reference, **options))
+
+    def push(
+        self, build_id: str, tags: Sequence[str], *, credentials: Optional[Credentials] = None
+    ) -> str:
+        """Pushes a saved build to other registries; returns the digest."""
+        return self._loop.run(self._client.push(build_id, tags, credentials=credentials))
+
+    def list_images(self, *, project: Optional[str] = None) -> List[Image]:
+        """The images of the project's registry."""
+        return self._loop.run(self._client.list_images(project=project))
+
+    def delete_images(self, tags: Sequence[str], *, project: Optional[str] = None) -> None:
+        """Deletes tags from the project's registry."""
+        self._loop.run(self._client.delete_images(tags, project=project))
+
+    def exchange_ci_token(
+        self, *, project: Optional[str] = None, token: Optional[str] = None
+    ) -> ExchangedToken:
+        """Exchanges a CI job's OIDC token for a short-lived project token."""
+        return self._loop.run(self._client.exchange_ci_token(project=project, token=token))
+
+    def close(self) -> None:
+        """Closes the client's event loop."""
+        self._loop.close()
+
+
+def detect_ci_token(*, audience: Optional[str] = None) -> Optional[CiToken]:
+    """The CI job's OIDC token, or ``None`` outside CI."""
+    return _run(aio.detect_ci_token(audience=audience))
+
+
+def copy_image(
+    source: str,
+    destinations: Sequence[str],
+    *,
+    source_credentials: Optional[Credentials] = None,
+    destination_credentials: Optional[Credentials] = None,
+) -> str:
+    """Copies an image between registries; returns its digest."""
+    return _run(
+        aio.copy_image(
+            source,
+            destinations,
+            source_credentials=source_credentials,
+            destination_credentials=destination_credentials,
+        )
+    )

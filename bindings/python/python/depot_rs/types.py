@@ -1,0 +1,174 @@
+"""The shapes of what the API returns: plain dicts, typed for type checkers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Dict, List, Literal, Optional, TypedDict, Union
+
+__all__ = [
+    "Project",
+    "PullToken",
+    "Image",
+    "PullResult",
+    "CiToken",
+    "ExchangedToken",
+    "BuildResult",
+    "BuildEvent",
+    "VertexQueued",
+    "VertexStarted",
+    "VertexCompleted",
+    "VertexCached",
+    "VertexErrored",
+    "Log",
+    "Progress",
+    "Warning",
+]
+
+
+class Project(TypedDict):
+    """A project (``create_project`` adds ``region_id``; ``list_projects`` ``org_name``)."""
+
+    id: str
+    name: str
+    org_id: str
+
+
+class PullToken(TypedDict):
+    """A short-lived, read-only registry token."""
+
+    token: str
+    registry_host: str
+
+
+class Image(TypedDict):
+    """An image of a project's registry."""
+
+    tag: str
+    digest: str
+    pushed_at: Optional[datetime]
+    size_bytes: int
+
+
+class PullResult(TypedDict):
+    """What was pulled: the image reference, and its digest for OCI layouts."""
+
+    reference: str
+    digest: Optional[str]
+
+
+class CiToken(TypedDict):
+    """A CI job's OIDC token (``github``, ``gitlab``, ``circleci``, ``buildkite``)."""
+
+    provider: str
+    token: str
+
+
+class ExchangedToken(TypedDict):
+    """A short-lived project token exchanged for a CI token."""
+
+    token: str
+    expires_at: Optional[datetime]
+    project_id: str
+
+
+class BuildResult(TypedDict):
+    """A finished build: ``metadata`` is what ``depot build --metadata-file`` writes."""
+
+    build_id: str
+    project_id: str
+    image_digest: Optional[str]
+    saved_tags: List[str]
+    metadata: Dict[str, Any]
+
+
+class VertexQueued(TypedDict):
+    """A step was announced."""
+
+    type: Literal["vertex_queued"]
+    vertex: str
+    name: str
+
+
+class VertexStarted(TypedDict):
+    """A step started (times are milliseconds since the Unix epoch)."""
+
+    type: Literal["vertex_started"]
+    vertex: str
+    name: str
+    started_ms: float
+
+
+class VertexCompleted(TypedDict):
+    """A step finished."""
+
+    type: Literal["vertex_completed"]
+    vertex: str
+    name: str
+    duration_ms: float
+
+
+class VertexCached(TypedDict):
+    """A step's result came from the cache."""
+
+    type: Literal["vertex_cached"]
+    vertex: str
+    name: str
+
+
+class VertexErrored(TypedDict):
+    """A step failed (or was canceled)."""
+
+    type: Literal["vertex_errored"]
+    vertex: str
+    name: str
+    error: str
+    duration_ms: float
+    canceled: bool
+
+
+class Log(TypedDict):
+    """A chunk of a step's output (a line may be split across chunks)."""
+
+    type: Literal["log"]
+    vertex: str
+    stream: Literal["stdout", "stderr"]
+    text: str
+    at_ms: float
+
+
+class Progress(TypedDict):
+    """A transfer or export item of a step changed."""
+
+    type: Literal["progress"]
+    vertex: str
+    id: str
+    name: str
+    current: int
+    total: Optional[int]
+    started_ms: Optional[float]
+    at_ms: float
+    completed: bool
+
+
+class Warning(TypedDict):
+    """A build warning (e.g. from the Dockerfile linter)."""
+
+    type: Literal["warning"]
+    vertex: str
+    level: int
+    short: str
+    detail: List[str]
+    url: Optional[str]
+
+
+BuildEvent = Union[
+    VertexQueued,
+    VertexStarted,
+    VertexCompleted,
+    VertexCached,
+    VertexErrored,
+    Log,
+    Progress,
+    Warning,
+]
+"""One change in a build, tagged by ``type``."""

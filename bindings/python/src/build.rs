@@ -1,0 +1,252 @@
+//! `Client.build()`: a whole build through `depot_build::run` (register, connect, build with
+//! streamed events, release), as a handle Python iterates for events and awaits for the result.
+//!
+//! The build runs in a task of its own; its outcome is kept, so `result()` may be awaited
+//! (again) at any time. Cancelling a coroutine that awaits the result or the next event
+//! cancels the build.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use depot_build::builder::{BuilderRequest, builder_platform};
+use depot_build::buildkit::session::SecretSpec;
+use depot_build::buildkit::{BuildOptions, OutputSpec, TarDestination};
+use depot_build::run::{BuildOutput, BuildSpec, Canceller, Events};
+use depot_core::DepotClient;
+use futures_util::StreamExt;
+use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::prelude::*;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, watch};
+
+use crate::convert::Json;
+use crate::errors::Failure;
+use crate::runtime::awaitable;
+
+/// What `Client.build()` was asked for, as `depot build`'s flags.
+pub struct BuildRequest {
+    pub context: PathBuf,
+    pub dockerfile: Option<PathBuf>,
+    pub tags: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub platforms: Vec<String>,
+    pub no_cache: bool,
+    pub save: bool,
+    pub save_tags: Vec<String>,
+    pub push: bool,
+    pub load: bool,
+    pub outputs: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub build_contexts: BTreeMap<String, String>,
+    pub secrets: Vec<String>,
+    pub build_platform: Option<String>,
+    pub project: Option<String>,
+}
+
+impl BuildRequest {
+    /// The spec `depot_build::run` builds, and the names to load the image as (`load`).
+    fn spec(self) -> Result<(BuildSpec, Option<Vec<String>>), Failure> {
+        let invalid = |message: String| Failure::message("invalid_argument", message);
+        let mut outputs = Vec::new();
+        let mut specs = Vec::new();
+        for text in &self.outputs {
+            let spec: OutputSpec = text.parse().map_err(invalid)?;
+            specs.push(spec.clone());
+            let output = spec
+                .into_output(&self.tags, || {
+                    TarDestination::Writer(Box::new(tokio::io::sink()))
+                })
+                .map_err(invalid)?;
+            outputs.extend(output);
+        }
+        let secrets = self
+            .secrets
+            .iter()
+            .map(|s| s.parse::<SecretSpec>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        let platform = builder_platform(
+            self.build_platform.as_deref().unwrap_or("dynamic"),
+            &self.platforms,
+        )
+        .map_err(invalid)?;
+        let load_tags = self.load.then(|| self.tags.clone());
+        let spec = BuildSpec {
+            request: BuilderRequest {
+                project_id: self.project,
+                tags: self.tags,
+                outputs: specs,
+                push: self.push,
+                load: self.load,
+                save: self.save || !self.save_tags.is_empty(),
+                save_tags: self.save_tags,
+                platform,
+                ..BuilderRequest::default()
+            },
+            options: BuildOptions {
+                context: self.context,
+                dockerfile: self.dockerfile,
+                target: self.target,
+                build_args: self.build_args,
+                labels: self.labels,
+                platforms: self.platforms,
+                no_cache: self.no_cache,
+                build_contexts: self.build_contexts,
+                secrets,
+                ..BuildOptions::default()
+            },
+            outputs,
+            show_build_url: false,
+        };
+        Ok((spec, load_tags))
+    }
+}
+
+/// How a build ended, once it has.
+type Outcome = Option<Result<Value, Failure>>;
+
+/// A running build: its events (`async for`), its result and its cancellation.
+#[pyclass(frozen, module = "depot_rs._native")]
+pub struct BuildHandle {
+    /// The build's ID.
+    #[pyo3(get)]
+    build_id: String,
+    /// The build's project.
+    #[pyo3(get)]
+    project_id: String,
+    /// The build's page on the server; empty when it has none.
+    #[pyo3(get)]
+    build_url: String,
+    events: Arc<Mutex<Events>>,
+    canceller: Canceller,
+    outcome: watch::Receiver<Outcome>,
+}
+
+/// Registers the build and starts it.
+pub fn start<'py>(
+    py: Python<'py>,
+    api: &DepotClient,
+    request: BuildRequest,
+) -> PyResult<Bound<'py, PyAny>> {
+    let api = api.clone();
+    awaitable(py, async move {
+        let (spec, load_tags) = request.spec()?;
+        let mut running = depot_build::run::start(&api, spec).await?;
+        let info = running.info().clone();
+        let events = running
+            .take_events()
+            .ok_or_else(|| Failure::message("internal", "the build's events are gone"))?;
+        let canceller = running.canceller();
+        let (done, outcome) = watch::channel(None);
+        crate::runtime::handle().spawn(async move {
+            let result = match running.result().await {
+                Ok(output) => finish(&api, output, load_tags).await,
+                Err(err) => Err(err.into()),
+            };
+            let _ = done.send(Some(result));
+        });
+        Ok(BuildHandle {
+            build_id: info.build_id,
+            project_id: info.project_id,
+            build_url: info.build_url,
+            events: Arc::new(Mutex::new(events)),
+            canceller,
+            outcome,
+        })
+    })
+}
+
+/// The result of a successful build, after loading it into the Docker Engine if asked.
+async fn finish(
+    api: &DepotClient,
+    output: BuildOutput,
+    load_tags: Option<Vec<String>>,
+) -> Result<Value, Failure> {
+    if let Some(tags) = load_tags {
+        crate::registry::load(api, &output.info.build_id, tags).await?;
+    }
+    Ok(json!({
+        "build_id": output.info.build_id,
+        "project_id": output.info.project_id,
+        "image_digest": output.image_digest(),
+        "saved_tags": output.saved_tags,
+        "metadata": output.metadata,
+    }))
+}
+
+/// Cancels the build when dropped armed: a coroutine awaiting the build was cancelled.
+struct CancelOnDrop(Option<Canceller>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(canceller) = self.0.take() {
+            canceller.cancel();
+        }
+    }
+}
+
+/// Waits for the outcome.
+async fn outcome(mut receiver: watch::Receiver<Outcome>) -> Result<Value, Failure> {
+    let outcome = receiver
+        .wait_for(Option::is_some)
+        .await
+        .map_err(|_| Failure::message("internal", "the build task ended without an outcome"))?;
+    outcome
+        .clone()
+        .unwrap_or_else(|| Err(Failure::message("internal", "no outcome")))
+}
+
+#[pymethods]
+impl BuildHandle {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// The next event (a dict tagged by `type`); the iteration ends with the build.
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let events = self.events.clone();
+        let guard = CancelOnDrop(Some(self.canceller.clone()));
+        pyo3_async_runtimes::generic::future_into_py::<crate::runtime::DepotRuntime, _, _>(
+            py,
+            async move {
+                let next = events.lock().await.next().await;
+                guard.disarm();
+                match next {
+                    Some(event) => Ok(Json(serde_json::to_value(&event).unwrap_or_default())),
+                    None => Err(PyStopAsyncIteration::new_err(())),
+                }
+            },
+        )
+    }
+
+    /// Waits for the build to end: `{"build_id", "project_id", "image_digest", "saved_tags",
+    /// "metadata"}`, or the build's error.
+    fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let receiver = self.outcome.clone();
+        let guard = CancelOnDrop(Some(self.canceller.clone()));
+        awaitable(py, async move {
+            let outcome = outcome(receiver).await;
+            guard.disarm();
+            outcome.map(Json)
+        })
+    }
+
+    /// Cancels the build and waits until it has ended (reported canceled to the server, its
+    /// builder released). Does nothing to a build that has ended.
+    fn cancel<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.canceller.cancel();
+        let receiver = self.outcome.clone();
+        awaitable(py, async move {
+            let _ = outcome(receiver).await;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,288 @@
+//! `Client`: configuration resolved like the CLI, and the API calls on projects and tokens.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use depot_core::DepotClient;
+use depot_core::config::{Environment, ResolvedConfig, find_project_config};
+use depot_core::proto::depot::cli::v1::GetPullTokenRequest;
+use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
+use depot_core::proto::depot::core::v1::CreateProjectRequest;
+use pyo3::prelude::*;
+use serde_json::json;
+
+use crate::build::BuildRequest;
+use crate::convert::Json;
+use crate::errors::Failure;
+use crate::runtime::awaitable;
+
+/// A client of a Depot API (depot-server or Depot's hosted API).
+#[pyclass(frozen, module = "depot_rs._native")]
+pub struct Client {
+    pub(crate) api: DepotClient,
+    pub(crate) config: ResolvedConfig,
+}
+
+impl Client {
+    /// The project given by `project`, else the resolved one.
+    pub(crate) fn project_or(&self, project: Option<String>) -> Result<String, Failure> {
+        match project.filter(|p| !p.is_empty()) {
+            Some(project) => Ok(project),
+            None => Ok(self.config.require_project()?.to_owned()),
+        }
+    }
+}
+
+#[pymethods]
+impl Client {
+    /// Resolves URL, token and project like the `depot` CLI and returns a client.
+    #[staticmethod]
+    #[pyo3(signature = (token=None, api_url=None, project=None, cwd=None))]
+    fn connect(
+        py: Python<'_>,
+        token: Option<String>,
+        api_url: Option<String>,
+        project: Option<String>,
+        cwd: Option<PathBuf>,
+    ) -> PyResult<Bound<'_, PyAny>> {
+        let mut vars: Vec<(String, String)> = std::env::vars().collect();
+        if let Some(url) = api_url {
+            vars.push(("DEPOT_API_URL".into(), url));
+        }
+        awaitable(py, async move {
+            let dir = match cwd {
+                Some(dir) => dir,
+                None => std::env::current_dir().map_err(|e| {
+                    Failure::message("config", format!("cannot read the working directory: {e}"))
+                })?,
+            };
+            let env = Environment::from_vars(vars);
+            let config =
+                ResolvedConfig::resolve_in(&env, token.as_deref(), project.as_deref(), &dir)
+                    .await?;
+            config.require_token()?;
+            let api = DepotClient::new(config.client_options())?;
+            Ok(Client { api, config })
+        })
+    }
+
+    /// The resolved project ID, if any.
+    #[getter]
+    fn project(&self) -> Option<String> {
+        self.config.project.as_ref().map(|(id, _)| id.clone())
+    }
+
+    /// The API base URL.
+    #[getter]
+    fn api_url(&self) -> String {
+        self.config.api_url.clone()
+    }
+
+    /// The projects the token can see.
+    fn list_projects<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let api = self.api.clone();
+        awaitable(py, async move {
+            let projects = api
+                .projects()
+                .list_projects(ListProjectsRequest {})
+                .await?
+                .projects;
+            Ok(Json(
+                projects
+                    .into_iter()
+                    .map(|p| json!({"id": p.id, "name": p.name, "org_id": p.org_id, "org_name": p.org_name}))
+                    .collect(),
+            ))
+        })
+    }
+
+    /// Creates a project; returns it.
+    #[pyo3(signature = (name, *, organization_id=None, region_id=None))]
+    fn create_project<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        organization_id: Option<String>,
+        region_id: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let api = self.api.clone();
+        let organization_id = organization_id.or_else(|| self.config.org_id.clone());
+        awaitable(py, async move {
+            let created = api
+                .project_admin()
+                .create_project(CreateProjectRequest {
+                    name,
+                    organization_id,
+                    region_id: region_id.unwrap_or_default(),
+                    cache_policy: None,
+                })
+                .await?;
+            let project = created.project.unwrap_or_default();
+            Ok(Json(json!({
+                "id": project.project_id,
+                "name": project.name,
+                "org_id": project.organization_id,
+                "region_id": project.region_id,
+            })))
+        })
+    }
+
+    /// A short-lived, read-only registry token for a project (or one build's image).
+    #[pyo3(signature = (*, project=None, build_id=None))]
+    fn pull_token<'py>(
+        &self,
+        py: Python<'py>,
+        project: Option<String>,
+        build_id: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let api = self.api.clone();
+        let project_id = match (&project, &build_id) {
+            (None, Some(_)) => None,
+            _ => Some(self.project_or(project)?),
+        };
+        awaitable(py, async move {
+            let token = api
+                .builds()
+                .get_pull_token(GetPullTokenRequest {
+                    project_id,
+                    build_id,
+                })
+                .await?;
+            Ok(Json(
+                json!({"token": token.token, "registry_host": token.registry_host}),
+            ))
+        })
+    }
+
+    /// Acquires a builder for `project` (default: the resolved one); see `AcquiredBuilder`.
+    #[pyo3(signature = (*, project=None, platform=None))]
+    fn acquire_builder<'py>(
+        &self,
+        py: Python<'py>,
+        project: Option<String>,
+        platform: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        crate::builder::acquire(py, &self.api, self.project_or(project)?, platform)
+    }
+
+    /// Pulls a saved build (by ID) or a tag of the project's repository into the Docker Engine,
+    /// or into the OCI image layout directory `oci_layout`.
+    #[pyo3(signature = (reference, *, project=None, oci_layout=None, tags=Vec::new(), platform=None))]
+    fn pull<'py>(
+        &self,
+        py: Python<'py>,
+        reference: String,
+        project: Option<String>,
+        oci_layout: Option<PathBuf>,
+        tags: Vec<String>,
+        platform: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let project = project.or_else(|| self.project());
+        crate::registry::pull(
+            py, &self.api, reference, project, oci_layout, tags, platform,
+        )
+    }
+
+    /// Pushes a saved build to other registries; returns the manifest digest.
+    #[pyo3(signature = (build_id, tags, *, credentials=None))]
+    fn push<'py>(
+        &self,
+        py: Python<'py>,
+        build_id: String,
+        tags: Vec<String>,
+        credentials: Option<(String, String)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        crate::registry::push(py, &self.api, build_id, tags, credentials)
+    }
+
+    /// The images of the project's registry.
+    #[pyo3(signature = (*, project=None))]
+    fn list_images<'py>(
+        &self,
+        py: Python<'py>,
+        project: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        crate::registry::list_images(py, &self.api, self.project_or(project)?)
+    }
+
+    /// Deletes tags from the project's registry.
+    #[pyo3(signature = (tags, *, project=None))]
+    fn delete_images<'py>(
+        &self,
+        py: Python<'py>,
+        tags: Vec<String>,
+        project: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        crate::registry::delete_images(py, &self.api, self.project_or(project)?, tags)
+    }
+
+    /// Exchanges a CI job's OIDC token for a short-lived project token.
+    #[pyo3(signature = (*, project=None, token=None))]
+    fn exchange_ci_token<'py>(
+        &self,
+        py: Python<'py>,
+        project: Option<String>,
+        token: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        crate::oidc::exchange(py, &self.api, self.project_or(project)?, token)
+    }
+
+    /// Starts a build (see `depot build`'s flags); returns a `BuildHandle` once it is
+    /// registered. The project is `project`, else the client's, else the nearest `depot.json`
+    /// above the context.
+    #[pyo3(signature = (
+        context=PathBuf::from("."), *, dockerfile=None, tags=Vec::new(), build_args=BTreeMap::new(),
+        target=None, platforms=Vec::new(), no_cache=false, save=false, save_tags=Vec::new(),
+        push=false, load=false, outputs=Vec::new(), labels=BTreeMap::new(),
+        build_contexts=BTreeMap::new(), secrets=Vec::new(), build_platform=None, project=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn build<'py>(
+        &self,
+        py: Python<'py>,
+        context: PathBuf,
+        dockerfile: Option<PathBuf>,
+        tags: Vec<String>,
+        build_args: BTreeMap<String, String>,
+        target: Option<String>,
+        platforms: Vec<String>,
+        no_cache: bool,
+        save: bool,
+        save_tags: Vec<String>,
+        push: bool,
+        load: bool,
+        outputs: Vec<String>,
+        labels: BTreeMap<String, String>,
+        build_contexts: BTreeMap<String, String>,
+        secrets: Vec<String>,
+        build_platform: Option<String>,
+        project: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let project = match project.or_else(|| self.project()) {
+            Some(project) => Some(project),
+            None => find_project_config(&context)
+                .map_err(Failure::from)?
+                .map(|(id, _)| id),
+        };
+        let request = BuildRequest {
+            context,
+            dockerfile,
+            tags,
+            build_args,
+            target,
+            platforms,
+            no_cache,
+            save,
+            save_tags,
+            push,
+            load,
+            outputs,
+            labels,
+            build_contexts,
+            secrets,
+            build_platform,
+            project,
+        };
+        crate::build::start(py, &self.api, request)
+    }
+}

@@ -1,0 +1,220 @@
+"""Builds against depot-server and Docker Engine 26's BuildKit: events, result, save, pull
+(Docker and OCI layout), push to a second registry, list/delete, failure and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import List
+
+import pytest
+
+import depot_rs
+from depot_rs import sync
+from depot_rs.types import BuildEvent
+
+from conftest import Server, make_context, unique_image
+
+STEPS = (
+    "RUN echo first-step-line-1 && echo first-step-line-2\n"
+    "RUN echo second-step > /tmp/second && cat /tmp/second\n"
+)
+
+
+def step_index(events: List[BuildEvent], kind: str, name_part: str) -> int:
+    """The position of the first `kind` event of the step whose name contains `name_part`."""
+    for i, event in enumerate(events):
+        if event["type"] == kind and name_part in str(event.get("name", "")):
+            return i
+    raise AssertionError(f"no {kind} for {name_part}: {[e['type'] for e in events]}")
+
+
+def log_index(events: List[BuildEvent], vertex: str, text: str) -> int:
+    for i, event in enumerate(events):
+        if event["type"] == "log" and event["vertex"] == vertex and text in event["text"]:
+            return i
+    raise AssertionError(f"no log {text!r} of {vertex}")
+
+
+async def test_build_streams_events_saves_pulls_and_pushes(
+    api: Server, tmp_path: Path, registry: str
+) -> None:
+    contexts = make_context(tmp_path, STEPS)
+    client = await depot_rs.Client.connect()
+    build = await client.build(
+        tmp_path / "context", build_contexts=contexts, save=True, save_tags=["py-latest"]
+    )
+    assert build.build_id
+    assert build.project_id == api.project_id
+    events = [event async for event in build]
+    result = await build.result()
+
+    # Step names and logs arrive in order: each RUN starts, logs its lines, completes; the
+    # second runs after the first.
+    first_started = step_index(events, "vertex_started", "RUN echo first-step")
+    first = events[first_started]["vertex"]  # type: ignore[typeddict-item]
+    line_1 = log_index(events, first, "first-step-line-1")
+    line_2 = log_index(events, first, "first-step-line-2")
+    first_done = step_index(events, "vertex_completed", "RUN echo first-step")
+    second_started = step_index(events, "vertex_started", "RUN echo second-step")
+    second = events[second_started]["vertex"]  # type: ignore[typeddict-item]
+    second_log = log_index(events, second, "second-step")
+    second_done = step_index(events, "vertex_completed", "RUN echo second-step")
+    assert first_started < line_1 <= line_2 < first_done < second_started < second_log < second_done
+    assert step_index(events, "vertex_completed", "[depot] connecting to") < first_started
+
+    # The result: build, digest, saved tags and the --metadata-file JSON.
+    digest = result["image_digest"]
+    assert digest is not None and digest.startswith("sha256:")
+    assert result["build_id"] == build.build_id
+    assert result["project_id"] == api.project_id
+    assert f"{api.host}/{api.project_id}:{build.build_id}" in result["saved_tags"]
+    assert f"{api.host}/{api.project_id}:py-latest" in result["saved_tags"]
+    assert result["metadata"]["containerimage.digest"] == digest
+    assert result["metadata"]["depot.build"] == {
+        "buildID": build.build_id,
+        "projectID": api.project_id,
+    }
+    assert api.build_status(build.build_id) == "finished"
+
+    # Pulled back into an OCI layout and into the Docker Engine: the same image.
+    layout = tmp_path / "layout"
+    pulled = await client.pull(build.build_id, oci_layout=layout, tags=["app"])
+    assert pulled["digest"] == digest
+    index = json.loads((layout / "index.json").read_text())
+    assert [m["digest"] for m in index["manifests"]] == [digest]
+    name = unique_image("python-pull")
+    await client.pull(build.build_id, tags=[name])
+    docker_id = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", name],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert docker_id == digest
+    # A project tag pulls too.
+    by_tag = await client.pull("py-latest", oci_layout=tmp_path / "by-tag")
+    assert by_tag["digest"] == digest
+
+    # Pushed to a second registry: same digest there.
+    pushed = await client.push(build.build_id, [f"{registry}/team/app:v1"])
+    assert pushed == digest
+    request = urllib.request.Request(
+        f"http://{registry}/v2/team/app/manifests/v1",
+        method="HEAD",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        assert response.headers["Docker-Content-Digest"] == digest
+    copied = await depot_rs.copy_image(f"{registry}/team/app:v1", [f"{registry}/other/app:v2"])
+    assert copied == digest
+
+    # Listed, deleted, gone.
+    tags = [image["tag"] for image in await client.list_images()]
+    assert "py-latest" in tags and build.build_id in tags
+    await client.delete_images(["py-latest"])
+    assert "py-latest" not in [image["tag"] for image in await client.list_images()]
+
+
+async def test_a_failing_build_raises_build_failed_with_the_step_log(
+    api: Server, tmp_path: Path
+) -> None:
+    contexts = make_context(tmp_path, "RUN echo about-to-fail && exit 3\n")
+    client = await depot_rs.Client.connect()
+    build = await client.build(tmp_path / "context", build_contexts=contexts)
+    events = [event async for event in build]
+    with pytest.raises(depot_rs.BuildFailed) as failed:
+        await build.result()
+    error = failed.value
+    assert error.code == "build_failed"
+    assert error.step is not None and "RUN echo about-to-fail" in error.step
+    assert error.exit_code == 3
+    assert any("about-to-fail" in line for line in error.logs)
+    assert step_index(events, "vertex_errored", "RUN echo about-to-fail") >= 0
+    assert api.build_status(build.build_id) == "failed"
+
+
+async def test_cancelling_the_task_cancels_the_build_on_the_server(
+    api: Server, tmp_path: Path
+) -> None:
+    contexts = make_context(tmp_path, "RUN echo sleeping-now && sleep 300\n")
+    client = await depot_rs.Client.connect()
+    build = await client.build(tmp_path / "context", build_contexts=contexts)
+    sleeping = asyncio.Event()
+
+    async def follow() -> None:
+        async for event in build:
+            if event["type"] == "log" and "sleeping-now" in event["text"]:
+                sleeping.set()
+
+    task = asyncio.create_task(follow())
+    await sleeping.wait()
+    assert api.build_status(build.build_id) == "running"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Cancelling the task waited until the server knew.
+    assert api.build_status(build.build_id) == "canceled"
+    with pytest.raises(depot_rs.BuildCanceled) as canceled:
+        await build.result()
+    assert canceled.value.code == "canceled"
+
+
+async def test_a_builder_can_be_acquired_and_released(api: Server) -> None:
+    client = await depot_rs.Client.connect()
+    builder = await client.acquire_builder()
+    assert builder.endpoint.startswith("tcp://127.0.0.1:")
+    assert builder.ca_pem is not None and "BEGIN CERTIFICATE" in builder.ca_pem
+    assert builder.cert_pem is not None and "BEGIN CERTIFICATE" in builder.cert_pem
+    assert builder.key_pem is not None and "PRIVATE KEY" in builder.key_pem
+    assert builder.server_name
+    assert api.build_status(builder.build_id) == "running"
+    await builder.release()
+    assert api.build_status(builder.build_id) == "finished"
+
+
+async def test_a_builder_garbage_collected_unreleased_is_reported_canceled(api: Server) -> None:
+    client = await depot_rs.Client.connect()
+    builder = await client.acquire_builder()
+    build_id = builder.build_id
+    del builder
+    gc.collect()
+    # The report goes out in the background; wait for it (bounded).
+    for _ in range(100):
+        if api.build_status(build_id) == "canceled":
+            break
+        await asyncio.sleep(0.1)
+    assert api.build_status(build_id) == "canceled"
+
+
+def test_a_build_with_the_sync_layer_build_args_and_a_local_output(
+    api: Server, tmp_path: Path
+) -> None:
+    contexts = make_context(tmp_path, "ARG WHO\nRUN echo hello-$WHO > /tmp/greeting && cat /tmp/greeting\n")
+    client = sync.Client.connect()
+    out = tmp_path / "out"
+    build = client.build(
+        tmp_path / "context",
+        build_contexts=contexts,
+        build_args={"WHO": "from-a-script"},
+        outputs=[f"type=local,dest={out}"],
+    )
+    logs = [e["text"] for e in build if e["type"] == "log"]
+    assert any("hello-from-a-script" in text for text in logs)
+    result = build.result()
+    assert result["build_id"] == build.build_id
+    assert (out / "tmp" / "greeting").read_text() == "hello-from-a-script\n"
+    client.close()
+
+
+async def test_registry_failures_raise_registry_errors(api: Server, tmp_path: Path) -> None:
+    client = await depot_rs.Client.connect()
+    with pytest.raises(depot_rs.RegistryError) as missing:
+        await client.pull("no-such-tag", oci_layout=tmp_path / "layout")
+    assert missing.value.code == "registry"
+    with pytest.raises(depot_rs.RegistryError) as unreachable:
+        await depot_rs.copy_image("127.0.0.1:1/a:b", ["127.0.0.1:1/c:d"])
+    assert unreachable.value.code == "registry"
+    assert unreachable.value.__cause__ is not None

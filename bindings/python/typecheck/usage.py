@@ -1,0 +1,74 @@
+"""Uses the public API the way an application would, for `mypy --strict` (scripts/test.sh):
+every call, result and error below must type-check against the installed package."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import List, Optional
+
+import depot_rs
+from depot_rs import sync
+from depot_rs.types import BuildEvent, BuildResult, CiToken, Image, Project
+
+
+async def build_and_ship(registry: str) -> Optional[str]:
+    client = await depot_rs.Client.connect(project="proj", api_url="http://127.0.0.1:8080")
+    projects: List[Project] = await client.list_projects()
+    names: List[str] = [p["name"] for p in projects]
+    token: str = (await client.pull_token())["token"]
+    build: depot_rs.Build = await client.build(
+        ".", tags=["app:1"], build_args={"V": "1"}, save=True, platforms=["linux/amd64"]
+    )
+    async for event in build:
+        handle(event)
+    try:
+        result: BuildResult = await build.result()
+    except depot_rs.BuildFailed as failed:
+        step: Optional[str] = failed.step
+        lines: List[str] = failed.logs
+        print(step, lines, failed.code, failed.__cause__)
+        return None
+    except depot_rs.BuildCanceled:
+        return None
+    digest: Optional[str] = result["image_digest"]
+    await client.pull(result["build_id"], oci_layout="./layout", tags=["app"])
+    pushed: str = await client.push(result["build_id"], [f"{registry}/app:1"], credentials=("u", "p"))
+    images: List[Image] = await client.list_images()
+    when: Optional[datetime] = images[0]["pushed_at"] if images else None
+    await client.delete_images(["v1"])
+    builder = await client.acquire_builder(platform="linux/amd64")
+    endpoint: str = builder.endpoint
+    await builder.release()
+    ci: Optional[CiToken] = await depot_rs.detect_ci_token(audience="https://depot.dev")
+    if ci is not None:
+        exchanged = await client.exchange_ci_token(token=ci["token"])
+        expires: Optional[datetime] = exchanged["expires_at"]
+        print(expires)
+    print(names, token, pushed, when, endpoint, depot_rs.binary_path())
+    return digest
+
+
+def handle(event: BuildEvent) -> None:
+    if event["type"] == "log":
+        text: str = event["text"]
+        print(text, end="")
+    elif event["type"] == "vertex_errored":
+        error: str = event["error"]
+        print(event["name"], error)
+
+
+def script() -> str:
+    client = sync.Client.connect()
+    build = client.build(".", save=True)
+    for event in build:
+        handle(event)
+    try:
+        return build.result()["build_id"]
+    except depot_rs.DepotError as err:
+        code: str = err.code
+        return code
+
+
+if __name__ == "__main__":
+    print(asyncio.run(build_and_ship("127.0.0.1:5000")), script())

@@ -160,26 +160,7 @@ fn example_image() -> PathBuf {
 
 /// `depot build --save` of the example image with `cli`; returns its output and metadata.
 fn build_saved(cli: &Cli, project: &str, rootfs: &Path) -> (Output, Option<Value>) {
-    let work = tempfile::tempdir().unwrap();
-    let metadata = work.path().join("metadata.json");
-    let context = format!("rootfs={}", rootfs.display());
-    let out = cli.run(&[
-        "build",
-        "--project",
-        project,
-        "--progress",
-        "plain",
-        "--save",
-        "--build-context",
-        &context,
-        "--metadata-file",
-        metadata.to_str().unwrap(),
-        example_image().to_str().unwrap(),
-    ]);
-    let metadata = std::fs::read_to_string(&metadata)
-        .ok()
-        .map(|m| serde_json::from_str(&m).unwrap());
-    (out, metadata)
+    build(cli, project, &example_image(), rootfs, &["--save"])
 }
 
 /// A build context whose Dockerfile runs `step` on the busybox root file system.
@@ -196,21 +177,31 @@ fn step_context(step: &str) -> tempfile::TempDir {
 /// `depot build` (plain progress, not saved) of `context` with `cli`; returns its output and
 /// metadata.
 fn build_step(cli: &Cli, project: &str, context: &Path, rootfs: &Path) -> (Output, Option<Value>) {
-    let metadata = context.join("metadata.json");
-    let _ = std::fs::remove_file(&metadata);
+    build(cli, project, context, rootfs, &[])
+}
+
+/// `depot build` of `context` with `cli`, `rootfs` as the named context `rootfs`, plain
+/// progress and `extra` flags; returns its output and its `--metadata-file`, if written.
+fn build(
+    cli: &Cli,
+    project: &str,
+    context: &Path,
+    rootfs: &Path,
+    extra: &[&str],
+) -> (Output, Option<Value>) {
+    let work = tempfile::tempdir().unwrap();
+    let metadata = work.path().join("metadata.json");
     let rootfs = format!("rootfs={}", rootfs.display());
-    let out = cli.run(&[
-        "build",
-        "--project",
-        project,
-        "--progress",
-        "plain",
+    let mut args = vec!["build", "--project", project, "--progress", "plain"];
+    args.extend_from_slice(extra);
+    args.extend([
         "--build-context",
         &rootfs,
         "--metadata-file",
         metadata.to_str().unwrap(),
         context.to_str().unwrap(),
     ]);
+    let out = cli.run(&args);
     let metadata = std::fs::read_to_string(&metadata)
         .ok()
         .map(|m| serde_json::from_str(&m).unwrap());

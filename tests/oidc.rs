@@ -660,6 +660,11 @@ async fn an_exchanged_token_is_short_lived_single_use_and_revoked_with_its_polic
     assert!(token.starts_with("dpp_"), "{answer}");
     let expires_in = answer["expires_in"].as_i64().unwrap();
     assert!((200..=300).contains(&expires_in), "{answer}");
+    let expires_at = humantime::parse_rfc3339(answer["expires_at"].as_str().unwrap()).unwrap();
+    assert!(
+        expires_at <= std::time::UNIX_EPOCH + std::time::Duration::from_secs(now + 300),
+        "not even a fraction of a second past the CI token: {answer}"
+    );
 
     // Replayed: refused, with nothing minted.
     let replay = exchange().await;

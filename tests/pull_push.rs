@@ -256,6 +256,153 @@ async fn push_pull_and_list_a_saved_build() {
     );
 }
 
+/// A bake build saves one image per target (`<build>-<target>`): `depot pull` takes them all or
+/// the one --target names, `depot push` one target at a time; unknown targets, unsaved builds
+/// and tags without a project are refused with what to do instead.
+#[tokio::test]
+async fn bake_targets_unsaved_builds_and_tags_without_a_project() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("tariq");
+    let project = boot.project_id.as_str();
+    let bake = |target: &str| BuildOptions {
+        command: Command::Bake as i32,
+        target_name: Some(target.into()),
+        save: true,
+        ..Default::default()
+    };
+    let created = server
+        .client(&boot.token)
+        .builds()
+        .create_build(CreateBuildRequest {
+            project_id: Some(boot.project_id.clone()),
+            options: vec![bake("web"), bake("api")],
+            required_engine: None,
+        })
+        .await
+        .unwrap();
+    let build = created.build_id.as_str();
+    let builder = RegistryClient::new(&server, &created.build_token);
+    let web = builder
+        .push_layers(
+            project,
+            &format!("{build}-web"),
+            &[image_layer(&[("web", b"web")])],
+        )
+        .await;
+    let api = builder
+        .push_layers(
+            project,
+            &format!("{build}-api"),
+            &[image_layer(&[("api", b"api")])],
+        )
+        .await;
+    let cli = Cli::ours(&server).env("DEPOT_TOKEN", &boot.token);
+    let scratch = tempfile::tempdir().unwrap();
+    let host = server.host();
+
+    // Every target, each under its own name in the layout.
+    let all = scratch.path().join("all");
+    let out = cli.ok(&["pull", build, "--oci-layout", all.to_str().unwrap()]);
+    assert_eq!(
+        out,
+        format!("{host}/{project}:{build}-web@{web}\n{host}/{project}:{build}-api@{api}\n")
+    );
+    let mut named = read_layout(&all).0;
+    named.sort();
+    let mut expected = entries(&[
+        (&format!("{build}-api"), &api),
+        (&format!("{build}-web"), &web),
+    ]);
+    expected.sort();
+    assert_eq!(named, expected);
+
+    // One target.
+    let one = scratch.path().join("one");
+    let out = cli.ok(&[
+        "pull",
+        build,
+        "--target",
+        "api",
+        "--oci-layout",
+        one.to_str().unwrap(),
+    ]);
+    assert_eq!(out, format!("{host}/{project}:{build}-api@{api}\n"));
+    assert_eq!(
+        read_layout(&one).0,
+        entries(&[(&format!("{build}-api"), &api)])
+    );
+    let unknown = cli.run(&[
+        "pull",
+        build,
+        "--target",
+        "db",
+        "--oci-layout",
+        one.to_str().unwrap(),
+    ]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains(&format!(
+            "build {build} has no bake target \"db\" (targets: web, api)"
+        )),
+        "{}",
+        text(&unknown.stderr)
+    );
+
+    // A push takes one target.
+    let mirror = Distribution::start();
+    let to_mirror = format!("{}/bake/web:v1", mirror.host);
+    let several = cli.run(&["push", build, "-t", &to_mirror]);
+    assert!(!several.status.success());
+    assert!(
+        text(&several.stderr)
+            .contains("is a bake of several targets (targets: web, api): choose one"),
+        "{}",
+        text(&several.stderr)
+    );
+    let out = cli.ok(&["push", build, "--target", "web", "-t", &to_mirror]);
+    assert_eq!(out, format!("{to_mirror}@{web}\n"));
+
+    // A build that was not saved has nothing to pull.
+    let unsaved = server
+        .client(&boot.token)
+        .builds()
+        .create_build(CreateBuildRequest {
+            project_id: Some(boot.project_id.clone()),
+            options: vec![BuildOptions {
+                command: Command::Build as i32,
+                ..Default::default()
+            }],
+            required_engine: None,
+        })
+        .await
+        .unwrap();
+    let out = cli.run(&[
+        "pull",
+        &unsaved.build_id,
+        "--oci-layout",
+        one.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "build {} was not saved: build it with --save",
+            unsaved.build_id
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Without a project, a reference that is no build cannot be looked up as a tag.
+    let out = cli.run(&["pull", "v1", "--oci-layout", one.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .contains("\"v1\" is not the ID of a saved build; to pull a tag, name the project"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// Checks that `dir` is a well-formed image layout holding only verified blobs, and returns
 /// the `(ref name, digest)` entries of its index.json and the digests of its blobs.
 fn read_layout(dir: &Path) -> (Vec<(String, String)>, Vec<String>) {

@@ -19,6 +19,7 @@
 pub mod builder;
 pub mod buildkit;
 pub mod dockerignore;
+mod error_kind;
 pub mod events;
 pub mod fsutil;
 pub mod progress;

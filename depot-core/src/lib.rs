@@ -22,9 +22,11 @@ pub mod config;
 pub mod connect;
 mod depot_client;
 mod error;
+mod error_kind;
 pub mod proto;
 #[cfg(feature = "server")]
 pub mod server;
 
 pub use depot_client::DepotClient;
 pub use error::Error;
+pub use error_kind::{Classify, ErrorKind, FailedStep};

@@ -3,6 +3,7 @@
 
 use depot_build::builder::{Builder, BuilderRequest, Outcome, acquire_builder, builder_platform};
 use depot_build::buildkit::Endpoint;
+use depot_core::ErrorKind;
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
@@ -55,7 +56,7 @@ impl NativeClient {
     ) -> napi::Result<NativeBuilder> {
         let options = options.unwrap_or_default();
         let platform = builder_platform(options.platform.as_deref().unwrap_or("dynamic"), &[])
-            .map_err(|message| fail(Failure::message("invalid_argument", message)))?;
+            .map_err(|message| fail(Failure::message(ErrorKind::InvalidArgument, message)))?;
         let request = BuilderRequest {
             project_id: options.project.or_else(|| self.project_id()),
             platform,

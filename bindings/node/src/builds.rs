@@ -1,6 +1,7 @@
 //! Builds: a [`depot_build::run`] build started from JavaScript options, its events pulled one
 //! at a time by the TypeScript layer, its result, and cancellation.
 
+use depot_core::ErrorKind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -133,7 +134,7 @@ impl NativeBuild {
         match stream.next().await {
             Some(event) => serde_json::to_value(&event)
                 .map(Some)
-                .map_err(|err| fail(Failure::message("internal", err.to_string()))),
+                .map_err(|err| fail(Failure::message(ErrorKind::Internal, err.to_string()))),
             None => {
                 *events = None;
                 Ok(None)
@@ -156,12 +157,17 @@ impl NativeBuild {
             .lock()
             .map_err(|_| {
                 fail(Failure::message(
-                    "internal",
+                    ErrorKind::Internal,
                     "the build's state is poisoned",
                 ))
             })?
             .take()
-            .ok_or_else(|| fail(Failure::message("internal", "the result was already taken")))?;
+            .ok_or_else(|| {
+                fail(Failure::message(
+                    ErrorKind::Internal,
+                    "the result was already taken",
+                ))
+            })?;
         let build_id = &self.info.build_id;
         let output = running
             .result()
@@ -182,7 +188,7 @@ impl NativeBuild {
 
 /// The [`BuildSpec`] for JavaScript's options.
 fn spec(options: BuildOptions, project: Option<String>) -> napi::Result<BuildSpec> {
-    let invalid = |message: String| fail(Failure::message("invalid_argument", message));
+    let invalid = |message: String| fail(Failure::message(ErrorKind::InvalidArgument, message));
     let tags = options.tags.unwrap_or_default();
     let platforms = options.platforms.unwrap_or_default();
     let save_tags = options.save_tags.unwrap_or_default();

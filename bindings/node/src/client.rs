@@ -1,6 +1,7 @@
 //! The client: configuration resolved like the CLI's, projects, pull tokens and the OIDC
 //! exchange.
 
+use depot_core::ErrorKind;
 use std::path::PathBuf;
 
 use depot_core::DepotClient;
@@ -101,7 +102,7 @@ pub async fn connect(options: Option<ConnectOptions>) -> napi::Result<NativeClie
         Some(dir) => PathBuf::from(dir),
         None => std::env::current_dir().map_err(|err| {
             fail(Failure::message(
-                "config",
+                ErrorKind::Config,
                 format!("no current directory: {err}"),
             ))
         })?,
@@ -170,7 +171,7 @@ impl NativeClient {
             .project
             .ok_or_else(|| {
                 fail(Failure::message(
-                    "internal",
+                    ErrorKind::Internal,
                     "the server returned no project",
                 ))
             })?;
@@ -220,7 +221,7 @@ impl NativeClient {
                 .map(|found| found.token)
                 .ok_or_else(|| {
                     fail(Failure::message(
-                        "unauthenticated",
+                        ErrorKind::Unauthenticated,
                         "no CI OIDC token found in this environment",
                     ))
                 })?,

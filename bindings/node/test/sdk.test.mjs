@@ -178,10 +178,31 @@ describe('builds', () => {
     assert.ok(existsSync(`${layout}/index.json`))
     const byTag = await client.pull({ tag: 'node-extra', ociLayout: `${peers.dir}/layout-tag` })
     assert.equal(byTag.digest, result.imageDigest)
+    // A bake target of a plain build is refused, saying why.
+    const noTarget = await client.pull({ buildId: build.buildId, target: 'web', ociLayout: layout }).catch((e) => e)
+    assert.ok(noTarget instanceof DepotError, String(noTarget))
+    assert.equal(noTarget.code, 'invalid_argument')
+    assert.match(noTarget.message, /has no bake target "web" \(it is not a bake build\)/)
 
     // Pushed to a second registry: the digest it serves is the build's.
-    const pushed = await client.push({ buildId: build.buildId, tags: [`${peers.registryHost}/node/app:1`] })
+    const progress = []
+    const destination = `${peers.registryHost}/node/app:1`
+    const pushed = await client.push({
+      buildId: build.buildId,
+      tags: [destination],
+      onProgress: (event) => progress.push(event),
+    })
     assert.equal(pushed.digest, result.imageDigest)
+    // Its progress, per blob, ending with the manifest.
+    // (Callbacks are queued for this thread; the last may land after the promise settles.)
+    for (let i = 0; i < 100 && progress.at(-1)?.type !== 'manifest'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const done = progress.filter((e) => e.type === 'blob_done')
+    assert.ok(done.length >= 2, JSON.stringify(progress))
+    assert.ok(done.every((e) => e.target === destination && e.digest.startsWith('sha256:')), JSON.stringify(done))
+    assert.ok(done.some((e) => e.transfer === 'copied'), JSON.stringify(done))
+    assert.deepEqual(progress.at(-1), { type: 'manifest', target: destination, digest: result.imageDigest })
     assert.equal(await registryDigest(peers.registryHost, 'node/app', '1'), result.imageDigest)
     const copied = await client.copy({
       source: `${peers.registryHost}/node/app:1`,

@@ -25,7 +25,7 @@ import type {
 } from '../native/native.js'
 import { BuildHandle } from './build'
 import { BuildCanceled, native } from './errors'
-import type { BuildEvent } from './events'
+import type { BuildEvent, RegistryProgress } from './events'
 
 /** A build, with the options of `depot build`, plus how to follow and stop it. */
 export interface BuildOptions extends NativeBuildOptions {
@@ -33,6 +33,12 @@ export interface BuildOptions extends NativeBuildOptions {
   onEvent?: (event: BuildEvent) => void
   /** Aborting it cancels the build; `result()` then rejects with `BuildCanceled`. */
   signal?: AbortSignal
+}
+
+/** What registry transfers (`pull`, `push`, `copy`) take besides their options. */
+export interface WithProgress {
+  /** Called with every progress event of the transfer, per blob, as it happens. */
+  onProgress?: (event: RegistryProgress) => void
 }
 
 /** A builder acquired on its own; release it when done with it. */
@@ -121,20 +127,23 @@ export class Client {
     return new Builder(await native(() => this.#native.acquireBuilder(options)))
   }
 
-  /** Pulls a saved build (`buildId`) or a project tag (`tag`) into the Docker Engine, or into
-   * an OCI image layout directory with `ociLayout`. */
-  pull(options: PullOptions): Promise<PullResult> {
-    return native(() => this.#native.pull(options))
+  /** Pulls a saved build (`buildId`; one bake `target` of it) or a project tag (`tag`) into the
+   * Docker Engine, or into an OCI image layout directory with `ociLayout`. */
+  pull(options: PullOptions & WithProgress): Promise<PullResult> {
+    const { onProgress, ...rest } = options
+    return native(() => this.#native.pull(rest, onProgress))
   }
 
-  /** Pushes a saved build to other registries. */
-  push(options: PushOptions): Promise<PushResult> {
-    return native(() => this.#native.push(options))
+  /** Pushes a saved build (one bake `target` of it) to other registries. */
+  push(options: PushOptions & WithProgress): Promise<PushResult> {
+    const { onProgress, ...rest } = options
+    return native(() => this.#native.push(rest, onProgress))
   }
 
   /** Copies any image to other registries. */
-  copy(options: CopyImageOptions): Promise<PushResult> {
-    return native(() => this.#native.copy(options))
+  copy(options: CopyImageOptions & WithProgress): Promise<PushResult> {
+    const { onProgress, ...rest } = options
+    return native(() => this.#native.copy(rest, onProgress))
   }
 
   /** The images in the project's registry. */

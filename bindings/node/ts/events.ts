@@ -88,3 +88,23 @@ export type BuildEvent =
   | Log
   | Progress
   | Warning
+
+/**
+ * Progress of a registry transfer (`pull`, `push`, `copy`), as the Rust core serializes it
+ * (`depot_registry::client::ProgressEvent`): `target` is the destination (a registry image, a
+ * layout directory, the Docker Engine's image), `digest` the blob.
+ */
+export type RegistryProgress =
+  | { type: 'blob_started'; target: string; digest: string; size: number | null }
+  | { type: 'blob_progress'; target: string; digest: string; current: number; total: number | null }
+  | { type: 'blob_status'; target: string; digest: string; status: string }
+  | {
+      type: 'blob_done'
+      target: string
+      digest: string
+      size: number | null
+      /** Already there, mounted from another repository of the registry, or copied. */
+      transfer: 'present' | 'mounted' | 'copied'
+    }
+  | { type: 'manifest'; target: string; digest: string }
+  | { type: 'message'; target: string; text: string }

@@ -14,7 +14,7 @@
 export { BuildHandle } from './build'
 export type { BuildResult } from './build'
 export { Builder, Client, detectCiToken } from './client'
-export type { BuildOptions } from './client'
+export type { BuildOptions, WithProgress } from './client'
 export { depot, depotBinaryPath } from './cli'
 export type { DepotOptions, DepotResult } from './cli'
 export {

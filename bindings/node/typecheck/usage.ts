@@ -11,6 +11,7 @@ import {
   type BuildEvent,
   type BuildResult,
   type ErrorCode,
+  type RegistryProgress,
 } from '@depot-rs/sdk'
 
 export async function usage(): Promise<string | null> {
@@ -61,7 +62,14 @@ export async function usage(): Promise<string | null> {
   }
 
   const pulled = await client.pull({ buildId: build.buildId, ociLayout: './layout' })
-  const pushed = await client.push({ buildId: build.buildId, tags: ['registry.example/app:1'] })
+  const pushed = await client.push({
+    buildId: build.buildId,
+    target: 'web',
+    tags: ['registry.example/app:1'],
+    onProgress: (event: RegistryProgress) => {
+      if (event.type === 'blob_done') console.log(event.digest, event.transfer)
+    },
+  })
   const images = await client.listImages()
   await client.deleteImage({ tags: images.map((i) => i.tag) })
   const builder = await client.acquireBuilder({ platform: 'linux/amd64' })

@@ -5,6 +5,7 @@
 //! (again) at any time. Cancelling a coroutine that awaits the result or the next event
 //! cancels the build.
 
+use depot_core::ErrorKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ pub struct BuildRequest {
 impl BuildRequest {
     /// The spec `depot_build::run` builds, and the names to load the image as (`load`).
     fn spec(self) -> Result<(BuildSpec, Option<Vec<String>>), Failure> {
-        let invalid = |message: String| Failure::message("invalid_argument", message);
+        let invalid = |message: String| Failure::message(ErrorKind::InvalidArgument, message);
         let mut outputs = Vec::new();
         let mut specs = Vec::new();
         for text in &self.outputs {
@@ -137,7 +138,7 @@ pub fn start<'py>(
         let info = running.info().clone();
         let events = running
             .take_events()
-            .ok_or_else(|| Failure::message("internal", "the build's events are gone"))?;
+            .ok_or_else(|| Failure::message(ErrorKind::Internal, "the build's events are gone"))?;
         let canceller = running.canceller();
         let (done, outcome) = watch::channel(None);
         crate::runtime::handle().spawn(async move {
@@ -195,13 +196,15 @@ impl Drop for CancelOnDrop {
 
 /// Waits for the outcome.
 async fn outcome(mut receiver: watch::Receiver<Outcome>) -> Result<Value, Failure> {
-    let outcome = receiver
-        .wait_for(Option::is_some)
-        .await
-        .map_err(|_| Failure::message("internal", "the build task ended without an outcome"))?;
+    let outcome = receiver.wait_for(Option::is_some).await.map_err(|_| {
+        Failure::message(
+            ErrorKind::Internal,
+            "the build task ended without an outcome",
+        )
+    })?;
     outcome
         .clone()
-        .unwrap_or_else(|| Err(Failure::message("internal", "no outcome")))
+        .unwrap_or_else(|| Err(Failure::message(ErrorKind::Internal, "no outcome")))
 }
 
 #[pymethods]

@@ -1,6 +1,7 @@
 //! The low-level builder API: register a build, wait for its BuildKit, hand its connection
 //! details to the caller (for any BuildKit client), and release it.
 
+use depot_core::ErrorKind;
 use std::sync::Arc;
 
 use depot_build::builder::{Builder, BuilderRequest, Outcome, acquire_builder, platform_for_arch};
@@ -111,7 +112,7 @@ impl AcquiredBuilder {
             "error" => Outcome::Error(error.unwrap_or_else(|| "build failed".into())),
             other => {
                 return Err(Failure::message(
-                    "invalid_argument",
+                    ErrorKind::InvalidArgument,
                     format!("unknown outcome {other:?}: use success, error or canceled"),
                 )
                 .into());

@@ -1,5 +1,6 @@
 //! `Client`: configuration resolved like the CLI, and the API calls on projects and tokens.
 
+use depot_core::ErrorKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -53,7 +54,10 @@ impl Client {
             let dir = match cwd {
                 Some(dir) => dir,
                 None => std::env::current_dir().map_err(|e| {
-                    Failure::message("config", format!("cannot read the working directory: {e}"))
+                    Failure::message(
+                        ErrorKind::Config,
+                        format!("cannot read the working directory: {e}"),
+                    )
                 })?,
             };
             let env = Environment::from_vars(vars);
@@ -165,34 +169,40 @@ impl Client {
         crate::builder::acquire(py, &self.api, self.project_or(project)?, platform)
     }
 
-    /// Pulls a saved build (by ID) or a tag of the project's repository into the Docker Engine,
-    /// or into the OCI image layout directory `oci_layout`.
-    #[pyo3(signature = (reference, *, project=None, oci_layout=None, tags=Vec::new(), platform=None))]
+    /// Pulls a saved build (by ID; one bake `target` of it) or a tag of the project's
+    /// repository into the Docker Engine, or into the OCI image layout directory `oci_layout`.
+    #[pyo3(signature = (reference, *, project=None, target=None, oci_layout=None, tags=Vec::new(), platform=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
     fn pull<'py>(
         &self,
         py: Python<'py>,
         reference: String,
         project: Option<String>,
+        target: Option<String>,
         oci_layout: Option<PathBuf>,
         tags: Vec<String>,
         platform: Option<String>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let project = project.or_else(|| self.project());
         crate::registry::pull(
-            py, &self.api, reference, project, oci_layout, tags, platform,
+            py, &self.api, reference, project, target, oci_layout, tags, platform, progress,
         )
     }
 
-    /// Pushes a saved build to other registries; returns the manifest digest.
-    #[pyo3(signature = (build_id, tags, *, credentials=None))]
+    /// Pushes a saved build (one bake `target` of it) to other registries; returns the
+    /// manifest digest.
+    #[pyo3(signature = (build_id, tags, *, target=None, credentials=None, progress=None))]
     fn push<'py>(
         &self,
         py: Python<'py>,
         build_id: String,
         tags: Vec<String>,
+        target: Option<String>,
         credentials: Option<(String, String)>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        crate::registry::push(py, &self.api, build_id, tags, credentials)
+        crate::registry::push(py, &self.api, build_id, tags, target, credentials, progress)
     }
 
     /// The images of the project's registry.

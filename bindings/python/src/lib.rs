@@ -27,13 +27,14 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Copies an image between any registries; returns its manifest digest.
 #[pyfunction]
-#[pyo3(name = "copy_image", signature = (source, destinations, *, source_credentials=None, destination_credentials=None))]
+#[pyo3(name = "copy_image", signature = (source, destinations, *, source_credentials=None, destination_credentials=None, progress=None))]
 fn registry_copy(
     py: Python<'_>,
     source: String,
     destinations: Vec<String>,
     source_credentials: Option<(String, String)>,
     destination_credentials: Option<(String, String)>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'_, PyAny>> {
     registry::copy(
         py,
@@ -41,5 +42,6 @@ fn registry_copy(
         destinations,
         source_credentials,
         destination_credentials,
+        progress,
     )
 }

@@ -1,6 +1,7 @@
 //! CI identity: finding the job's OIDC token, and exchanging it for a short-lived project token
 //! (`depotrs.v1.OidcService/ExchangeToken`).
 
+use depot_core::ErrorKind;
 use std::time::UNIX_EPOCH;
 
 use depot_core::DepotClient;
@@ -54,7 +55,7 @@ pub fn exchange<'py>(
                     .await
                     .ok_or_else(|| {
                         Failure::message(
-                            "config",
+                            ErrorKind::Config,
                             "no CI OIDC token found: not in a CI job with OIDC, or its token is not available",
                         )
                     })?

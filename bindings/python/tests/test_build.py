@@ -15,7 +15,7 @@ import pytest
 
 import depot_rs
 from depot_rs import sync
-from depot_rs.types import BuildEvent
+from depot_rs.types import BuildEvent, RegistryProgress
 
 from conftest import Server, make_context, unique_image
 
@@ -97,10 +97,22 @@ async def test_build_streams_events_saves_pulls_and_pushes(
     # A project tag pulls too.
     by_tag = await client.pull("py-latest", oci_layout=tmp_path / "by-tag")
     assert by_tag["digest"] == digest
+    # A bake target of a plain build is refused, saying why.
+    with pytest.raises(depot_rs.DepotError, match=r'has no bake target "web" \(it is not a bake build\)') as no_target:
+        await client.pull(build.build_id, target="web", oci_layout=layout)
+    assert no_target.value.code == "invalid_argument"
 
     # Pushed to a second registry: same digest there.
-    pushed = await client.push(build.build_id, [f"{registry}/team/app:v1"])
+    destination = f"{registry}/team/app:v1"
+    progress: List[RegistryProgress] = []
+    pushed = await client.push(build.build_id, [destination], progress=progress.append)
     assert pushed == digest
+    # Its progress, per blob, ending with the manifest, all delivered before the result.
+    done = [e for e in progress if e["type"] == "blob_done"]
+    assert len(done) >= 2, progress
+    assert all(e["target"] == destination and e["digest"].startswith("sha256:") for e in done)
+    assert any(e["transfer"] == "copied" for e in done), done
+    assert progress[-1] == {"type": "manifest", "target": destination, "digest": digest}
     request = urllib.request.Request(
         f"http://{registry}/v2/team/app/manifests/v1",
         method="HEAD",

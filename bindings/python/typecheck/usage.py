@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import depot_rs
 from depot_rs import sync
-from depot_rs.types import BuildEvent, BuildResult, CiToken, Image, Project
+from depot_rs.types import BuildEvent, BuildResult, CiToken, Image, Project, RegistryProgress
 
 
 async def build_and_ship(registry: str) -> Optional[str]:
@@ -33,7 +33,13 @@ async def build_and_ship(registry: str) -> Optional[str]:
         return None
     digest: Optional[str] = result["image_digest"]
     await client.pull(result["build_id"], oci_layout="./layout", tags=["app"])
-    pushed: str = await client.push(result["build_id"], [f"{registry}/app:1"], credentials=("u", "p"))
+    def show(event: RegistryProgress) -> None:
+        if event["type"] == "blob_done":
+            print(event["target"], event.get("digest"), event.get("transfer"))
+
+    pushed: str = await client.push(
+        result["build_id"], [f"{registry}/app:1"], target="web", credentials=("u", "p"), progress=show
+    )
     images: List[Image] = await client.list_images()
     when: Optional[datetime] = images[0]["pushed_at"] if images else None
     await client.delete_images(["v1"])

@@ -545,13 +545,14 @@ impl Store {
     /// Mints a token: stores its hash and returns the row with the secret, which is never
     /// stored and cannot be shown again.
     pub async fn create_token(&self, new: &NewToken) -> Result<(Token, TokenSecret), StoreError> {
-        insert_token(&self.pool, new, None).await
+        insert_token(&self.pool, new, None, None).await
     }
 
     /// Exchanges a CI token for a project token minted from `new`, in one transaction: records
     /// the CI token (`issuer` and `token_key`, its `jti` or hash) until `ci_expires_at` (ms since
     /// epoch), and remembers `trust_policy_id` on the new token so removing the policy revokes
-    /// it. `None` when this CI token was exchanged before (a replay); nothing is written then.
+    /// it. The new token expires with the CI token at the latest. `None` when this CI token was
+    /// exchanged before (a replay); nothing is written then.
     pub async fn exchange_ci_token(
         &self,
         issuer: &str,
@@ -578,7 +579,8 @@ impl Store {
         if !affected(&recorded) {
             return Ok(None);
         }
-        let minted = insert_token(&mut *tx, new, Some(trust_policy_id)).await?;
+        let minted =
+            insert_token(&mut *tx, new, Some(trust_policy_id), Some(ci_expires_at)).await?;
         tx.commit().await?;
         Ok(Some(minted))
     }
@@ -1029,11 +1031,12 @@ impl Store {
 }
 
 /// Stores a new token (see [`Store::create_token`]), remembering the trust policy it was minted
-/// through, if any.
+/// through, if any; it expires at `not_after` (ms since epoch) at the latest.
 async fn insert_token<'e>(
     executor: impl Executor<'e, Database = sqlx::Any>,
     new: &NewToken,
     trust_policy_id: Option<&str>,
+    not_after: Option<i64>,
 ) -> Result<(Token, TokenSecret), StoreError> {
     let secret = TokenSecret::generate(new.kind);
     let now = now_ms();
@@ -1046,7 +1049,10 @@ async fn insert_token<'e>(
         project_id: new.project_id.clone(),
         build_id: new.build_id.clone(),
         created_at: now,
-        expires_at: new.ttl.map(|ttl| now + ttl.as_millis() as i64),
+        expires_at: match (new.ttl.map(|ttl| now + ttl.as_millis() as i64), not_after) {
+            (Some(expires_at), Some(not_after)) => Some(expires_at.min(not_after)),
+            (expires_at, not_after) => expires_at.or(not_after),
+        },
         revoked_at: None,
     };
     sqlx::query(

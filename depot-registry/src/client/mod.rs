@@ -1,6 +1,7 @@
 //! Client operations on registries: copying an image (or index) to one or more registries,
-//! pulling an image into the local Docker Engine or into an OCI Image Layout directory. Each
-//! reports its progress per blob to a [`ProgressSink`].
+//! pulling an image into the local Docker Engine or into an OCI Image Layout directory, and
+//! the same for images saved by builds, found through the Depot API. Each reports its progress
+//! per blob to a [`ProgressSink`].
 //!
 //! Registries on loopback addresses (and hosts listed in `DEPOT_INSECURE_REGISTRIES`,
 //! comma-separated) are spoken to over plain HTTP, as Docker does; every other registry over
@@ -14,6 +15,7 @@ mod layout;
 mod manifests;
 mod progress;
 mod pull_layout;
+mod saved;
 
 use std::path::PathBuf;
 
@@ -26,6 +28,10 @@ pub use credentials::push_credentials;
 pub use docker::{DockerPull, pull_into_docker};
 pub use progress::{BlobTransfer, ProgressEvent, ProgressSink};
 pub use pull_layout::{LayoutPull, pull_into_layout};
+pub use saved::{
+    PullDestination, Pushed, SavedError, SavedImage, destination, list_images, load_build,
+    push_build, resolve, resolve_build, resolve_tag, single,
+};
 
 /// Blobs transferred at once by default.
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -104,6 +110,17 @@ pub enum ClientError {
         /// The Engine's message.
         message: String,
     },
+}
+
+impl depot_core::Classify for ClientError {
+    fn kind(&self) -> depot_core::ErrorKind {
+        use depot_core::ErrorKind;
+        match self {
+            ClientError::Reference { .. } => ErrorKind::InvalidArgument,
+            ClientError::Credentials { .. } => ErrorKind::Config,
+            _ => ErrorKind::Registry,
+        }
+    }
 }
 
 /// An image and the credentials to reach it.

@@ -2,7 +2,8 @@
 //! [`ProgressSink`], and the caller decides how to show it (live bars, plain lines, nothing).
 
 /// How a blob reached its destination.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BlobTransfer {
     /// The destination already had it.
     Present,
@@ -18,7 +19,12 @@ pub enum BlobTransfer {
 /// the Docker Engine's image); `digest` names the blob (the Docker Engine reports shortened
 /// digests). A blob may finish without having started: blobs found at the destination are
 /// reported only once, as [`ProgressEvent::BlobDone`] with [`BlobTransfer::Present`].
-#[derive(Clone, Copy, Debug)]
+///
+/// Serialized (for the Node and Python packages) as an object tagged by `type`
+/// (`blob_started`, `blob_progress`, `blob_status`, `blob_done`, `manifest`, `message`) with
+/// the variant's fields in snake_case.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ProgressEvent<'a> {
     /// A blob started to travel.
     BlobStarted {
@@ -82,4 +88,29 @@ pub enum ProgressEvent<'a> {
 pub trait ProgressSink: Send + Sync {
     /// Handles one event.
     fn report(&self, event: ProgressEvent<'_>);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_tagged_by_type() {
+        let done = ProgressEvent::BlobDone {
+            target: "registry.test/app:v1",
+            digest: "sha256:aa",
+            size: Some(3),
+            transfer: BlobTransfer::Mounted,
+        };
+        assert_eq!(
+            serde_json::to_value(done).unwrap(),
+            serde_json::json!({
+                "type": "blob_done",
+                "target": "registry.test/app:v1",
+                "digest": "sha256:aa",
+                "size": 3,
+                "transfer": "mounted",
+            })
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! `depot image list|rm`: a project's images in the depot-rs registry.
 
 use clap::Subcommand;
-use depot_core::proto::depot::build::v1::{DeleteImageRequest, ListImagesRequest};
+use depot_core::proto::depot::build::v1::DeleteImageRequest;
+use depot_registry::client::list_images;
 use serde_json::json;
 
 use crate::context::{Api, ProjectArg, TokenArg};
@@ -44,19 +45,10 @@ pub async fn run(command: ImageCommand) -> anyhow::Result<()> {
         } => {
             let api = Api::connect(&token, Some(&project)).await?;
             let project_id = api.project()?.to_owned();
-            let mut rows = Vec::new();
-            let mut page_token = None;
-            loop {
-                let page = api
-                    .client
-                    .registry()
-                    .list_images(ListImagesRequest {
-                        project_id: project_id.clone(),
-                        page_size: None,
-                        page_token,
-                    })
-                    .await?;
-                rows.extend(page.images.into_iter().map(|i| {
+            let rows: Vec<_> = list_images(&api.client, &project_id)
+                .await?
+                .into_iter()
+                .map(|i| {
                     json!({
                         "tag": i.tag,
                         "digest": i.digest,
@@ -68,12 +60,8 @@ pub async fn run(command: ImageCommand) -> anyhow::Result<()> {
                             .to_string()
                         }),
                     })
-                }));
-                match page.next_page_token {
-                    Some(next) if !next.is_empty() => page_token = Some(next),
-                    _ => break,
-                }
-            }
+                })
+                .collect();
             print_rows(
                 Format::or_default(output),
                 &[

@@ -1,10 +1,11 @@
 # Stubs of the native module (Rust, pyo3). Awaitables resolve to plain dicts and lists; the
 # public API in depot_rs types them.
 from os import PathLike
-from typing import Any, Awaitable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 _Path = Union[str, PathLike[str]]
 _Credentials = Optional[Tuple[str, str]]
+_Progress = Optional[Callable[[Any], None]]
 
 class Client:
     @staticmethod
@@ -54,12 +55,20 @@ class Client:
         reference: str,
         *,
         project: Optional[str] = None,
+        target: Optional[str] = None,
         oci_layout: Optional[_Path] = None,
         tags: Sequence[str] = (),
         platform: Optional[str] = None,
+        progress: _Progress = None,
     ) -> Awaitable[Dict[str, Any]]: ...
     def push(
-        self, build_id: str, tags: Sequence[str], *, credentials: _Credentials = None
+        self,
+        build_id: str,
+        tags: Sequence[str],
+        *,
+        target: Optional[str] = None,
+        credentials: _Credentials = None,
+        progress: _Progress = None,
     ) -> Awaitable[str]: ...
     def list_images(self, *, project: Optional[str] = None) -> Awaitable[List[Dict[str, Any]]]: ...
     def delete_images(
@@ -105,5 +114,6 @@ def copy_image(
     *,
     source_credentials: _Credentials = None,
     destination_credentials: _Credentials = None,
+    progress: _Progress = None,
 ) -> Awaitable[str]: ...
 def shutdown() -> None: ...

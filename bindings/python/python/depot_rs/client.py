@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from os import PathLike
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from . import _native
 from .build import Build
-from .types import CiToken, ExchangedToken, Image, Project, PullResult, PullToken
+from .types import (
+    CiToken,
+    ExchangedToken,
+    Image,
+    Project,
+    PullResult,
+    PullToken,
+    RegistryProgress,
+)
 
 __all__ = ["Client", "AcquiredBuilder", "detect_ci_token", "copy_image"]
 
@@ -17,6 +26,23 @@ Credentials = Tuple[str, str]
 AcquiredBuilder = _native.AcquiredBuilder
 """A builder held for one build: ``build_id``, ``endpoint`` (``tcp://host:port``),
 ``server_name``, ``ca_pem``, ``cert_pem``, ``key_pem``, and ``await release()``."""
+
+
+ProgressCallback = Callable[[RegistryProgress], None]
+"""Called with each progress event of a registry transfer."""
+
+
+def _on_loop(progress: Optional[ProgressCallback]) -> Optional[ProgressCallback]:
+    """``progress``, called on the running event loop (the native side reports from its own
+    threads); every event arrives before the transfer's result."""
+    if progress is None:
+        return None
+    loop = asyncio.get_running_loop()
+
+    def deliver(event: RegistryProgress) -> None:
+        loop.call_soon_threadsafe(progress, event)
+
+    return deliver
 
 
 def _timestamp(seconds: Optional[float]) -> Optional[datetime]:
@@ -146,25 +172,48 @@ class Client:
         reference: str,
         *,
         project: Optional[str] = None,
+        target: Optional[str] = None,
         oci_layout: Optional[PathArg] = None,
         tags: Sequence[str] = (),
         platform: Optional[str] = None,
+        progress: Optional[ProgressCallback] = None,
     ) -> PullResult:
-        """Pulls a saved build (by build ID) or a tag of the project's repository into the
-        Docker Engine (named ``tags``, default the build's own), or into the OCI image layout
-        directory ``oci_layout`` (``tags`` name it in ``index.json``)."""
+        """Pulls a saved build (by build ID; for a bake of several targets, the one ``target``
+        names) or a tag of the project's repository into the Docker Engine (named ``tags``,
+        default the build's own), or into the OCI image layout directory ``oci_layout``
+        (``tags`` name it in ``index.json``). ``progress`` is called on the event loop with
+        each :class:`~depot_rs.types.RegistryProgress` event."""
         pulled = await self._native.pull(
-            reference, project=project, oci_layout=oci_layout, tags=list(tags), platform=platform
+            reference,
+            project=project,
+            target=target,
+            oci_layout=oci_layout,
+            tags=list(tags),
+            platform=platform,
+            progress=_on_loop(progress),
         )
         return cast(PullResult, pulled)
 
     async def push(
-        self, build_id: str, tags: Sequence[str], *, credentials: Optional[Credentials] = None
+        self,
+        build_id: str,
+        tags: Sequence[str],
+        *,
+        target: Optional[str] = None,
+        credentials: Optional[Credentials] = None,
+        progress: Optional[ProgressCallback] = None,
     ) -> str:
-        """Pushes a saved build to other registries (``registry/repository:tag`` each), with
-        ``credentials`` (username, password) or else those of ``DEPOT_PUSH_REGISTRY_*`` or the
-        Docker config; returns the manifest digest, the same in every registry."""
-        return await self._native.push(build_id, list(tags), credentials=credentials)
+        """Pushes a saved build (for a bake of several targets, the one ``target`` names) to
+        other registries (``registry/repository:tag`` each), with ``credentials`` (username,
+        password) or else those of ``DEPOT_PUSH_REGISTRY_*`` or the Docker config; returns the
+        manifest digest, the same in every registry. ``progress`` is as for :meth:`pull`."""
+        return await self._native.push(
+            build_id,
+            list(tags),
+            target=target,
+            credentials=credentials,
+            progress=_on_loop(progress),
+        )
 
     async def list_images(self, *, project: Optional[str] = None) -> List[Image]:
         """The images (tags) of the project's registry."""
@@ -202,12 +251,14 @@ async def copy_image(
     *,
     source_credentials: Optional[Credentials] = None,
     destination_credentials: Optional[Credentials] = None,
+    progress: Optional[ProgressCallback] = None,
 ) -> str:
     """Copies an image or index between any registries, blobs first and manifests byte for
-    byte; returns its digest."""
+    byte; returns its digest. ``progress`` is as for :meth:`Client.pull`."""
     return await _native.copy_image(
         source,
         list(destinations),
         source_credentials=source_credentials,
         destination_credentials=destination_credentials,
+        progress=_on_loop(progress),
     )

@@ -10,6 +10,7 @@ __all__ = [
     "PullToken",
     "Image",
     "PullResult",
+    "RegistryProgress",
     "CiToken",
     "ExchangedToken",
     "BuildResult",
@@ -54,6 +55,28 @@ class PullResult(TypedDict):
 
     reference: str
     digest: Optional[str]
+
+
+class _ProgressEvent(TypedDict):
+    type: str
+    target: str
+
+
+class RegistryProgress(_ProgressEvent, total=False):
+    """A progress event of a pull, push or copy (the Rust core's ``ProgressEvent``), the same
+    as in the Node package. ``type`` is ``blob_started`` (``digest``, ``size``),
+    ``blob_progress`` (``digest``, ``current``, ``total``), ``blob_status`` (``digest``,
+    ``status``), ``blob_done`` (``digest``, ``size``, ``transfer``: ``present``, ``mounted`` or
+    ``copied``), ``manifest`` (``digest``) or ``message`` (``text``); ``target`` is the
+    destination: a registry image, a layout directory, or the Docker Engine's image."""
+
+    digest: str
+    size: Optional[int]
+    current: int
+    total: Optional[int]
+    status: str
+    transfer: str
+    text: str
 
 
 class CiToken(TypedDict):

@@ -67,13 +67,12 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| principal.denied(&format!("project {project_id}")))?;
 
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let remaining = Duration::from_secs(identity.expires_at.saturating_sub(now));
-        let ttl = remaining.min(self.config.oidc_token_ttl);
-        if ttl.is_zero() {
+        // The store caps the new token at the CI token's expiry; this only refuses a CI token
+        // that has (next to) no life left.
+        let remaining = (UNIX_EPOCH + Duration::from_secs(identity.expires_at))
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        if remaining < Duration::from_millis(1) {
             return Err(ConnectError::unauthenticated(
                 "the CI token expires now; request a fresh token from the CI provider",
             ));
@@ -89,7 +88,7 @@ impl ControlPlane {
             org_id: Some(project.org_id.clone()),
             project_id: Some(project.id.clone()),
             build_id: None,
-            ttl: Some(ttl),
+            ttl: Some(self.config.oidc_token_ttl),
         };
         let (token, secret) = self
             .store
@@ -165,7 +164,7 @@ pub(super) async fn exchange_json(
 /// `ms` since the epoch as an RFC 3339 UTC timestamp.
 fn rfc3339(ms: i64) -> String {
     let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(at).to_string()
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 #[cfg(test)]
@@ -174,7 +173,7 @@ mod tests {
 
     #[test]
     fn timestamps_format_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_000_000_000_000), "2001-09-09T01:46:40Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_000_000_000_250), "2001-09-09T01:46:40.250Z");
     }
 }

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use depot_build::progress::{ProgressMode, printer_for};
 use depot_build::run::{BuildOutput, Error, Finished};
-use depot_core::proto::depot::cli::v1::GetPullInfoRequest;
-use depot_registry::client::{DockerPull, ProgressSink, pull_into_docker};
+use depot_registry::client::{ProgressSink, load_build};
 use futures_util::StreamExt;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -125,31 +124,13 @@ async fn load(
     tags: &[String],
     mode: ProgressMode,
 ) -> anyhow::Result<()> {
-    let info = api
-        .client
-        .builds()
-        .get_pull_info(GetPullInfoRequest {
-            build_id: build_id.to_owned(),
-        })
-        .await
-        .context("cannot load the image: GetPullInfo failed")?;
     let display = ProgressDisplay::new(pull_mode(mode), Direction::Pull)?;
-    display.note(&format!(
-        "Loading {} into the Docker Engine",
-        info.reference
-    ));
+    display.note(&format!("Loading build {build_id} into the Docker Engine"));
     let sink: Arc<dyn ProgressSink> = display;
-    let pull = DockerPull {
-        reference: info.reference.clone(),
-        username: info.username,
-        password: info.password,
-        server_address: info.registry_host,
-        tags: tags.to_vec(),
-        platform: None,
-    };
-    pull_into_docker(&pull, &sink)
+    load_build(&api.client, build_id, tags, &sink)
         .await
-        .with_context(|| format!("cannot load {} into the Docker Engine", info.reference))
+        .with_context(|| format!("cannot load build {build_id} into the Docker Engine"))?;
+    Ok(())
 }
 
 /// The last lines: where the image went, and the build's page.

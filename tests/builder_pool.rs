@@ -11,14 +11,14 @@ use depot_build::server::{
     Builder, BuilderCa, BuilderPool, DEFAULT_SERVER_NAME, Fingerprint, LocalBuilder,
     LocalBuilderConfig, RemoteBuilder, RemoteBuilderSpec,
 };
+use depot_control::builders::{
+    ActiveBuilder, BuilderArch, BuilderConnection, BuilderError, BuilderProvider, BuilderRequest,
+    CertificatePair,
+};
 use depot_core::proto::depot::cli::v1::{
     BuilderPlatform, CreateBuildRequest, CreateBuildResponse, FinishBuildRequest,
     GetBuildKitConnectionRequest, finish_build_request,
     get_build_kit_connection_response as connection,
-};
-use depot_core::server::builders::{
-    ActiveBuilder, BuilderArch, BuilderConnection, BuilderError, BuilderProvider, BuilderRequest,
-    CertificatePair,
 };
 use depot_tests::{Server, busybox_rootfs, docker_buildkit};
 use futures_util::StreamExt as _;

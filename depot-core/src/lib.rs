@@ -5,7 +5,11 @@
 //! - [`connect`]: the Connect protocol over HTTP/2 (h2c for `http://`) and TLS;
 //! - [`config`]: API URL, token and project resolution exactly as the official `depot` CLI does it;
 //! - [`DepotClient`]: one entry point that hands out the per-service clients;
-//! - `server` (feature `server`): the control plane behind `depot-server`.
+//! - [`ErrorKind`] and [`Classify`]: the stable error codes every depot-rs crate and package
+//!   classifies its errors by.
+//!
+//! The server half of the API (storage, tokens, the services behind `depot-server`) lives in
+//! the `depot-control` crate, which depends on this one.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), depot_core::Error> {
@@ -24,8 +28,6 @@ mod depot_client;
 mod error;
 mod error_kind;
 pub mod proto;
-#[cfg(feature = "server")]
-pub mod server;
 
 pub use depot_client::DepotClient;
 pub use error::Error;

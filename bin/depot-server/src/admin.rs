@@ -2,9 +2,9 @@
 //! directly in the database.
 
 use anyhow::{Context, anyhow, bail};
-use depot_core::server::store::{NewProject, NewToken, Token};
-use depot_core::server::tokens::TokenKind;
-use depot_core::server::{Store, approve_login};
+use depot_control::store::{NewProject, NewToken, Token};
+use depot_control::tokens::TokenKind;
+use depot_control::{Store, approve_login};
 use serde_json::{Value, json};
 
 use crate::cli::{
@@ -286,7 +286,7 @@ fn token_row(t: &Token) -> Value {
         .last()
         .cloned()
         .unwrap_or_default();
-    let now = depot_core::server::store::now_ms();
+    let now = depot_control::store::now_ms();
     let state = if t.revoked_at.is_some() {
         "revoked"
     } else if t.expires_at.is_some_and(|e| e <= now) {
@@ -316,7 +316,7 @@ async fn require_org(store: &Store, id: &str) -> anyhow::Result<()> {
 async fn require_user(
     store: &Store,
     id_or_name: &str,
-) -> anyhow::Result<depot_core::server::store::User> {
+) -> anyhow::Result<depot_control::store::User> {
     store
         .find_user(id_or_name)
         .await?

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use depot_core::server::http::{serve, tls_config};
-use depot_core::server::{ControlPlane, ControlPlaneConfig, Store, store};
+use depot_control::http::{serve, tls_config};
+use depot_control::{ControlPlane, ControlPlaneConfig, Store, store};
 use depot_oidc::server::{OidcVerifier, TrustedIssuer};
 use depot_registry::server::{BlobBackend, GcSettings, Registry, RegistryConfig};
 use futures_util::FutureExt as _;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bollard_buildkit_proto::moby::buildkit::v1::PruneRequest;
 use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
-use depot_core::server::builders::BuilderArch;
+use depot_control::builders::BuilderArch;
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use rustls::server::WebPkiClientVerifier;

@@ -8,7 +8,7 @@
 //!   with mTLS that accepts only the certificates of builds currently holding it.
 //! - [`remote`]: standalone buildkitd endpoints started with the CA as their client CA.
 //!
-//! [`BuilderProvider`]: depot_core::server::builders::BuilderProvider
+//! [`BuilderProvider`]: depot_control::builders::BuilderProvider
 
 mod admission;
 pub mod ca;
@@ -16,7 +16,7 @@ pub mod local;
 pub mod pool;
 pub mod remote;
 
-use depot_core::server::builders::BuilderArch;
+use depot_control::builders::BuilderArch;
 use futures_util::future::BoxFuture;
 
 pub use ca::{BuilderCa, CaError, Fingerprint, IssuedCertificate};

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use depot_core::server::builders::{
+use depot_control::builders::{
     ActiveBuilder, BuilderConnection, BuilderError, BuilderProvider, BuilderRequest,
 };
 use futures_util::FutureExt as _;
@@ -313,7 +313,7 @@ mod tests {
 
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    use depot_core::server::builders::BuilderArch;
+    use depot_control::builders::BuilderArch;
 
     use super::*;
     use crate::server::Fingerprint;

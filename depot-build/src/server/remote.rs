@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use depot_core::server::builders::BuilderArch;
+use depot_control::builders::BuilderArch;
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 

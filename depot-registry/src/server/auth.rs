@@ -14,8 +14,8 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use depot_core::server::Store;
-use depot_core::server::auth::{Access, Authenticator, Principal};
+use depot_control::Store;
+use depot_control::auth::{Access, Authenticator, Principal};
 
 use super::error::{ErrorCode, RegistryError, Result};
 use crate::reference::Name;

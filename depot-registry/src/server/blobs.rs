@@ -8,7 +8,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use depot_core::server::auth::Principal;
+use depot_control::auth::Principal;
 
 use super::Registry;
 use super::auth::{self, Action};

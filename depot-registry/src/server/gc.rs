@@ -58,7 +58,7 @@ impl Registry {
         let inner = &self.inner;
         let now = SystemTime::now();
         let cutoff = now - grace;
-        let now_ms = depot_core::server::store::now_ms();
+        let now_ms = depot_control::store::now_ms();
         let cutoff_ms = now_ms - grace.as_millis() as i64;
         let pruned = self.apply_retention(now_ms).await?;
         let mut report = GcReport {

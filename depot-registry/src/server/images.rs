@@ -8,12 +8,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use depot_control::auth::{Access, Principal};
+use depot_control::connect::{decode_unary, unary_response};
 use depot_core::connect::ConnectError;
 use depot_core::proto::depot::build::v1::{
     DeleteImageRequest, DeleteImageResponse, Image, ListImagesRequest, ListImagesResponse,
 };
-use depot_core::server::auth::{Access, Principal};
-use depot_core::server::connect::{decode_unary, unary_response};
 use serde_json::Value;
 
 use super::Registry;
@@ -101,7 +101,7 @@ impl Registry {
                 tag: relative_tag(&project.id, &entry.repository, &entry.tag),
                 size_bytes: self.image_size(&entry.digest).await?,
                 digest: entry.digest,
-                pushed_at: Some(depot_core::server::api::timestamp(entry.updated_at)),
+                pushed_at: Some(depot_control::api::timestamp(entry.updated_at)),
             });
         }
         let next = offset + images.len();

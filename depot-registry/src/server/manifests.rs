@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LINK, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use depot_core::server::auth::Principal;
+use depot_control::auth::Principal;
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Value, json};
 

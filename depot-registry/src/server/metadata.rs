@@ -78,7 +78,7 @@ impl Metadata {
         .bind(repository.as_str())
         .bind(digest.to_string())
         .bind(size as i64)
-        .bind(depot_core::server::store::now_ms())
+        .bind(depot_control::store::now_ms())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -124,7 +124,7 @@ impl Metadata {
         manifest: &NewManifest<'_>,
         tag: Option<&str>,
     ) -> Result<()> {
-        let now = depot_core::server::store::now_ms();
+        let now = depot_control::store::now_ms();
         let digest = manifest.digest.to_string();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -461,7 +461,7 @@ impl Metadata {
                 .bind(repository)
                 .bind(max_age_days)
                 .bind(keep_tags)
-                .bind(depot_core::server::store::now_ms())
+                .bind(depot_control::store::now_ms())
                 .execute(&self.pool)
                 .await?;
             }

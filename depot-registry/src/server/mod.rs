@@ -22,10 +22,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use depot_control::Store;
+use depot_control::auth::Authenticator;
 use depot_core::proto::depot::build::v1::registry_service;
 use depot_core::proto::depotrs::v1::registry_retention_service;
-use depot_core::server::Store;
-use depot_core::server::auth::Authenticator;
 
 pub use auth::{Action, Challenge};
 pub use error::{ErrorCode, RegistryError};

@@ -5,12 +5,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use depot_control::auth::{Access, Principal};
 use depot_core::connect::ConnectError;
 use depot_core::proto::depotrs::v1::{
     GetRetentionPolicyRequest, GetRetentionPolicyResponse, RetentionPolicy,
     SetRetentionPolicyRequest, SetRetentionPolicyResponse, retention_policy::Rule,
 };
-use depot_core::server::auth::{Access, Principal};
 
 use super::Registry;
 use super::images::{connect_call, internal};

@@ -5,12 +5,12 @@
 use depot_oidc::TrustPolicy as Rule;
 
 use super::ControlPlane;
-use crate::connect::ConnectError;
-use crate::proto::depot::core::v1 as core;
-use crate::proto::depot::core::v1::trust_policy::{Buildkite, CircleCi, GitHub};
-use crate::proto::depotrs::v1 as ours;
-use crate::server::auth::{Access, Principal, policy_rule, storage_failed};
-use crate::server::store;
+use crate::auth::{Access, Principal, policy_rule, storage_failed};
+use crate::store;
+use depot_core::connect::ConnectError;
+use depot_core::proto::depot::core::v1 as core;
+use depot_core::proto::depot::core::v1::trust_policy::{Buildkite, CircleCi, GitHub};
+use depot_core::proto::depotrs::v1 as ours;
 
 impl ControlPlane {
     pub(super) async fn list_trust_policies(

@@ -3,11 +3,11 @@
 //! [`trust_policies`](super::trust_policies).
 
 use super::{ControlPlane, timestamp};
-use crate::connect::ConnectError;
-use crate::proto::depot::cli::v1beta1 as cli;
-use crate::proto::depot::core::v1 as core;
-use crate::server::auth::{Access, Principal, storage_failed};
-use crate::server::store::{self, NewProject, ProjectChanges};
+use crate::auth::{Access, Principal, storage_failed};
+use crate::store::{self, NewProject, ProjectChanges};
+use depot_core::connect::ConnectError;
+use depot_core::proto::depot::cli::v1beta1 as cli;
+use depot_core::proto::depot::core::v1 as core;
 
 impl ControlPlane {
     pub(super) async fn cli_list_projects(

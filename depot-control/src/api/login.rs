@@ -12,13 +12,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::ControlPlane;
-use crate::connect::{Code, ConnectError};
-use crate::proto::depot::cli::v1beta1::{
+use crate::auth::{Principal, authenticate_secret, storage_failed};
+use crate::connect::{decode_stream, stream_error_response, stream_response};
+use crate::store::{Store, now_ms};
+use depot_core::connect::{Code, ConnectError};
+use depot_core::proto::depot::cli::v1beta1::{
     FinishLoginRequest, FinishLoginResponse, StartLoginRequest, StartLoginResponse,
 };
-use crate::server::auth::{Principal, authenticate_secret, storage_failed};
-use crate::server::connect::{decode_stream, stream_error_response, stream_response};
-use crate::server::store::{Store, now_ms};
 
 /// How often a waiting `FinishLogin` checks for approval.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);

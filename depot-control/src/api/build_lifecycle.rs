@@ -9,15 +9,15 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{ControlPlane, timestamp};
-use crate::connect::{Code, ConnectError};
-use crate::proto::depot::cli::v1::{
+use crate::auth::{Access, storage_failed};
+use crate::builders::{BuilderArch, BuilderConnection, BuilderError, BuilderRequest};
+use crate::connect::{decode_stream, stream_error_response, stream_response};
+use crate::store::{self, BuildStep, now_ms};
+use depot_core::connect::{Code, ConnectError};
+use depot_core::proto::depot::cli::v1::{
     self as api, BuildStatus, BuilderPlatform, get_build_kit_connection_response as connection,
 };
-use crate::proto::moby::buildkit::v1::StatusResponse;
-use crate::server::auth::{Access, storage_failed};
-use crate::server::builders::{BuilderArch, BuilderConnection, BuilderError, BuilderRequest};
-use crate::server::connect::{decode_stream, stream_error_response, stream_response};
-use crate::server::store::{self, BuildStep, now_ms};
+use depot_core::proto::moby::buildkit::v1::StatusResponse;
 
 /// Most steps kept per build.
 pub const MAX_STEPS_PER_BUILD: i64 = 10_000;
@@ -27,7 +27,7 @@ const MAX_STEP_NAME: usize = 1024;
 impl ControlPlane {
     pub(super) async fn get_build_kit_connection(
         &self,
-        principal: crate::server::auth::Principal,
+        principal: crate::auth::Principal,
         request: api::GetBuildKitConnectionRequest,
     ) -> Result<api::GetBuildKitConnectionResponse, ConnectError> {
         let build = self
@@ -104,7 +104,7 @@ impl ControlPlane {
     /// operator canceled the build, or when it already ended (timed out, finished elsewhere).
     pub(super) async fn report_build_health(
         &self,
-        principal: crate::server::auth::Principal,
+        principal: crate::auth::Principal,
         request: api::ReportBuildHealthRequest,
     ) -> Result<api::ReportBuildHealthResponse, ConnectError> {
         let build = self
@@ -295,7 +295,7 @@ fn millis(t: &prost_types::Timestamp) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::moby::buildkit::v1::Vertex;
+    use depot_core::proto::moby::buildkit::v1::Vertex;
 
     #[test]
     fn steps_come_from_named_vertices() {

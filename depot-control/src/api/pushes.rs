@@ -1,9 +1,9 @@
 //! `depot.cli.v1.PushService`: the record of `depot push` runs of a build.
 
 use super::ControlPlane;
-use crate::connect::ConnectError;
-use crate::proto::depot::cli::v1 as api;
-use crate::server::auth::{Access, Principal, storage_failed};
+use crate::auth::{Access, Principal, storage_failed};
+use depot_core::connect::ConnectError;
+use depot_core::proto::depot::cli::v1 as api;
 
 impl ControlPlane {
     pub(super) async fn start_push(

@@ -28,11 +28,11 @@ use super::auth::{Authenticator, Principal};
 use super::builders::BuilderProvider;
 use super::connect::{decode_unary, error_response, unary_response};
 use super::store::Store;
-use crate::connect::ConnectError;
-use crate::proto::depot::cli::v1::{build_service, push_service};
-use crate::proto::depot::cli::v1beta1::{login_service, projects_service};
-use crate::proto::depot::core::v1::{organization_service, project_service};
-use crate::proto::depotrs::v1::{oidc_service, trust_policy_service};
+use depot_core::connect::ConnectError;
+use depot_core::proto::depot::cli::v1::{build_service, push_service};
+use depot_core::proto::depot::cli::v1beta1::{login_service, projects_service};
+use depot_core::proto::depot::core::v1::{organization_service, project_service};
+use depot_core::proto::depotrs::v1::{oidc_service, trust_policy_service};
 
 /// Settings of the control plane.
 #[derive(Clone, Debug)]

@@ -16,12 +16,12 @@ use depot_oidc::server::looks_like_jwt;
 use serde::Deserialize;
 
 use super::{ControlPlane, timestamp};
-use crate::connect::{Code, ConnectError};
-use crate::proto::depotrs::v1 as ours;
-use crate::server::auth::{Access, Principal, bearer_token, matching_policy, storage_failed};
-use crate::server::connect::error_response;
-use crate::server::store::NewToken;
-use crate::server::tokens::{TokenKind, hash_secret};
+use crate::auth::{Access, Principal, bearer_token, matching_policy, storage_failed};
+use crate::connect::error_response;
+use crate::store::NewToken;
+use crate::tokens::{TokenKind, hash_secret};
+use depot_core::connect::{Code, ConnectError};
+use depot_core::proto::depotrs::v1 as ours;
 
 /// A minted project token.
 struct Exchanged {

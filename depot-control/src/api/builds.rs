@@ -6,12 +6,12 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use prost::Message as _;
 
 use super::{ControlPlane, timestamp};
-use crate::connect::ConnectError;
-use crate::proto::depot::cli::v1::{self as api, BuildStatus, finish_build_request};
-use crate::server::auth::{Access, Principal, storage_failed};
-use crate::server::ids::is_valid_id;
-use crate::server::store::{self, NewToken};
-use crate::server::tokens::TokenKind;
+use crate::auth::{Access, Principal, storage_failed};
+use crate::ids::is_valid_id;
+use crate::store::{self, NewToken};
+use crate::tokens::TokenKind;
+use depot_core::connect::ConnectError;
+use depot_core::proto::depot::cli::v1::{self as api, BuildStatus, finish_build_request};
 
 /// Builds returned per `ListBuilds` page when the request does not say.
 pub const DEFAULT_PAGE_SIZE: i32 = 100;

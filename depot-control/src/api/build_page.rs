@@ -8,8 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::ControlPlane;
-use crate::server::ids::is_valid_id;
-use crate::server::store::{Build, BuildStep, now_ms};
+use crate::ids::is_valid_id;
+use crate::store::{Build, BuildStep, now_ms};
 
 impl ControlPlane {
     /// The summary link of a build.
@@ -82,7 +82,7 @@ fn seconds(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::depot::cli::v1::BuildStatus;
+    use depot_core::proto::depot::cli::v1::BuildStatus;
 
     #[test]
     fn summary_lists_steps_with_timing_and_cache_hits() {

@@ -27,7 +27,7 @@ use depot_oidc::{CiIdentity, Provider, TrustPolicy as PolicyRule};
 
 use super::store::{Organization, Project, Store, StoreError, Token, TrustPolicy};
 use super::tokens::{TokenKind, hash_secret};
-use crate::connect::ConnectError;
+use depot_core::connect::ConnectError;
 
 /// The identity behind a valid token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,7 +162,7 @@ impl Authenticator {
 fn ci_token_refused(err: VerifyError) -> ConnectError {
     let message = format!("CI token refused ({}): {err}", err.code());
     if err.is_server_side() {
-        ConnectError::new(crate::connect::Code::Unavailable, message)
+        ConnectError::new(depot_core::connect::Code::Unavailable, message)
     } else {
         ConnectError::unauthenticated(message)
     }

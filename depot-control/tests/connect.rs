@@ -9,13 +9,13 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::Version;
 use axum::routing::post;
+use depot_control::connect::{decode_stream, decode_unary, stream_response, unary_response};
+use depot_control::http::{serve, tls_config};
 use depot_core::connect::{Client, ClientOptions, Code, ConnectError};
 use depot_core::proto::depot::cli::v1::ReportStatusStreamRequest;
 use depot_core::proto::depot::cli::v1beta1::{
     ListProjectsRequest, ListProjectsResponse, ResetProjectCacheRequest, list_projects_response,
 };
-use depot_core::server::connect::{decode_stream, decode_unary, stream_response, unary_response};
-use depot_core::server::http::{serve, tls_config};
 use futures_util::stream;
 
 fn project(name: String) -> list_projects_response::Project {

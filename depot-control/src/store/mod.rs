@@ -202,7 +202,7 @@ impl Build {
     /// The status in lower case, as the official CLI prints it (`running`, `finished`,
     /// `failed`, `canceled`).
     pub fn status_name(&self) -> String {
-        crate::proto::depot::cli::v1::BuildStatus::try_from(self.status as i32)
+        depot_core::proto::depot::cli::v1::BuildStatus::try_from(self.status as i32)
             .map(|s| {
                 s.as_str_name()
                     .trim_start_matches("BUILD_STATUS_")

@@ -10,9 +10,9 @@ use futures_util::{Stream, StreamExt};
 use http_body_util::{BodyExt, Limited};
 use prost::Message;
 
-use crate::connect::compression;
-use crate::connect::envelope::{self, EnvelopeReader, FLAG_END_STREAM};
-use crate::connect::{Code, ConnectError, STREAM_PROTO, UNARY_PROTO};
+use depot_core::connect::compression;
+use depot_core::connect::envelope::{self, EnvelopeReader, FLAG_END_STREAM};
+use depot_core::connect::{Code, ConnectError, STREAM_PROTO, UNARY_PROTO};
 
 /// Largest request message (unary body or one streamed message) the server accepts.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;

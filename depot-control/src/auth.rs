@@ -25,7 +25,7 @@ use axum::http::header::AUTHORIZATION;
 use depot_oidc::server::{OidcVerifier, VerifyError, looks_like_jwt};
 use depot_oidc::{CiIdentity, Provider, TrustPolicy as PolicyRule};
 
-use super::store::{Organization, Project, Store, StoreError, Token, TrustPolicy};
+use super::store::{Organization, Project, Store, Token, TrustPolicy};
 use super::tokens::{TokenKind, hash_secret};
 use depot_core::connect::ConnectError;
 
@@ -84,12 +84,6 @@ pub enum Access {
     Write,
     /// Rename, delete, manage trust policies.
     Admin,
-}
-
-/// Maps a storage failure to an `internal` error, logging the detail server-side.
-pub fn storage_failed(err: StoreError) -> ConnectError {
-    tracing::error!(%err, "storage failure");
-    ConnectError::internal("the server's database failed; try again, and see the server log")
 }
 
 /// The bearer token of a request, if any.
@@ -172,8 +166,7 @@ fn ci_token_refused(err: VerifyError) -> ConnectError {
 pub async fn authenticate_secret(store: &Store, secret: &str) -> Result<Principal, ConnectError> {
     let token = store
         .find_live_token(&hash_secret(secret))
-        .await
-        .map_err(storage_failed)?
+        .await?
         .ok_or_else(|| {
             ConnectError::unauthenticated(
                 "invalid, expired or revoked API token: run `depot login` or create a new token",
@@ -197,10 +190,7 @@ pub async fn matching_policy(
     project_id: &str,
     identity: &CiIdentity,
 ) -> Result<Option<TrustPolicy>, ConnectError> {
-    let policies = store
-        .trust_policies(project_id)
-        .await
-        .map_err(storage_failed)?;
+    let policies = store.trust_policies(project_id).await?;
     Ok(policies
         .into_iter()
         .find(|p| policy_rule(p).is_some_and(|rule| rule.matches(identity))))
@@ -263,14 +253,10 @@ impl Principal {
         }
         let project = store
             .get_project(project_id)
-            .await
-            .map_err(storage_failed)?
+            .await?
             .ok_or_else(|| ConnectError::not_found(format!("project {project_id} not found")))?;
         let allowed = match self {
-            Principal::User { user_id } => store
-                .is_member(&project.org_id, user_id)
-                .await
-                .map_err(storage_failed)?,
+            Principal::User { user_id } => store.is_member(&project.org_id, user_id).await?,
             Principal::Organization { org_id } => *org_id == project.org_id,
             Principal::Project { project_id: own } => *own == project.id && access != Access::Admin,
             Principal::Build { .. } | Principal::Pull { .. } => false,
@@ -317,7 +303,7 @@ impl Principal {
             }
             Principal::Ci { identity } => return trusted_projects(store, identity).await,
         }
-        .map_err(storage_failed)
+        .map_err(ConnectError::from)
     }
 
     /// The organizations this principal acts within.
@@ -331,10 +317,7 @@ impl Principal {
                 let mut orgs: Vec<Organization> = Vec::new();
                 for project in self.visible_projects(store).await? {
                     if orgs.iter().all(|o| o.id != project.org_id)
-                        && let Some(org) = store
-                            .get_org(&project.org_id)
-                            .await
-                            .map_err(storage_failed)?
+                        && let Some(org) = store.get_org(&project.org_id).await?
                     {
                         orgs.push(org);
                     }
@@ -345,7 +328,7 @@ impl Principal {
                 let project = self
                     .bound_project()
                     .expect("other tokens are project-bound");
-                match store.get_project(project).await.map_err(storage_failed)? {
+                match store.get_project(project).await? {
                     Some(p) => store
                         .get_org(&p.org_id)
                         .await
@@ -354,7 +337,7 @@ impl Principal {
                 }
             }
         };
-        orgs.map_err(storage_failed)
+        orgs.map_err(ConnectError::from)
     }
 
     /// A `permission_denied` error explaining what this kind of token cannot reach.
@@ -386,8 +369,7 @@ async fn trusted_projects(
 ) -> Result<Vec<Project>, ConnectError> {
     let policies = store
         .trust_policies_of_provider(identity.provider().as_str())
-        .await
-        .map_err(storage_failed)?;
+        .await?;
     let mut projects: Vec<Project> = Vec::new();
     for policy in policies {
         if projects.iter().any(|p| p.id == policy.project_id)
@@ -395,11 +377,7 @@ async fn trusted_projects(
         {
             continue;
         }
-        if let Some(project) = store
-            .get_project(&policy.project_id)
-            .await
-            .map_err(storage_failed)?
-        {
+        if let Some(project) = store.get_project(&policy.project_id).await? {
             projects.push(project);
         }
     }

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{ControlPlane, timestamp};
-use crate::auth::{Access, storage_failed};
+use crate::auth::Access;
 use crate::builders::{BuilderArch, BuilderConnection, BuilderError, BuilderRequest};
 use crate::connect::{decode_stream, stream_error_response, stream_response};
 use crate::store::{self, BuildStep, now_ms};
@@ -111,10 +111,7 @@ impl ControlPlane {
             .authorize_build(&principal, &request.build_id, Access::Write)
             .await?;
         let cancels_at = if build.status == BuildStatus::Running as i64 {
-            self.store
-                .touch_build(&build.id)
-                .await
-                .map_err(storage_failed)?;
+            self.store.touch_build(&build.id).await?;
             build.cancel_requested_at
         } else {
             build.finished_at.or(Some(build.created_at))
@@ -155,13 +152,9 @@ impl ControlPlane {
                 if !steps.is_empty() {
                     self.store
                         .record_build_steps(&build.id, &steps, MAX_STEPS_PER_BUILD)
-                        .await
-                        .map_err(storage_failed)?;
+                        .await?;
                 }
-                self.store
-                    .touch_build(&build.id)
-                    .await
-                    .map_err(storage_failed)?;
+                self.store.touch_build(&build.id).await?;
             }
             Ok(api::ReportStatusStreamResponse {})
         };
@@ -179,8 +172,7 @@ impl ControlPlane {
         let ended = self
             .store
             .finish_build(build_id, status as i64, error)
-            .await
-            .map_err(storage_failed)?;
+            .await?;
         if let Some(builders) = &self.builders {
             builders.release(build_id).await;
         }
@@ -193,19 +185,10 @@ impl ControlPlane {
     pub async fn expire_stale_builds(&self) -> Result<Vec<String>, ConnectError> {
         let timeout = self.config.build_health_timeout;
         let before = now_ms() - timeout.as_millis() as i64;
-        let stale = self
-            .store
-            .stale_builds(before)
-            .await
-            .map_err(storage_failed)?;
+        let stale = self.store.stale_builds(before).await?;
         let mut ended = Vec::new();
         for build_id in stale {
-            let Some(build) = self
-                .store
-                .get_build(&build_id)
-                .await
-                .map_err(storage_failed)?
-            else {
+            let Some(build) = self.store.get_build(&build_id).await? else {
                 continue;
             };
             let (status, error) = if build.cancel_requested_at.is_some() {

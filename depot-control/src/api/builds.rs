@@ -6,7 +6,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use prost::Message as _;
 
 use super::{ControlPlane, timestamp};
-use crate::auth::{Access, Principal, storage_failed};
+use crate::auth::{Access, Principal};
 use crate::ids::is_valid_id;
 use crate::store::{self, NewToken};
 use crate::tokens::TokenKind;
@@ -60,8 +60,7 @@ impl ControlPlane {
                 self.config.build_token_ttl,
                 isolated,
             )
-            .await
-            .map_err(storage_failed)?;
+            .await?;
         let registry = &self.config.registry_host;
         let repository = format!("{registry}/{}", project.id);
         // An isolated build gets no registry tags or credentials: it cannot save.
@@ -165,8 +164,7 @@ impl ControlPlane {
                 i64::from(page_size) + 1,
                 cursor.as_ref().map(|(at, id)| (*at, id.as_str())),
             )
-            .await
-            .map_err(storage_failed)?;
+            .await?;
         let next_page_token = if builds.len() > page_size as usize {
             builds.truncate(page_size as usize);
             builds.last().map(encode_page_token).unwrap_or_default()
@@ -220,8 +218,7 @@ impl ControlPlane {
                 build_id: Some(build.id.clone()),
                 ttl: Some(self.config.pull_token_ttl),
             })
-            .await
-            .map_err(storage_failed)?;
+            .await?;
         let registry = &self.config.registry_host;
         Ok(api::GetPullInfoResponse {
             reference: format!("{registry}/{}:{}", build.project_id, build.id),
@@ -279,8 +276,7 @@ impl ControlPlane {
                 build_id,
                 ttl: Some(self.config.pull_token_ttl),
             })
-            .await
-            .map_err(storage_failed)?;
+            .await?;
         Ok(api::GetPullTokenResponse {
             token: secret.expose().to_owned(),
             registry_host: self.config.registry_host.clone(),
@@ -305,8 +301,7 @@ impl ControlPlane {
         let build = self
             .store
             .get_build(build_id)
-            .await
-            .map_err(storage_failed)?
+            .await?
             .ok_or_else(not_found)?;
         match principal {
             Principal::Build { build_id: own, .. } if *own == build.id => Ok(build),

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::ControlPlane;
-use crate::auth::{Principal, authenticate_secret, storage_failed};
+use crate::auth::{Principal, authenticate_secret};
 use crate::connect::{decode_stream, stream_error_response, stream_response};
 use crate::store::{Store, now_ms};
 use depot_core::connect::{Code, ConnectError};
@@ -28,11 +28,7 @@ impl ControlPlane {
         &self,
         _: StartLoginRequest,
     ) -> Result<StartLoginResponse, ConnectError> {
-        let login = self
-            .store
-            .create_login(self.config.login_ttl)
-            .await
-            .map_err(storage_failed)?;
+        let login = self.store.create_login(self.config.login_ttl).await?;
         Ok(StartLoginResponse {
             approve_url: format!("{}/login/{}", self.config.public_url, login.id),
             id: login.id,
@@ -45,14 +41,9 @@ impl ControlPlane {
             let request = stream.message().await?.ok_or_else(|| {
                 ConnectError::invalid_argument("FinishLogin needs one request message")
             })?;
-            let login = self
-                .store
-                .get_login(&request.id)
-                .await
-                .map_err(storage_failed)?
-                .ok_or_else(|| {
-                    ConnectError::not_found("unknown login request: run `depot login` again")
-                })?;
+            let login = self.store.get_login(&request.id).await?.ok_or_else(|| {
+                ConnectError::not_found("unknown login request: run `depot login` again")
+            })?;
             Ok::<_, ConnectError>(login)
         };
         let login = match request.await {
@@ -62,11 +53,7 @@ impl ControlPlane {
         let store = self.store.clone();
         let token = async move {
             loop {
-                if let Some(secret) = store
-                    .deliver_login(&login.id)
-                    .await
-                    .map_err(storage_failed)?
-                {
+                if let Some(secret) = store.deliver_login(&login.id).await? {
                     return Ok(FinishLoginResponse {
                         token: secret.expose().to_owned(),
                     });
@@ -94,19 +81,14 @@ pub async fn approve_login(
     {
         let login = store
             .get_login(login_id)
-            .await
-            .map_err(storage_failed)?
+            .await?
             .ok_or_else(|| ConnectError::not_found(format!("login {login_id} not found")))?;
         if login.approved_user_id.is_some() {
             return Err(ConnectError::failed_precondition(format!(
                 "login {login_id} was already approved"
             )));
         }
-        if store
-            .approve_login(login_id, user_id)
-            .await
-            .map_err(storage_failed)?
-        {
+        if store.approve_login(login_id, user_id).await? {
             Ok(())
         } else {
             Err(ConnectError::failed_precondition(format!(
@@ -141,7 +123,7 @@ pub(super) async fn approve_page(
         ),
         Ok(_) => expired_page(),
         Err(err) => {
-            storage_failed(err);
+            tracing::error!(%err, "storage failure");
             page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Error",

@@ -16,7 +16,7 @@ use depot_oidc::server::looks_like_jwt;
 use serde::Deserialize;
 
 use super::{ControlPlane, timestamp};
-use crate::auth::{Access, Principal, bearer_token, matching_policy, storage_failed};
+use crate::auth::{Access, Principal, bearer_token, matching_policy};
 use crate::connect::error_response;
 use crate::store::NewToken;
 use crate::tokens::{TokenKind, hash_secret};
@@ -99,8 +99,7 @@ impl ControlPlane {
                 &policy.id,
                 &new,
             )
-            .await
-            .map_err(storage_failed)?
+            .await?
             .ok_or_else(|| {
                 ConnectError::new(
                     Code::AlreadyExists,

@@ -3,7 +3,7 @@
 //! [`trust_policies`](super::trust_policies).
 
 use super::{ControlPlane, timestamp};
-use crate::auth::{Access, Principal, storage_failed};
+use crate::auth::{Access, Principal};
 use crate::store::{self, NewProject, ProjectChanges};
 use depot_core::connect::ConnectError;
 use depot_core::proto::depot::cli::v1beta1 as cli;
@@ -37,10 +37,7 @@ impl ControlPlane {
         let project = principal
             .authorize_project(&self.store, &request.project_id, Access::Write)
             .await?;
-        self.store
-            .reset_project_cache(&project.id)
-            .await
-            .map_err(storage_failed)?;
+        self.store.reset_project_cache(&project.id).await?;
         Ok(cli::ResetProjectCacheResponse {
             name: project.name,
             org_name: project.org_name,
@@ -100,8 +97,7 @@ impl ControlPlane {
                 keep_bytes,
                 keep_days,
             })
-            .await
-            .map_err(storage_failed)?;
+            .await?;
         Ok(core::CreateProjectResponse {
             project: Some(project_message(project)),
         })
@@ -125,13 +121,7 @@ impl ControlPlane {
             Some(id) => {
                 if orgs.iter().any(|o| o.id == id) {
                     Ok(id)
-                } else if self
-                    .store
-                    .get_org(&id)
-                    .await
-                    .map_err(storage_failed)?
-                    .is_none()
-                {
+                } else if self.store.get_org(&id).await?.is_none() {
                     Err(ConnectError::not_found(format!(
                         "organization {id} not found"
                     )))
@@ -176,8 +166,7 @@ impl ControlPlane {
         let project = self
             .store
             .update_project(&request.project_id, &changes)
-            .await
-            .map_err(storage_failed)?
+            .await?
             .ok_or_else(|| {
                 ConnectError::not_found(format!("project {} not found", request.project_id))
             })?;
@@ -194,12 +183,7 @@ impl ControlPlane {
         principal
             .authorize_project(&self.store, &request.project_id, Access::Admin)
             .await?;
-        if !self
-            .store
-            .delete_project(&request.project_id)
-            .await
-            .map_err(storage_failed)?
-        {
+        if !self.store.delete_project(&request.project_id).await? {
             return Err(ConnectError::not_found(format!(
                 "project {} not found",
                 request.project_id

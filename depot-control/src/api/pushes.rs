@@ -1,7 +1,7 @@
 //! `depot.cli.v1.PushService`: the record of `depot push` runs of a build.
 
 use super::ControlPlane;
-use crate::auth::{Access, Principal, storage_failed};
+use crate::auth::{Access, Principal};
 use depot_core::connect::ConnectError;
 use depot_core::proto::depot::cli::v1 as api;
 
@@ -19,11 +19,7 @@ impl ControlPlane {
         let build = self
             .authorize_build(&principal, &request.build_id, Access::Read)
             .await?;
-        let push_id = self
-            .store
-            .start_push(&build.id, request.tag.trim())
-            .await
-            .map_err(storage_failed)?;
+        let push_id = self.store.start_push(&build.id, request.tag.trim()).await?;
         Ok(api::StartPushResponse { push_id })
     }
 
@@ -38,8 +34,7 @@ impl ControlPlane {
         let finished = self
             .store
             .finish_push(&request.push_id, &build.id, request.error.as_deref())
-            .await
-            .map_err(storage_failed)?;
+            .await?;
         if !finished {
             return Err(ConnectError::not_found(format!(
                 "no unfinished push {} of build {}",

@@ -5,7 +5,7 @@
 use depot_oidc::TrustPolicy as Rule;
 
 use super::ControlPlane;
-use crate::auth::{Access, Principal, policy_rule, storage_failed};
+use crate::auth::{Access, Principal, policy_rule};
 use crate::store;
 use depot_core::connect::ConnectError;
 use depot_core::proto::depot::core::v1 as core;
@@ -58,8 +58,7 @@ impl ControlPlane {
         if !self
             .store
             .remove_trust_policy(&project.id, &request.trust_policy_id)
-            .await
-            .map_err(storage_failed)?
+            .await?
         {
             return Err(ConnectError::not_found(format!(
                 "trust policy {} not found in project {}",
@@ -108,7 +107,7 @@ impl ControlPlane {
         self.store
             .trust_policies(&project.id)
             .await
-            .map_err(storage_failed)
+            .map_err(ConnectError::from)
     }
 
     async fn add_policy(
@@ -131,7 +130,7 @@ impl ControlPlane {
         self.store
             .add_trust_policy(&project.id, provider.as_str(), first.trim(), second.trim())
             .await
-            .map_err(storage_failed)
+            .map_err(ConnectError::from)
     }
 }
 

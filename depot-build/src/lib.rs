@@ -9,6 +9,8 @@
 //!   daemon and receives `local` exports from it.
 //! - [`events`]: typed build events (vertices started, done, cached or failed; logs; progress;
 //!   warnings), decoded from BuildKit's status stream.
+//! - [`flags`]: a build as `depot build`'s flags write it (outputs, secrets, caches, build
+//!   arguments…), parsed once into a [`run::BuildSpec`] for the CLI and every package.
 //! - [`run`]: a whole build as `depot build` runs it — register, connect, plan outputs, build
 //!   with streamed events, cancel, release — with its result and metadata.
 //! - [`progress`]: build events rendered for people, as buildx's `plain` lines or a live
@@ -21,6 +23,7 @@ pub mod buildkit;
 pub mod dockerignore;
 mod error_kind;
 pub mod events;
+pub mod flags;
 pub mod fsutil;
 pub mod progress;
 pub mod run;

@@ -2,12 +2,12 @@
 //! at a time by the TypeScript layer, its result, and cancellation.
 
 use depot_core::ErrorKind;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use depot_build::builder::{BuildInfo, BuilderRequest, builder_platform};
-use depot_build::buildkit::{BuildOptions as BuildKitOptions, OutputSpec, TarDestination};
-use depot_build::run::{BuildSpec, Canceller, Events, RunningBuild, start};
+use depot_build::builder::BuildInfo;
+use depot_build::flags::{BuildFlags, StandardOutput};
+use depot_build::run::{Canceller, Events, RunningBuild, start};
 use depot_core::DepotClient;
 use futures_util::StreamExt;
 use napi_derive::napi;
@@ -15,7 +15,8 @@ use napi_derive::napi;
 use crate::client::NativeClient;
 use crate::error::{Failure, fail};
 
-/// A build, with the options of `depot build`.
+/// A build, with the options of `depot build` (each named like its flag; the text ones take the
+/// flag's syntax).
 #[napi(object)]
 #[derive(Default)]
 pub struct BuildOptions {
@@ -33,6 +34,8 @@ pub struct BuildOptions {
     pub platforms: Option<Vec<String>>,
     /// Build every step again.
     pub no_cache: Option<bool>,
+    /// Build these stages again.
+    pub no_cache_filter: Option<Vec<String>>,
     /// Save the image in the project's registry.
     pub save: Option<bool>,
     /// More tags for the saved image (implies `save`).
@@ -41,7 +44,8 @@ pub struct BuildOptions {
     pub push: Option<bool>,
     /// Load the image into the local Docker Engine, named with the tags.
     pub load: Option<bool>,
-    /// `--output` specs (`type=oci,dest=image.tar`, `type=local,dest=out`).
+    /// `--output` specs (`type=oci,dest=image.tar`, `type=local,dest=out`); `dest=-` (standard
+    /// output) is refused.
     pub outputs: Option<Vec<String>>,
     /// Image labels.
     pub labels: Option<HashMap<String, String>>,
@@ -49,6 +53,18 @@ pub struct BuildOptions {
     pub build_contexts: Option<HashMap<String, String>>,
     /// `--secret` specs (`id=npm,src=.npmrc`, `id=TOKEN,env=TOKEN`).
     pub secrets: Option<Vec<String>>,
+    /// `--ssh` specs (`default`, `id=<agent socket>`).
+    pub ssh: Option<Vec<String>>,
+    /// `--cache-from` specs (`type=registry,ref=…`).
+    pub cache_from: Option<Vec<String>>,
+    /// `--cache-to` specs (`type=registry,ref=…,mode=max`).
+    pub cache_to: Option<Vec<String>>,
+    /// Extra `/etc/hosts` entries for RUN steps (`host:ip`).
+    pub add_hosts: Option<Vec<String>>,
+    /// The RUN steps' network: `default`, `host` or `none`.
+    pub network: Option<String>,
+    /// Entitlements (`network.host`, `security.insecure`).
+    pub allow: Option<Vec<String>>,
     /// The project (default: the client's).
     pub project: Option<String>,
     /// The builder's platform: `dynamic` (default), `linux/amd64` or `linux/arm64`.
@@ -57,6 +73,43 @@ pub struct BuildOptions {
     pub provenance: Option<String>,
     /// SBOM attestation: `true`, `false` or `generator=…`.
     pub sbom: Option<String>,
+    /// Lint the Dockerfile (recorded with the build).
+    pub lint: Option<bool>,
+}
+
+impl BuildOptions {
+    /// The options as `depot build`'s flags, for `depot_build::flags` to parse.
+    fn into_flags(self, project: Option<String>) -> BuildFlags {
+        BuildFlags {
+            context: self.context.into(),
+            file: self.dockerfile.map(Into::into),
+            tags: self.tags.unwrap_or_default(),
+            target: self.target,
+            build_args: BuildFlags::pairs(self.build_args.unwrap_or_default()),
+            labels: BuildFlags::pairs(self.labels.unwrap_or_default()),
+            platforms: self.platforms.unwrap_or_default(),
+            no_cache: self.no_cache.unwrap_or(false),
+            no_cache_filter: self.no_cache_filter.unwrap_or_default(),
+            build_contexts: BuildFlags::pairs(self.build_contexts.unwrap_or_default()),
+            add_hosts: self.add_hosts.unwrap_or_default(),
+            network: self.network,
+            cache_from: self.cache_from.unwrap_or_default(),
+            cache_to: self.cache_to.unwrap_or_default(),
+            secrets: self.secrets.unwrap_or_default(),
+            ssh: self.ssh.unwrap_or_default(),
+            allow: self.allow.unwrap_or_default(),
+            outputs: self.outputs.unwrap_or_default(),
+            push: self.push.unwrap_or(false),
+            load: self.load.unwrap_or(false),
+            provenance: self.provenance,
+            sbom: self.sbom,
+            save: self.save.unwrap_or(false),
+            save_tags: self.save_tags.unwrap_or_default(),
+            build_platform: self.build_platform,
+            lint: self.lint.unwrap_or(false),
+            project,
+        }
+    }
 }
 
 /// What a successful build produced.
@@ -95,7 +148,10 @@ impl NativeClient {
             .load
             .unwrap_or(false)
             .then(|| options.tags.clone().unwrap_or_default());
-        let spec = spec(options, project)?;
+        let spec = options
+            .into_flags(project)
+            .into_spec(StandardOutput::Refused)
+            .map_err(fail)?;
         let mut running = start(&self.client, spec).await.map_err(fail)?;
         Ok(NativeBuild {
             info: running.info().clone(),
@@ -184,78 +240,4 @@ impl NativeBuild {
             metadata: output.metadata,
         })
     }
-}
-
-/// The [`BuildSpec`] for JavaScript's options.
-fn spec(options: BuildOptions, project: Option<String>) -> napi::Result<BuildSpec> {
-    let invalid = |message: String| fail(Failure::message(ErrorKind::InvalidArgument, message));
-    let tags = options.tags.unwrap_or_default();
-    let platforms = options.platforms.unwrap_or_default();
-    let save_tags = options.save_tags.unwrap_or_default();
-    let output_specs = options
-        .outputs
-        .unwrap_or_default()
-        .iter()
-        .map(|text| text.parse::<OutputSpec>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
-    let mut outputs = Vec::new();
-    for spec in &output_specs {
-        if spec.attrs.get("dest").is_some_and(|dest| dest == "-") {
-            return Err(invalid(
-                "dest=- (standard output) is for the CLI; name a file".into(),
-            ));
-        }
-        // Only `dest=-` writes to this destination, and it was refused above.
-        let unused = || TarDestination::Writer(Box::new(tokio::io::sink()));
-        let output = spec.clone().into_output(&tags, unused).map_err(invalid)?;
-        outputs.extend(output);
-    }
-    let secrets = options
-        .secrets
-        .unwrap_or_default()
-        .iter()
-        .map(|text| text.parse())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
-    let platform = builder_platform(
-        options.build_platform.as_deref().unwrap_or("dynamic"),
-        &platforms,
-    )
-    .map_err(invalid)?;
-    let request = BuilderRequest {
-        project_id: project,
-        tags: tags.clone(),
-        outputs: output_specs,
-        push: options.push.unwrap_or(false),
-        load: options.load.unwrap_or(false),
-        save: options.save.unwrap_or(false) || !save_tags.is_empty(),
-        save_tags,
-        platform,
-        ..BuilderRequest::default()
-    };
-    let build = BuildKitOptions {
-        context: options.context.into(),
-        dockerfile: options.dockerfile.map(Into::into),
-        target: options.target,
-        build_args: sorted(options.build_args),
-        labels: sorted(options.labels),
-        platforms,
-        no_cache: options.no_cache.unwrap_or(false),
-        build_contexts: sorted(options.build_contexts),
-        provenance: options.provenance,
-        sbom: options.sbom,
-        secrets,
-        ..BuildKitOptions::default()
-    };
-    Ok(BuildSpec {
-        request,
-        options: build,
-        outputs,
-        show_build_url: false,
-    })
-}
-
-fn sorted(map: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
-    map.unwrap_or_default().into_iter().collect()
 }

@@ -5,16 +5,11 @@
 //! (again) at any time. Cancelling a coroutine that awaits the result or the next event
 //! cancels the build.
 
-use depot_core::ErrorKind;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use depot_build::builder::{BuilderRequest, builder_platform};
-use depot_build::buildkit::session::SecretSpec;
-use depot_build::buildkit::{BuildOptions, OutputSpec, TarDestination};
-use depot_build::run::{BuildOutput, BuildSpec, Canceller, Events};
-use depot_core::DepotClient;
+use depot_build::flags::{BuildFlags, StandardOutput};
+use depot_build::run::{BuildOutput, Canceller, Events};
+use depot_core::{DepotClient, ErrorKind};
 use futures_util::StreamExt;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
@@ -24,86 +19,6 @@ use tokio::sync::{Mutex, watch};
 use crate::convert::Json;
 use crate::errors::Failure;
 use crate::runtime::awaitable;
-
-/// What `Client.build()` was asked for, as `depot build`'s flags.
-pub struct BuildRequest {
-    pub context: PathBuf,
-    pub dockerfile: Option<PathBuf>,
-    pub tags: Vec<String>,
-    pub build_args: BTreeMap<String, String>,
-    pub target: Option<String>,
-    pub platforms: Vec<String>,
-    pub no_cache: bool,
-    pub save: bool,
-    pub save_tags: Vec<String>,
-    pub push: bool,
-    pub load: bool,
-    pub outputs: Vec<String>,
-    pub labels: BTreeMap<String, String>,
-    pub build_contexts: BTreeMap<String, String>,
-    pub secrets: Vec<String>,
-    pub build_platform: Option<String>,
-    pub project: Option<String>,
-}
-
-impl BuildRequest {
-    /// The spec `depot_build::run` builds, and the names to load the image as (`load`).
-    fn spec(self) -> Result<(BuildSpec, Option<Vec<String>>), Failure> {
-        let invalid = |message: String| Failure::message(ErrorKind::InvalidArgument, message);
-        let mut outputs = Vec::new();
-        let mut specs = Vec::new();
-        for text in &self.outputs {
-            let spec: OutputSpec = text.parse().map_err(invalid)?;
-            specs.push(spec.clone());
-            let output = spec
-                .into_output(&self.tags, || {
-                    TarDestination::Writer(Box::new(tokio::io::sink()))
-                })
-                .map_err(invalid)?;
-            outputs.extend(output);
-        }
-        let secrets = self
-            .secrets
-            .iter()
-            .map(|s| s.parse::<SecretSpec>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(invalid)?;
-        let platform = builder_platform(
-            self.build_platform.as_deref().unwrap_or("dynamic"),
-            &self.platforms,
-        )
-        .map_err(invalid)?;
-        let load_tags = self.load.then(|| self.tags.clone());
-        let spec = BuildSpec {
-            request: BuilderRequest {
-                project_id: self.project,
-                tags: self.tags,
-                outputs: specs,
-                push: self.push,
-                load: self.load,
-                save: self.save || !self.save_tags.is_empty(),
-                save_tags: self.save_tags,
-                platform,
-                ..BuilderRequest::default()
-            },
-            options: BuildOptions {
-                context: self.context,
-                dockerfile: self.dockerfile,
-                target: self.target,
-                build_args: self.build_args,
-                labels: self.labels,
-                platforms: self.platforms,
-                no_cache: self.no_cache,
-                build_contexts: self.build_contexts,
-                secrets,
-                ..BuildOptions::default()
-            },
-            outputs,
-            show_build_url: false,
-        };
-        Ok((spec, load_tags))
-    }
-}
 
 /// How a build ended, once it has.
 type Outcome = Option<Result<Value, Failure>>;
@@ -125,15 +40,16 @@ pub struct BuildHandle {
     outcome: watch::Receiver<Outcome>,
 }
 
-/// Registers the build and starts it.
+/// Registers the build `flags` describe and starts it.
 pub fn start<'py>(
     py: Python<'py>,
     api: &DepotClient,
-    request: BuildRequest,
+    flags: BuildFlags,
 ) -> PyResult<Bound<'py, PyAny>> {
     let api = api.clone();
+    let load_tags = flags.load.then(|| flags.tags.clone());
     awaitable(py, async move {
-        let (spec, load_tags) = request.spec()?;
+        let spec = flags.into_spec(StandardOutput::Refused)?;
         let mut running = depot_build::run::start(&api, spec).await?;
         let info = running.info().clone();
         let events = running

@@ -12,10 +12,10 @@ use depot_core::proto::depot::core::v1::CreateProjectRequest;
 use pyo3::prelude::*;
 use serde_json::json;
 
-use crate::build::BuildRequest;
 use crate::convert::Json;
 use crate::errors::Failure;
 use crate::runtime::awaitable;
+use depot_build::flags::BuildFlags;
 
 /// A client of a Depot API (depot-server or Depot's hosted API).
 #[pyclass(frozen, module = "depot_rs._native")]
@@ -242,9 +242,11 @@ impl Client {
     /// above the context.
     #[pyo3(signature = (
         context=PathBuf::from("."), *, dockerfile=None, tags=Vec::new(), build_args=BTreeMap::new(),
-        target=None, platforms=Vec::new(), no_cache=false, save=false, save_tags=Vec::new(),
-        push=false, load=false, outputs=Vec::new(), labels=BTreeMap::new(),
-        build_contexts=BTreeMap::new(), secrets=Vec::new(), build_platform=None, project=None,
+        target=None, platforms=Vec::new(), no_cache=false, no_cache_filter=Vec::new(), save=false,
+        save_tags=Vec::new(), push=false, load=false, outputs=Vec::new(), labels=BTreeMap::new(),
+        build_contexts=BTreeMap::new(), secrets=Vec::new(), ssh=Vec::new(), cache_from=Vec::new(),
+        cache_to=Vec::new(), add_hosts=Vec::new(), network=None, allow=Vec::new(),
+        build_platform=None, provenance=None, sbom=None, lint=false, project=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn build<'py>(
@@ -257,6 +259,7 @@ impl Client {
         target: Option<String>,
         platforms: Vec<String>,
         no_cache: bool,
+        no_cache_filter: Vec<String>,
         save: bool,
         save_tags: Vec<String>,
         push: bool,
@@ -265,7 +268,16 @@ impl Client {
         labels: BTreeMap<String, String>,
         build_contexts: BTreeMap<String, String>,
         secrets: Vec<String>,
+        ssh: Vec<String>,
+        cache_from: Vec<String>,
+        cache_to: Vec<String>,
+        add_hosts: Vec<String>,
+        network: Option<String>,
+        allow: Vec<String>,
         build_platform: Option<String>,
+        provenance: Option<String>,
+        sbom: Option<String>,
+        lint: bool,
         project: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let project = match project.or_else(|| self.project()) {
@@ -274,25 +286,35 @@ impl Client {
                 .map_err(Failure::from)?
                 .map(|(id, _)| id),
         };
-        let request = BuildRequest {
+        let flags = BuildFlags {
             context,
-            dockerfile,
+            file: dockerfile,
             tags,
-            build_args,
             target,
+            build_args: BuildFlags::pairs(build_args),
+            labels: BuildFlags::pairs(labels),
             platforms,
             no_cache,
-            save,
-            save_tags,
+            no_cache_filter,
+            build_contexts: BuildFlags::pairs(build_contexts),
+            add_hosts,
+            network,
+            cache_from,
+            cache_to,
+            secrets,
+            ssh,
+            allow,
+            outputs,
             push,
             load,
-            outputs,
-            labels,
-            build_contexts,
-            secrets,
+            provenance,
+            sbom,
+            save,
+            save_tags,
             build_platform,
+            lint,
             project,
         };
-        crate::build::start(py, &self.api, request)
+        crate::build::start(py, &self.api, flags)
     }
 }

@@ -221,6 +221,21 @@ def test_a_build_with_the_sync_layer_build_args_and_a_local_output(
     client.close()
 
 
+async def test_an_output_to_standard_output_is_refused(api: Server, tmp_path: Path) -> None:
+    contexts = make_context(tmp_path, "RUN true\n")
+    client = await depot_rs.Client.connect()
+    with pytest.raises(depot_rs.DepotError) as refused:
+        await client.build(
+            tmp_path / "context", build_contexts=contexts, outputs=["type=tar,dest=-"]
+        )
+    assert refused.value.code == "invalid_argument"
+    assert "dest=-" in refused.value.message
+    # Flags fail like the CLI's, with the same message.
+    with pytest.raises(depot_rs.DepotError) as bad_label:
+        await client.build(tmp_path / "context", labels={"": "x"})
+    assert str(bad_label.value) == 'invalid --label "=x": expected KEY=VALUE'
+
+
 async def test_registry_failures_raise_registry_errors(api: Server, tmp_path: Path) -> None:
     client = await depot_rs.Client.connect()
     with pytest.raises(depot_rs.RegistryError) as missing:

@@ -119,6 +119,7 @@ class Client:
         target: Optional[str] = None,
         platforms: Sequence[str] = (),
         no_cache: bool = False,
+        no_cache_filter: Sequence[str] = (),
         save: bool = False,
         save_tags: Sequence[str] = (),
         push: bool = False,
@@ -127,17 +128,29 @@ class Client:
         labels: Optional[Mapping[str, str]] = None,
         build_contexts: Optional[Mapping[str, str]] = None,
         secrets: Sequence[str] = (),
+        ssh: Sequence[str] = (),
+        cache_from: Sequence[str] = (),
+        cache_to: Sequence[str] = (),
+        add_hosts: Sequence[str] = (),
+        network: Optional[str] = None,
+        allow: Sequence[str] = (),
         build_platform: Optional[str] = None,
+        provenance: Optional[str] = None,
+        sbom: Optional[str] = None,
+        lint: bool = False,
         project: Optional[str] = None,
     ) -> Build:
         """Starts a build, like ``depot build``: acquires a builder, sends the context and
         returns a :class:`Build` once the server registered it.
 
-        The options are ``depot build``'s flags: ``outputs`` and ``secrets`` take the flags'
-        syntax (``type=local,dest=out``, ``id=npm,src=.npmrc``); ``build_contexts`` maps names to
-        directories or ``docker-image://`` references; ``save``/``save_tags`` keep the image in
-        the project's registry; ``load`` pulls it into the Docker Engine as ``tags``;
-        ``build_platform`` is ``linux/amd64``, ``linux/arm64`` or ``dynamic``.
+        The options are ``depot build``'s flags, parsed by the same Rust code as the CLI's:
+        ``outputs``, ``secrets``, ``ssh``, ``cache_from`` and ``cache_to`` take the flags' syntax
+        (``type=local,dest=out``, ``id=npm,src=.npmrc``); an output to standard output
+        (``dest=-``) raises :class:`DepotError` with code ``invalid_argument``;
+        ``build_contexts`` maps names to directories or ``docker-image://`` references;
+        ``save``/``save_tags`` keep the image in the project's registry; ``load`` pulls it into
+        the Docker Engine as ``tags``; ``build_platform`` is ``linux/amd64``, ``linux/arm64`` or
+        ``dynamic``.
         """
         native = await self._native.build(
             context,
@@ -147,6 +160,7 @@ class Client:
             target=target,
             platforms=list(platforms),
             no_cache=no_cache,
+            no_cache_filter=list(no_cache_filter),
             save=save,
             save_tags=list(save_tags),
             push=push,
@@ -155,7 +169,16 @@ class Client:
             labels=dict(labels or {}),
             build_contexts=dict(build_contexts or {}),
             secrets=list(secrets),
+            ssh=list(ssh),
+            cache_from=list(cache_from),
+            cache_to=list(cache_to),
+            add_hosts=list(add_hosts),
+            network=network,
+            allow=list(allow),
             build_platform=build_platform,
+            provenance=provenance,
+            sbom=sbom,
+            lint=lint,
             project=project,
         )
         return Build(native)

@@ -8,8 +8,6 @@ mod run;
 use std::path::PathBuf;
 
 use clap::Args;
-use depot_build::buildkit::session::{SecretSpec, SshSpec};
-use depot_build::buildkit::{CacheSpec, OutputSpec};
 use depot_build::progress::ProgressMode;
 
 use crate::context::{ProjectArg, TokenArg};
@@ -66,23 +64,23 @@ pub struct BuildArgs {
     network: Option<String>,
     /// Import a build cache, e.g. `type=registry,ref=reg/app:cache`.
     #[arg(long = "cache-from", value_name = "SPEC")]
-    cache_from: Vec<CacheSpec>,
+    cache_from: Vec<String>,
     /// Export the build cache, e.g. `type=registry,ref=reg/app:cache,mode=max`.
     #[arg(long = "cache-to", value_name = "SPEC")]
-    cache_to: Vec<CacheSpec>,
+    cache_to: Vec<String>,
     /// A secret for RUN --mount=type=secret, `id=npm,src=$HOME/.npmrc` or `id=TOKEN,env=TOKEN`.
     #[arg(long = "secret", value_name = "SPEC")]
-    secrets: Vec<SecretSpec>,
+    secrets: Vec<String>,
     /// An SSH agent or keys for RUN --mount=type=ssh, `default` or `id=path`.
     #[arg(long = "ssh", value_name = "SPEC")]
-    ssh: Vec<SshSpec>,
+    ssh: Vec<String>,
     /// Allow an entitlement: network.host or security.insecure.
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     allow: Vec<String>,
     /// Where the result goes: `type=local,dest=DIR`, `type=tar|oci|docker,dest=FILE` (`-` for
     /// stdout), `type=image|registry[,name=…]`, or a directory.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
-    outputs: Vec<OutputSpec>,
+    outputs: Vec<String>,
     /// Push the image to the registries of its -t names.
     #[arg(long)]
     push: bool,

@@ -24,7 +24,7 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// Builds, and returns [`Exit`] for failures already shown.
 pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
-    let mut spec = args.spec(None, show_links())?;
+    let mut spec = args.spec(show_links())?;
     spec.validate()?;
     let mut signals = Signals::new()?;
     let api = Api::connect_in(&args.token, &args.project, &args.context).await?;

@@ -78,7 +78,7 @@ pub enum Error {
         message: String,
     },
     /// The file could not be read (it does not exist, is not readable, or is not UTF-8).
-    #[error("cannot read {}: {source}", .path.display())]
+    #[error("cannot read {}", .path.display())]
     Read {
         /// The file.
         path: PathBuf,

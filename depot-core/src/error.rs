@@ -29,7 +29,7 @@ pub enum Error {
         message: String,
     },
     /// A file could not be read or written.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         /// What was being done (`"reading"`, `"writing"`).
         action: &'static str,

@@ -79,7 +79,7 @@ async fn main() -> ExitCode {
             // Already shown (a failed build's log, a cancellation).
             Some(exit) => ExitCode::from(exit.code),
             None => {
-                eprintln!("error: {}", exit::describe(&err));
+                eprintln!("error: {err:#}");
                 ExitCode::FAILURE
             }
         },

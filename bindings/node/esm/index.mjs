@@ -9,6 +9,7 @@ export const {
   Builder,
   Client,
   ConfigError,
+  copyImage,
   DepotError,
   NotFoundError,
   RegistryError,

@@ -22,7 +22,7 @@ for (let i = 0; i < rest.length; i += 2) {
 const client = await Client.connect()
 const controller = new AbortController()
 process.once('SIGINT', () => controller.abort())
-const build = await client.build({ context, save: true, buildContexts, signal: controller.signal })
+const build = await client.build(context, { save: true, buildContexts, signal: controller.signal })
 console.log(`build ${build.buildId} in project ${build.projectId}`)
 for await (const event of build) {
   if (event.type === 'vertex_started') console.log(`=> ${event.name}`)
@@ -34,7 +34,7 @@ try {
   console.log(`saved ${result.imageDigest} as ${result.savedTags.join(', ')}`)
 } catch (error) {
   if (error instanceof BuildFailed) {
-    console.error(`${error.step} failed:\n${error.log.join('\n')}`)
+    console.error(`${error.step} failed:\n${error.logs.join('\n')}`)
   } else {
     console.error(`${error.name} (${error.code}): ${error.message}`)
   }

@@ -1,8 +1,7 @@
-//! A builder acquired on its own: its BuildKit connection details for running builds with
-//! other BuildKit clients, and its release.
+//! A builder acquired on its own: its BuildKit connection details (`depot_build`'s
+//! [`Connection`]) for running builds with other BuildKit clients, and its release.
 
-use depot_build::builder::{Builder, BuilderRequest, Outcome, acquire_builder, builder_platform};
-use depot_build::buildkit::Endpoint;
+use depot_build::builder::{Builder, BuilderRequest, Connection, Outcome, acquire_builder};
 use depot_core::ErrorKind;
 use napi_derive::napi;
 use tokio::sync::Mutex;
@@ -20,29 +19,21 @@ pub struct AcquireOptions {
     pub platform: Option<String>,
 }
 
-/// How to reach an acquired builder's BuildKit.
+/// What `release` takes.
 #[napi(object)]
-pub struct BuilderConnection {
-    /// The build registered for the builder.
-    pub build_id: String,
-    /// Its project.
-    pub project_id: String,
-    /// BuildKit's address, `tcp://host:port`.
-    pub endpoint: String,
-    /// The name the builder's certificate carries.
-    pub server_name: Option<String>,
-    /// The CA certificate (PEM) the builder's certificate chains to.
-    pub ca_pem: Option<String>,
-    /// The client certificate (PEM).
-    pub cert_pem: Option<String>,
-    /// The client key (PEM).
-    pub key_pem: Option<String>,
+#[derive(Default)]
+pub struct ReleaseOptions {
+    /// How the build ended: `success`, `error` or `canceled` (default: `error` when `error` is
+    /// given, else `success`).
+    pub outcome: Option<String>,
+    /// The failure's message, for `error`.
+    pub error: Option<String>,
 }
 
 /// An acquired builder, kept (health reported) until released.
 #[napi]
 pub struct NativeBuilder {
-    connection: BuilderConnection,
+    connection: Connection,
     builder: Mutex<Option<Builder>>,
 }
 
@@ -55,43 +46,14 @@ impl NativeClient {
         options: Option<AcquireOptions>,
     ) -> napi::Result<NativeBuilder> {
         let options = options.unwrap_or_default();
-        let platform = builder_platform(options.platform.as_deref().unwrap_or("dynamic"), &[])
+        let project = options.project.or_else(|| self.project_id());
+        let request = BuilderRequest::for_platform(project, options.platform.as_deref())
             .map_err(|message| fail(Failure::message(ErrorKind::InvalidArgument, message)))?;
-        let request = BuilderRequest {
-            project_id: options.project.or_else(|| self.project_id()),
-            platform,
-            ..BuilderRequest::default()
-        };
         let builder = acquire_builder(&self.client, &request)
             .await
             .map_err(fail)?;
-        let info = builder.info();
-        let endpoint = builder.buildkit().map_err(fail)?.endpoint().clone();
-        let mut connection = BuilderConnection {
-            build_id: info.build_id.clone(),
-            project_id: info.project_id.clone(),
-            endpoint: String::new(),
-            server_name: None,
-            ca_pem: None,
-            cert_pem: None,
-            key_pem: None,
-        };
-        match endpoint {
-            Endpoint::Tcp { address, tls } => {
-                connection.endpoint = format!("tcp://{address}");
-                if let Some(tls) = tls {
-                    let text = |pem: Vec<u8>| String::from_utf8_lossy(&pem).into_owned();
-                    connection.server_name = tls.server_name;
-                    connection.ca_pem = Some(text(tls.ca_pem));
-                    connection.cert_pem = Some(text(tls.cert_pem));
-                    connection.key_pem = Some(text(tls.key_pem));
-                }
-            }
-            Endpoint::Unix(path) => connection.endpoint = format!("unix://{}", path.display()),
-            Endpoint::Docker(path) => connection.endpoint = format!("docker://{}", path.display()),
-        }
         Ok(NativeBuilder {
-            connection,
+            connection: builder.connection().map_err(fail)?,
             builder: Mutex::new(Some(builder)),
         })
     }
@@ -99,30 +61,56 @@ impl NativeClient {
 
 #[napi]
 impl NativeBuilder {
-    /// How to reach the builder's BuildKit.
+    /// The build registered for the builder.
     #[napi(getter)]
-    pub fn connection(&self) -> BuilderConnection {
-        BuilderConnection {
-            build_id: self.connection.build_id.clone(),
-            project_id: self.connection.project_id.clone(),
-            endpoint: self.connection.endpoint.clone(),
-            server_name: self.connection.server_name.clone(),
-            ca_pem: self.connection.ca_pem.clone(),
-            cert_pem: self.connection.cert_pem.clone(),
-            key_pem: self.connection.key_pem.clone(),
-        }
+    pub fn build_id(&self) -> String {
+        self.connection.build_id.clone()
     }
 
-    /// Releases the builder, reporting the build successful, or failed with `error`. Releasing
-    /// twice does nothing.
+    /// Its project.
+    #[napi(getter)]
+    pub fn project_id(&self) -> String {
+        self.connection.project_id.clone()
+    }
+
+    /// BuildKit's address, `tcp://host:port`.
+    #[napi(getter)]
+    pub fn endpoint(&self) -> String {
+        self.connection.endpoint.clone()
+    }
+
+    /// The name the builder's certificate carries.
+    #[napi(getter)]
+    pub fn server_name(&self) -> Option<String> {
+        self.connection.server_name.clone()
+    }
+
+    /// The CA certificate (PEM) the builder's certificate chains to.
+    #[napi(getter)]
+    pub fn ca_pem(&self) -> Option<String> {
+        self.connection.ca_pem.clone()
+    }
+
+    /// The client certificate (PEM).
+    #[napi(getter)]
+    pub fn cert_pem(&self) -> Option<String> {
+        self.connection.cert_pem.clone()
+    }
+
+    /// The client key (PEM).
+    #[napi(getter)]
+    pub fn key_pem(&self) -> Option<String> {
+        self.connection.key_pem.clone()
+    }
+
+    /// Releases the builder, reporting how its build ended. Releasing twice does nothing.
     #[napi]
-    pub async fn release(&self, error: Option<String>) -> napi::Result<()> {
+    pub async fn release(&self, options: Option<ReleaseOptions>) -> napi::Result<()> {
+        let options = options.unwrap_or_default();
+        let outcome = Outcome::named(options.outcome.as_deref(), options.error)
+            .map_err(|message| fail(Failure::message(ErrorKind::InvalidArgument, message)))?;
         let Some(builder) = self.builder.lock().await.take() else {
             return Ok(());
-        };
-        let outcome = match error {
-            Some(error) => Outcome::Error(error),
-            None => Outcome::Success,
         };
         builder.finish(outcome).await.map_err(fail)
     }

@@ -9,6 +9,7 @@ use depot_build::builder::BuildInfo;
 use depot_build::flags::{BuildFlags, StandardOutput};
 use depot_build::run::{Canceller, Events, RunningBuild, start};
 use depot_core::DepotClient;
+use depot_core::naming::camel_case_keys;
 use futures_util::StreamExt;
 use napi_derive::napi;
 
@@ -20,8 +21,6 @@ use crate::error::{Failure, fail};
 #[napi(object)]
 #[derive(Default)]
 pub struct BuildOptions {
-    /// The build context directory.
-    pub context: String,
     /// The Dockerfile (default: `<context>/Dockerfile`).
     pub dockerfile: Option<String>,
     /// Image names (`-t`).
@@ -79,9 +78,9 @@ pub struct BuildOptions {
 
 impl BuildOptions {
     /// The options as `depot build`'s flags, for `depot_build::flags` to parse.
-    fn into_flags(self, project: Option<String>) -> BuildFlags {
+    fn into_flags(self, context: String, project: Option<String>) -> BuildFlags {
         BuildFlags {
-            context: self.context.into(),
+            context: context.into(),
             file: self.dockerfile.map(Into::into),
             tags: self.tags.unwrap_or_default(),
             target: self.target,
@@ -140,16 +139,21 @@ pub struct NativeBuild {
 
 #[napi]
 impl NativeClient {
-    /// Registers a build and starts it.
+    /// Registers a build of the `context` directory and starts it.
     #[napi]
-    pub async fn build(&self, options: BuildOptions) -> napi::Result<NativeBuild> {
+    pub async fn build(
+        &self,
+        context: String,
+        options: Option<BuildOptions>,
+    ) -> napi::Result<NativeBuild> {
+        let options = options.unwrap_or_default();
         let project = options.project.clone().or_else(|| self.project_id());
         let load_tags = options
             .load
             .unwrap_or(false)
             .then(|| options.tags.clone().unwrap_or_default());
         let spec = options
-            .into_flags(project)
+            .into_flags(context, project)
             .into_spec(StandardOutput::Refused)
             .map_err(fail)?;
         let mut running = start(&self.client, spec).await.map_err(fail)?;
@@ -178,8 +182,14 @@ impl NativeBuild {
         self.info.project_id.clone()
     }
 
-    /// The next event (the JSON shape of `depot_build::events::wire`), or `null` once the
-    /// build has ended.
+    /// The build's page on the server; empty when it has none.
+    #[napi(getter)]
+    pub fn build_url(&self) -> String {
+        self.info.build_url.clone()
+    }
+
+    /// The next event (the JSON shape of `depot_build::events::wire`, keys in camelCase), or
+    /// `null` once the build has ended.
     #[napi]
     pub async fn next_event(&self) -> napi::Result<Option<serde_json::Value>> {
         let events = Arc::clone(&self.events);
@@ -189,7 +199,7 @@ impl NativeBuild {
         };
         match stream.next().await {
             Some(event) => serde_json::to_value(&event)
-                .map(Some)
+                .map(|event| Some(camel_case_keys(event)))
                 .map_err(|err| fail(Failure::message(ErrorKind::Internal, err.to_string()))),
             None => {
                 *events = None;

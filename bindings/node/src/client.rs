@@ -37,17 +37,27 @@ pub struct Project {
     pub name: String,
     /// Its organization's ID.
     pub org_id: String,
+    /// Its organization's name, when the server says (not on creation).
+    pub org_name: Option<String>,
 }
 
-/// What `createProject` takes.
+/// What `createProject` takes besides the name.
 #[napi(object)]
+#[derive(Default)]
 pub struct CreateProjectOptions {
-    /// The project's name.
-    pub name: String,
     /// The organization (default: the token's).
     pub org_id: Option<String>,
     /// A region label.
-    pub region: Option<String>,
+    pub region_id: Option<String>,
+}
+
+/// A short-lived, read-only registry token.
+#[napi(object)]
+pub struct PullToken {
+    /// The token, the password for the user `x-token`.
+    pub token: String,
+    /// The registry it is for.
+    pub registry_host: String,
 }
 
 /// What `pullToken` takes.
@@ -150,20 +160,26 @@ impl NativeClient {
                 id: p.id,
                 name: p.name,
                 org_id: p.org_id,
+                org_name: Some(p.org_name).filter(|name| !name.is_empty()),
             })
             .collect())
     }
 
     /// Creates a project.
     #[napi]
-    pub async fn create_project(&self, options: CreateProjectOptions) -> napi::Result<Project> {
+    pub async fn create_project(
+        &self,
+        name: String,
+        options: Option<CreateProjectOptions>,
+    ) -> napi::Result<Project> {
+        let options = options.unwrap_or_default();
         let project = self
             .client
             .project_admin()
             .create_project(CreateProjectRequest {
-                name: options.name,
+                name,
                 organization_id: options.org_id.or_else(|| self.config.org_id.clone()),
-                region_id: options.region.unwrap_or_default(),
+                region_id: options.region_id.unwrap_or_default(),
                 cache_policy: None,
             })
             .await
@@ -179,12 +195,13 @@ impl NativeClient {
             id: project.project_id,
             name: project.name,
             org_id: project.organization_id,
+            org_name: None,
         })
     }
 
     /// A read-only registry token for a project (or one build's image).
     #[napi]
-    pub async fn pull_token(&self, options: Option<PullTokenOptions>) -> napi::Result<String> {
+    pub async fn pull_token(&self, options: Option<PullTokenOptions>) -> napi::Result<PullToken> {
         let options = options.unwrap_or_default();
         let project_id = options.project.or_else(|| self.project_id());
         if project_id.is_none() && options.build_id.is_none() {
@@ -199,7 +216,10 @@ impl NativeClient {
             })
             .await
             .map_err(fail)?;
-        Ok(response.token)
+        Ok(PullToken {
+            token: response.token,
+            registry_host: response.registry_host,
+        })
     }
 
     /// Exchanges the CI job's OIDC token for a short-lived project token

@@ -1,22 +1,22 @@
 //! Registry operations: pulling a saved build or a project tag into the Docker Engine or an OCI
 //! image layout, pushing a saved build (or copying any image) to other registries, and listing
-//! and deleting a project's images.
+//! and deleting a project's images. Each is one call into `depot_registry::client`.
 
-use depot_core::ErrorKind;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use depot_core::DepotClient;
+use depot_core::naming::camel_case_keys;
 use depot_core::proto::depot::build::v1::DeleteImageRequest;
 use depot_registry::client::{
-    CopyOptions, Endpoint, ProgressEvent, ProgressSink, PullDestination, RegistryAuth, SavedImage,
-    copy_image, destination, list_images, push_build, resolve_build, resolve_tag, single,
+    CopyOptions, ProgressEvent, ProgressSink, PullDestination, PullRequest, RegistryAuth,
+    copy_references, list_images, pull_reference, push_build,
 };
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::client::NativeClient;
-use crate::error::{Failure, fail};
+use crate::error::fail;
 
 /// A registry user name and password (or token).
 #[napi(object)]
@@ -27,16 +27,14 @@ pub struct Credentials {
     pub password: String,
 }
 
-/// What `pull` takes: a saved build or a tag of the project's registry.
+/// What `pull` takes besides the reference.
 #[napi(object)]
 #[derive(Default)]
 pub struct PullOptions {
-    /// A saved build's ID.
-    pub build_id: Option<String>,
-    /// A tag in the project's registry (used when `buildId` is not given).
-    pub tag: Option<String>,
-    /// The project of `tag` (default: the client's).
+    /// The project to look the reference up in as a tag (default: the client's).
     pub project: Option<String>,
+    /// The bake target to pull, for a bake build of several targets.
+    pub target: Option<String>,
     /// An OCI image layout directory to pull into; without it the image goes into the local
     /// Docker Engine.
     pub oci_layout: Option<String>,
@@ -44,8 +42,6 @@ pub struct PullOptions {
     pub tags: Option<Vec<String>>,
     /// The platform to pull from a multi-platform image.
     pub platform: Option<String>,
-    /// The bake target to pull, for a bake build of several targets.
-    pub target: Option<String>,
 }
 
 /// What a pull fetched.
@@ -57,13 +53,10 @@ pub struct PullResult {
     pub digest: Option<String>,
 }
 
-/// What `push` takes.
+/// What `push` takes besides the build and the tags.
 #[napi(object)]
+#[derive(Default)]
 pub struct PushOptions {
-    /// The saved build.
-    pub build_id: String,
-    /// Where to push it: `registry/repository:tag` (at least one).
-    pub tags: Vec<String>,
     /// The bake target to push, for a bake build of several targets.
     pub target: Option<String>,
     /// Credentials for the destination registries (default: the Docker config and its
@@ -71,17 +64,14 @@ pub struct PushOptions {
     pub credentials: Option<Credentials>,
 }
 
-/// What `copy` takes: any image to other registries.
+/// What `copyImage` takes besides the source and the destinations.
 #[napi(object)]
+#[derive(Default)]
 pub struct CopyImageOptions {
-    /// The image to copy.
-    pub source: String,
     /// Credentials for the source (default: anonymous).
     pub source_credentials: Option<Credentials>,
-    /// Where to copy it.
-    pub destinations: Vec<String>,
     /// Credentials for the destinations (default: as for `push`).
-    pub credentials: Option<Credentials>,
+    pub destination_credentials: Option<Credentials>,
 }
 
 /// A pushed or copied image.
@@ -104,44 +94,50 @@ pub struct Image {
     pub pushed_at: Option<f64>,
 }
 
-/// What `listImages` and `deleteImage` take.
+/// What `listImages` and `deleteImages` take.
 #[napi(object)]
 #[derive(Default)]
-pub struct ImagesOptions {
+pub struct ProjectOptions {
     /// The project (default: the client's).
     pub project: Option<String>,
-    /// The tags to delete (`deleteImage` only).
-    pub tags: Option<Vec<String>>,
 }
 
 #[napi]
 impl NativeClient {
-    /// Pulls a saved build or a project tag into the Docker Engine or an OCI layout.
+    /// Pulls `reference` — a saved build's ID, else a tag of the project's registry — into the
+    /// Docker Engine or an OCI layout.
     #[napi]
     pub async fn pull(
         &self,
-        options: PullOptions,
+        reference: String,
+        options: Option<PullOptions>,
         #[napi(ts_arg_type = "((event: any) => void) | undefined | null")] on_progress: Option<
             ProgressCallback,
         >,
     ) -> napi::Result<PullResult> {
-        let image = self.saved_image(&options).await?;
-        let destination = match options.oci_layout {
-            Some(directory) => PullDestination::Layout(PathBuf::from(directory)),
-            None => PullDestination::Docker,
+        let options = options.unwrap_or_default();
+        let project = options.project.or_else(|| self.project_id());
+        let names = options.tags.unwrap_or_default();
+        let request = PullRequest {
+            project: project.as_deref(),
+            target: options.target.as_deref(),
+            destination: options.oci_layout.map_or(PullDestination::Docker, |dir| {
+                PullDestination::Layout(PathBuf::from(dir))
+            }),
+            names: &names,
+            platform: options.platform.as_deref(),
         };
-        let digest = image
-            .pull(
-                &destination,
-                &options.tags.unwrap_or_default(),
-                options.platform.as_deref(),
-                &progress_sink(on_progress),
-            )
-            .await
-            .map_err(fail)?;
+        let pulled = pull_reference(
+            &self.client,
+            &reference,
+            &request,
+            &progress_sink(on_progress),
+        )
+        .await
+        .map_err(fail)?;
         Ok(PullResult {
-            reference: image.reference,
-            digest,
+            reference: pulled.reference,
+            digest: pulled.digest,
         })
     }
 
@@ -149,16 +145,19 @@ impl NativeClient {
     #[napi]
     pub async fn push(
         &self,
-        options: PushOptions,
+        build_id: String,
+        tags: Vec<String>,
+        options: Option<PushOptions>,
         #[napi(ts_arg_type = "((event: any) => void) | undefined | null")] on_progress: Option<
             ProgressCallback,
         >,
     ) -> napi::Result<PushResult> {
+        let options = options.unwrap_or_default();
         let pushed = push_build(
             &self.client,
-            &options.build_id,
+            &build_id,
             options.target.as_deref(),
-            &options.tags,
+            &tags,
             options.credentials.map(basic),
             &CopyOptions::default(),
             &progress_sink(on_progress),
@@ -170,42 +169,9 @@ impl NativeClient {
         })
     }
 
-    /// Copies any image to other registries.
-    #[napi]
-    pub async fn copy(
-        &self,
-        options: CopyImageOptions,
-        #[napi(ts_arg_type = "((event: any) => void) | undefined | null")] on_progress: Option<
-            ProgressCallback,
-        >,
-    ) -> napi::Result<PushResult> {
-        let auth = options
-            .source_credentials
-            .map_or(RegistryAuth::Anonymous, basic);
-        let source = Endpoint::parse(&options.source, auth).map_err(fail)?;
-        if options.destinations.is_empty() {
-            return Err(fail(Failure::message(
-                ErrorKind::InvalidArgument,
-                "name at least one destination",
-            )));
-        }
-        let auth = options.credentials.map(basic);
-        let destinations = options
-            .destinations
-            .iter()
-            .map(|tag| destination(tag, auth.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(fail)?;
-        let sink = progress_sink(on_progress);
-        let digest = copy_image(&source, &destinations, &CopyOptions::default(), &sink)
-            .await
-            .map_err(fail)?;
-        Ok(PushResult { digest })
-    }
-
     /// The images in the project's registry.
     #[napi]
-    pub async fn list_images(&self, options: Option<ImagesOptions>) -> napi::Result<Vec<Image>> {
+    pub async fn list_images(&self, options: Option<ProjectOptions>) -> napi::Result<Vec<Image>> {
         let project_id = self.require_project(options.unwrap_or_default().project)?;
         let images = list_images(&self.client, &project_id).await.map_err(fail)?;
         Ok(images
@@ -223,13 +189,17 @@ impl NativeClient {
 
     /// Deletes tags from the project's registry.
     #[napi]
-    pub async fn delete_image(&self, options: ImagesOptions) -> napi::Result<()> {
-        let project_id = self.require_project(options.project)?;
+    pub async fn delete_images(
+        &self,
+        tags: Vec<String>,
+        options: Option<ProjectOptions>,
+    ) -> napi::Result<()> {
+        let project_id = self.require_project(options.unwrap_or_default().project)?;
         self.client
             .registry()
             .delete_image(DeleteImageRequest {
                 project_id,
-                image_tags: options.tags.unwrap_or_default(),
+                image_tags: tags,
             })
             .await
             .map_err(fail)?;
@@ -237,25 +207,30 @@ impl NativeClient {
     }
 }
 
-impl NativeClient {
-    /// The image `options` pulls: a saved build's (one bake target of it), else a tag of the
-    /// project's registry.
-    async fn saved_image(&self, options: &PullOptions) -> napi::Result<SavedImage> {
-        if let Some(build_id) = &options.build_id {
-            let images = resolve_build(&self.client, build_id, options.target.as_deref())
-                .await
-                .map_err(fail)?;
-            return single(build_id, images).map_err(fail);
-        }
-        let Some(tag) = &options.tag else {
-            return Err(fail(Failure::message(
-                ErrorKind::InvalidArgument,
-                "pull needs a buildId or a tag",
-            )));
-        };
-        let project = self.require_project(options.project.clone())?;
-        resolve_tag(&self.client, &project, tag).await.map_err(fail)
-    }
+/// Copies any image (or index) to other registries; resolves to its digest.
+#[napi]
+pub async fn copy_image(
+    source: String,
+    destinations: Vec<String>,
+    options: Option<CopyImageOptions>,
+    #[napi(ts_arg_type = "((event: any) => void) | undefined | null")] on_progress: Option<
+        ProgressCallback,
+    >,
+) -> napi::Result<PushResult> {
+    let options = options.unwrap_or_default();
+    let digest = copy_references(
+        &source,
+        options
+            .source_credentials
+            .map_or(RegistryAuth::Anonymous, basic),
+        &destinations,
+        options.destination_credentials.map(basic),
+        &CopyOptions::default(),
+        &progress_sink(on_progress),
+    )
+    .await
+    .map_err(fail)?;
+    Ok(PushResult { digest })
 }
 
 /// A build's `load`: its saved image pulled into the Docker Engine, named `tags`.
@@ -276,7 +251,7 @@ fn basic(credentials: Credentials) -> RegistryAuth {
 }
 
 /// A JavaScript function called with each progress event (`depot_registry`'s
-/// `ProgressEvent` as JSON, tagged by `type`).
+/// `ProgressEvent` as JSON, tagged by `type`, keys in camelCase).
 pub type ProgressCallback =
     ThreadsafeFunction<serde_json::Value, (), serde_json::Value, napi::Status, false>;
 
@@ -287,7 +262,10 @@ impl ProgressSink for Progress {
     fn report(&self, event: ProgressEvent<'_>) {
         if let (Some(callback), Ok(value)) = (&self.0, serde_json::to_value(event)) {
             // Queued for Node's thread; the transfer never waits on JavaScript.
-            callback.call(value, ThreadsafeFunctionCallMode::NonBlocking);
+            callback.call(
+                camel_case_keys(value),
+                ThreadsafeFunctionCallMode::NonBlocking,
+            );
         }
     }
 }

@@ -15,6 +15,8 @@ import {
   ConfigError,
   DepotError,
   NotFoundError,
+  RegistryError,
+  copyImage,
   depot,
   depotBinaryPath,
   detectCiToken,
@@ -74,8 +76,8 @@ describe('client', () => {
     assert.equal(client.project, peers.project)
     assert.equal(client.apiUrl, peers.apiUrl)
     const projects = await client.listProjects()
-    assert.ok(projects.some((p) => p.id === peers.project), JSON.stringify(projects))
-    const created = await client.createProject({ name: 'node-made' })
+    assert.ok(projects.some((p) => p.id === peers.project && p.orgId && p.orgName), JSON.stringify(projects))
+    const created = await client.createProject('node-made')
     assert.equal(created.name, 'node-made')
     const again = await client.listProjects()
     assert.ok(again.some((p) => p.id === created.id))
@@ -92,8 +94,9 @@ describe('client', () => {
   })
 
   test('issues pull tokens', async () => {
-    const token = await client.pullToken()
+    const { token, registryHost } = await client.pullToken()
     assert.ok(token.length > 10)
+    assert.equal(registryHost, new URL(peers.apiUrl).host)
   })
 
   test('a bad token rejects with AuthError', async () => {
@@ -112,10 +115,18 @@ describe('client', () => {
     assert.equal(error.code, 'config')
   })
 
-  test('pulling a build that does not exist rejects with NotFoundError', async () => {
-    const error = await client.pull({ buildId: 'nosuchbuild' }).catch((e) => e)
+  test('pushing a build that does not exist rejects with NotFoundError', async () => {
+    const error = await client.push('nosuchbuild', [`${peers.registryHost}/node/none:1`]).catch((e) => e)
     assert.ok(error instanceof NotFoundError, String(error))
     assert.equal(error.code, 'not_found')
+  })
+
+  test('pulling what is neither a build nor a tag rejects with RegistryError and its causes', async () => {
+    const error = await client.pull('no-such-tag', { ociLayout: `${peers.dir}/layout-none` }).catch((e) => e)
+    assert.ok(error instanceof RegistryError, String(error))
+    assert.equal(error.code, 'registry')
+    assert.ok(error.cause instanceof Error, 'the registry\'s answer is the cause')
+    assert.ok(!error.message.includes(error.cause.message), 'each thing is said once')
   })
 })
 
@@ -123,8 +134,7 @@ describe('builds', () => {
   test('a build streams its steps and logs in order, saves, pulls back and pushes', async () => {
     const context = contextWith(peers.dir, 'RUN echo first-line && echo second-line\n')
     const seen = []
-    const build = await client.build({
-      context,
+    const build = await client.build(context, {
       save: true,
       saveTags: ['node-extra'],
       buildContexts: { rootfs },
@@ -132,10 +142,18 @@ describe('builds', () => {
       onEvent: (event) => seen.push(event),
     })
     assert.match(build.buildId, /\S/)
+    assert.ok(build.buildUrl.includes(build.buildId), build.buildUrl)
     const iterated = []
     for await (const event of build) iterated.push(event)
     const result = await build.result()
     assert.deepEqual(iterated, seen, 'the iterator and onEvent see the same events')
+    const again = []
+    for await (const event of build) again.push(event)
+    assert.deepEqual(again, seen, 'a second iteration replays every event')
+    // Keys are camelCase, like every other object of the package.
+    const timed = seen.find((e) => e.type === 'vertex_completed')
+    assert.equal(typeof timed.durationMs, 'number', JSON.stringify(timed))
+    assert.ok(seen.every((e) => Object.keys(e).every((k) => !k.includes('_'))), 'no snake_case keys')
 
     // Step names arrive in order: ours first, then the RUN step's start, its logs, its end.
     const names = seen.filter((e) => e.type === 'vertex_started').map((e) => e.name)
@@ -165,7 +183,7 @@ describe('builds', () => {
 
     // Pulled back into Docker, named as asked.
     const name = `depot-rs-test/node-sdk:${build.buildId.toLowerCase()}`
-    await client.pull({ buildId: build.buildId, tags: [name] })
+    await client.pull(build.buildId, { tags: [name] })
     const id = execFileSync('docker', ['image', 'inspect', '--format', '{{.Id}}', name], { encoding: 'utf8' })
     assert.match(id, /sha256:/)
     const ran = execFileSync('docker', ['run', '--rm', name, 'cat', '/bin/busybox'], { maxBuffer: 1 << 26 })
@@ -173,13 +191,13 @@ describe('builds', () => {
 
     // Into an OCI layout, by build and by saved tag: the same digest.
     const layout = `${peers.dir}/layout`
-    const pulled = await client.pull({ buildId: build.buildId, ociLayout: layout, tags: ['v1'] })
+    const pulled = await client.pull(build.buildId, { ociLayout: layout, tags: ['v1'] })
     assert.equal(pulled.digest, result.imageDigest)
     assert.ok(existsSync(`${layout}/index.json`))
-    const byTag = await client.pull({ tag: 'node-extra', ociLayout: `${peers.dir}/layout-tag` })
+    const byTag = await client.pull('node-extra', { ociLayout: `${peers.dir}/layout-tag` })
     assert.equal(byTag.digest, result.imageDigest)
     // A bake target of a plain build is refused, saying why.
-    const noTarget = await client.pull({ buildId: build.buildId, target: 'web', ociLayout: layout }).catch((e) => e)
+    const noTarget = await client.pull(build.buildId, { target: 'web', ociLayout: layout }).catch((e) => e)
     assert.ok(noTarget instanceof DepotError, String(noTarget))
     assert.equal(noTarget.code, 'invalid_argument')
     assert.match(noTarget.message, /has no bake target "web" \(it is not a bake build\)/)
@@ -187,9 +205,7 @@ describe('builds', () => {
     // Pushed to a second registry: the digest it serves is the build's.
     const progress = []
     const destination = `${peers.registryHost}/node/app:1`
-    const pushed = await client.push({
-      buildId: build.buildId,
-      tags: [destination],
+    const pushed = await client.push(build.buildId, [destination], {
       onProgress: (event) => progress.push(event),
     })
     assert.equal(pushed.digest, result.imageDigest)
@@ -204,29 +220,30 @@ describe('builds', () => {
     assert.ok(done.some((e) => e.transfer === 'copied'), JSON.stringify(done))
     assert.deepEqual(progress.at(-1), { type: 'manifest', target: destination, digest: result.imageDigest })
     assert.equal(await registryDigest(peers.registryHost, 'node/app', '1'), result.imageDigest)
-    const copied = await client.copy({
-      source: `${peers.registryHost}/node/app:1`,
-      destinations: [`${peers.registryHost}/node/copy:2`],
-    })
+    const copied = await copyImage(`${peers.registryHost}/node/app:1`, [`${peers.registryHost}/node/copy:2`])
     assert.equal(copied.digest, result.imageDigest)
+    const nowhere = await copyImage(`${peers.registryHost}/node/app:1`, []).catch((e) => e)
+    assert.equal(nowhere.code, 'invalid_argument')
 
     // Listed in the project's registry, then deleted.
     const images = await client.listImages()
     assert.ok(images.some((i) => i.tag === 'node-extra' && i.digest === result.imageDigest), JSON.stringify(images))
-    await client.deleteImage({ tags: ['node-extra'] })
+    assert.ok(images.every((i) => i.pushedAt instanceof Date), JSON.stringify(images))
+    await client.deleteImages(['node-extra'])
     assert.ok(!(await client.listImages()).some((i) => i.tag === 'node-extra'))
     execFileSync('docker', ['rmi', name])
   })
 
   test('a failing step rejects with BuildFailed carrying its log', async () => {
     const context = contextWith(peers.dir, 'RUN echo about-to-fail && echo on-stderr >&2 && exit 3\n')
-    const build = await client.build({ context, buildContexts: { rootfs }, noCache: true })
+    const build = await client.build(context, { buildContexts: { rootfs }, noCache: true })
     const error = await build.result().catch((e) => e)
     assert.ok(error instanceof BuildFailed, String(error))
     assert.equal(error.code, 'build_failed')
     assert.equal(error.buildId, build.buildId)
+    assert.equal(error.exitCode, 3)
     assert.match(error.step, /RUN echo about-to-fail/)
-    assert.ok(error.log.some((line) => line.includes('about-to-fail')), JSON.stringify(error.log))
+    assert.ok(error.logs.some((line) => line.includes('about-to-fail')), JSON.stringify(error.logs))
     assert.match(error.message, /exit code: 3/)
     const events = []
     for await (const event of build) events.push(event)
@@ -237,8 +254,7 @@ describe('builds', () => {
   test('aborting the signal cancels the build on the server', async () => {
     const context = contextWith(peers.dir, 'RUN echo sleeping-now && sleep 120\n')
     const controller = new AbortController()
-    const build = await client.build({
-      context,
+    const build = await client.build(context, {
       buildContexts: { rootfs },
       noCache: true,
       signal: controller.signal,
@@ -256,12 +272,12 @@ describe('builds', () => {
     const controller = new AbortController()
     controller.abort()
     const context = contextWith(peers.dir, 'RUN true\n')
-    const error = await client.build({ context, signal: controller.signal }).catch((e) => e)
+    const error = await client.build(context, { signal: controller.signal }).catch((e) => e)
     assert.ok(error instanceof BuildCanceled, String(error))
   })
 
   test('an invalid context rejects before a builder is taken', async () => {
-    const error = await client.build({ context: `${peers.dir}/missing` }).catch((e) => e)
+    const error = await client.build(`${peers.dir}/missing`).catch((e) => e)
     assert.ok(error instanceof DepotError, String(error))
     assert.equal(error.code, 'invalid_argument')
     assert.match(error.message, /not a directory/)
@@ -270,7 +286,7 @@ describe('builds', () => {
   test('load puts the image into the Docker Engine under its tags', async () => {
     const name = `depot-rs-test/node-load:${randomUUID().slice(0, 8)}`
     const context = contextWith(peers.dir, 'RUN echo loaded > /tmp/marker\n')
-    const build = await client.build({ context, buildContexts: { rootfs }, load: true, tags: [name] })
+    const build = await client.build(context, { buildContexts: { rootfs }, load: true, tags: [name] })
     await build.result()
     const marker = execFileSync('docker', ['run', '--rm', name, 'cat', '/tmp/marker'], { encoding: 'utf8' })
     assert.equal(marker, 'loaded\n')
@@ -279,20 +295,28 @@ describe('builds', () => {
 
   test('outputs to standard output are refused', async () => {
     const context = contextWith(peers.dir, 'RUN true\n')
-    const error = await client.build({ context, outputs: ['type=tar,dest=-'] }).catch((e) => e)
+    const error = await client.build(context, { outputs: ['type=tar,dest=-'] }).catch((e) => e)
     assert.ok(error instanceof DepotError, String(error))
     assert.equal(error.code, 'invalid_argument')
+    assert.match(error.message, /dest=-/)
+    // Flags fail like the CLI's, with the same message.
+    const badLabel = await client.build(context, { labels: { '': 'x' } }).catch((e) => e)
+    assert.equal(badLabel.message, 'invalid --label "=x": expected KEY=VALUE')
   })
 
   test('a builder can be acquired on its own and released', async () => {
     const builder = await client.acquireBuilder()
-    const { connection } = builder
-    assert.match(connection.endpoint, /^tcp:\/\//)
-    assert.match(connection.caPem, /BEGIN CERTIFICATE/)
-    assert.match(connection.certPem, /BEGIN CERTIFICATE/)
-    assert.match(connection.keyPem, /PRIVATE KEY/)
+    assert.match(builder.endpoint, /^tcp:\/\//)
+    assert.match(builder.caPem, /BEGIN CERTIFICATE/)
+    assert.match(builder.certPem, /BEGIN CERTIFICATE/)
+    assert.match(builder.keyPem, /PRIVATE KEY/)
+    assert.equal(await buildStatus(builder.buildId), 'running')
     await builder.release()
-    assert.equal(await buildStatus(connection.buildId), 'finished')
+    assert.equal(await buildStatus(builder.buildId), 'finished')
+    // Released as canceled, it is reported so.
+    const canceled = await client.acquireBuilder()
+    await canceled.release({ outcome: 'canceled' })
+    assert.equal(await buildStatus(canceled.buildId), 'canceled')
   })
 })
 
@@ -339,9 +363,10 @@ describe('oidc', () => {
     })
     assert.equal(exchanged.projectId, peers.project)
     // It expires with the CI token (to the second), not after the server's one-hour limit.
-    assert.ok(exchanged.expiresAt > Date.now() && exchanged.expiresAt < (now + 301) * 1000, String(exchanged.expiresAt))
+    assert.ok(exchanged.expiresAt instanceof Date)
+    assert.ok(exchanged.expiresAt.getTime() > Date.now() && exchanged.expiresAt.getTime() < (now + 301) * 1000, String(exchanged.expiresAt))
     const asJob = await Client.connect({ token: exchanged.token, apiUrl: peers.apiUrl, project: peers.project })
-    assert.ok((await asJob.pullToken()).length > 10)
+    assert.ok((await asJob.pullToken()).token.length > 10)
     // Each CI token is exchanged once.
     const again = await client.exchangeCiToken({ token: jwt }).catch((e) => e)
     assert.ok(again instanceof DepotError, String(again))

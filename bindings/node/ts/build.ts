@@ -21,6 +21,8 @@ export class BuildHandle implements AsyncIterable<BuildEvent> {
   readonly buildId: string
   /** The build's project. */
   readonly projectId: string
+  /** The build's page on the server; empty when it has none. */
+  readonly buildUrl: string
   readonly #native: NativeBuild
   readonly #events: BuildEvent[] = []
   readonly #waiting: Array<() => void> = []
@@ -34,6 +36,7 @@ export class BuildHandle implements AsyncIterable<BuildEvent> {
     this.#native = build
     this.buildId = build.buildId
     this.projectId = build.projectId
+    this.buildUrl = build.buildUrl
     this.#pumped = this.#pump(onEvent)
   }
 

@@ -3,25 +3,25 @@
 import * as binding from '../native/native.js'
 import type {
   AcquireOptions,
-  BuilderConnection,
   BuildOptions as NativeBuildOptions,
   ConnectOptions,
   CopyImageOptions,
   CreateProjectOptions,
   DetectedToken,
   DetectOptions,
-  ExchangedToken,
   ExchangeOptions,
-  Image,
-  ImagesOptions,
+  Image as NativeImage,
   NativeBuilder,
   NativeClient,
   Project,
+  ProjectOptions,
   PullOptions,
   PullResult,
+  PullToken,
   PullTokenOptions,
   PushOptions,
   PushResult,
+  ReleaseOptions,
 } from '../native/native.js'
 import { BuildHandle } from './build'
 import { BuildCanceled, native } from './errors'
@@ -35,27 +35,61 @@ export interface BuildOptions extends NativeBuildOptions {
   signal?: AbortSignal
 }
 
-/** What registry transfers (`pull`, `push`, `copy`) take besides their options. */
+/** What registry transfers (`pull`, `push`, `copyImage`) take besides their options. */
 export interface WithProgress {
   /** Called with every progress event of the transfer, per blob, as it happens. */
   onProgress?: (event: RegistryProgress) => void
 }
 
-/** A builder acquired on its own; release it when done with it. */
+/** An image in the project's registry. */
+export interface Image extends Omit<NativeImage, 'pushedAt'> {
+  /** When it was pushed. */
+  pushedAt: Date | null
+}
+
+/** A short-lived project token from the OIDC exchange. */
+export interface ExchangedToken {
+  /** The project token, usable as `DEPOT_TOKEN` or as the registry password. */
+  token: string
+  /** When it expires. */
+  expiresAt: Date
+  /** Its project. */
+  projectId: string
+}
+
+/** A builder acquired on its own, with how to reach its BuildKit; release it when done. */
 export class Builder {
-  /** How to reach its BuildKit (endpoint, server name, mTLS certificates as PEM). */
-  readonly connection: BuilderConnection
+  /** The build registered for the builder. */
+  readonly buildId: string
+  /** Its project. */
+  readonly projectId: string
+  /** BuildKit's address, `tcp://host:port`. */
+  readonly endpoint: string
+  /** The name the builder's certificate carries. */
+  readonly serverName: string | null
+  /** The CA certificate (PEM) the builder's certificate chains to. */
+  readonly caPem: string | null
+  /** The client certificate (PEM). */
+  readonly certPem: string | null
+  /** The client key (PEM). */
+  readonly keyPem: string | null
   readonly #native: NativeBuilder
 
   /** @internal Made by `Client.acquireBuilder`. */
   constructor(builder: NativeBuilder) {
     this.#native = builder
-    this.connection = builder.connection
+    this.buildId = builder.buildId
+    this.projectId = builder.projectId
+    this.endpoint = builder.endpoint
+    this.serverName = builder.serverName ?? null
+    this.caPem = builder.caPem ?? null
+    this.certPem = builder.certPem ?? null
+    this.keyPem = builder.keyPem ?? null
   }
 
-  /** Releases the builder, reporting the build successful, or failed with `error`. */
-  release(error?: string): Promise<void> {
-    return native(() => this.#native.release(error))
+  /** Releases the builder, reporting how its build ended (`success` unless `error` is given). */
+  release(options?: ReleaseOptions): Promise<void> {
+    return native(() => this.#native.release(options))
   }
 }
 
@@ -79,7 +113,7 @@ export class Client {
 
   /** The resolved project ID, if any. */
   get project(): string | null {
-    return this.#native.project
+    return this.#native.project ?? null
   }
 
   /** The API's URL. */
@@ -93,22 +127,23 @@ export class Client {
   }
 
   /** Creates a project. */
-  createProject(options: CreateProjectOptions): Promise<Project> {
-    return native(() => this.#native.createProject(options))
+  createProject(name: string, options?: CreateProjectOptions): Promise<Project> {
+    return native(() => this.#native.createProject(name, options))
   }
 
-  /** A read-only registry token for the project (or one build's image). */
-  pullToken(options?: PullTokenOptions): Promise<string> {
+  /** A short-lived, read-only registry token for the project (or one build's image). */
+  pullToken(options?: PullTokenOptions): Promise<PullToken> {
     return native(() => this.#native.pullToken(options))
   }
 
-  /** Registers a build, starts it, and returns its handle once it has an ID. */
-  async build(options: BuildOptions): Promise<BuildHandle> {
-    const { onEvent, signal, ...buildOptions } = options
+  /** Registers a build of the `context` directory, starts it, and returns its handle once it
+   * has an ID. The options are `depot build`'s flags, parsed by the same Rust code. */
+  async build(context: string, options?: BuildOptions): Promise<BuildHandle> {
+    const { onEvent, signal, ...buildOptions } = options ?? {}
     if (signal?.aborted) {
       throw new BuildCanceled('canceled', 'build canceled before it started')
     }
-    const build = new BuildHandle(await native(() => this.#native.build(buildOptions)), onEvent)
+    const build = new BuildHandle(await native(() => this.#native.build(context, buildOptions)), onEvent)
     if (signal !== undefined) {
       const cancel = (): void => build.cancel()
       if (signal.aborted) {
@@ -127,42 +162,53 @@ export class Client {
     return new Builder(await native(() => this.#native.acquireBuilder(options)))
   }
 
-  /** Pulls a saved build (`buildId`; one bake `target` of it) or a project tag (`tag`) into the
-   * Docker Engine, or into an OCI image layout directory with `ociLayout`. */
-  pull(options: PullOptions & WithProgress): Promise<PullResult> {
-    const { onProgress, ...rest } = options
-    return native(() => this.#native.pull(rest, onProgress))
+  /** Pulls `reference` — a saved build's ID (one bake `target` of it), else a tag of the
+   * project's registry — into the Docker Engine, or into an OCI image layout with `ociLayout`. */
+  pull(reference: string, options?: PullOptions & WithProgress): Promise<PullResult> {
+    const { onProgress, ...rest } = options ?? {}
+    return native(() => this.#native.pull(reference, rest, onProgress))
   }
 
-  /** Pushes a saved build (one bake `target` of it) to other registries. */
-  push(options: PushOptions & WithProgress): Promise<PushResult> {
-    const { onProgress, ...rest } = options
-    return native(() => this.#native.push(rest, onProgress))
-  }
-
-  /** Copies any image to other registries. */
-  copy(options: CopyImageOptions & WithProgress): Promise<PushResult> {
-    const { onProgress, ...rest } = options
-    return native(() => this.#native.copy(rest, onProgress))
+  /** Pushes a saved build (one bake `target` of it) to other registries (`tags`). */
+  push(buildId: string, tags: string[], options?: PushOptions & WithProgress): Promise<PushResult> {
+    const { onProgress, ...rest } = options ?? {}
+    return native(() => this.#native.push(buildId, tags, rest, onProgress))
   }
 
   /** The images in the project's registry. */
-  listImages(options?: ImagesOptions): Promise<Image[]> {
-    return native(() => this.#native.listImages(options))
+  async listImages(options?: ProjectOptions): Promise<Image[]> {
+    const images = await native(() => this.#native.listImages(options))
+    return images.map((image) => ({ ...image, pushedAt: toDate(image.pushedAt) }))
   }
 
   /** Deletes tags from the project's registry. */
-  deleteImage(options: ImagesOptions): Promise<void> {
-    return native(() => this.#native.deleteImage(options))
+  deleteImages(tags: string[], options?: ProjectOptions): Promise<void> {
+    return native(() => this.#native.deleteImages(tags, options))
   }
 
   /** Exchanges the CI job's OIDC token (detected, or `token`) for a short-lived project token. */
-  exchangeCiToken(options?: ExchangeOptions): Promise<ExchangedToken> {
-    return native(() => this.#native.exchangeCiToken(options))
+  async exchangeCiToken(options?: ExchangeOptions): Promise<ExchangedToken> {
+    const exchanged = await native(() => this.#native.exchangeCiToken(options))
+    return { ...exchanged, expiresAt: new Date(exchanged.expiresAt) }
   }
 }
 
+/** Copies any image (or index) between registries, blobs first and manifests byte for byte;
+ * resolves to its digest, the same in every destination. */
+export function copyImage(
+  source: string,
+  destinations: string[],
+  options?: CopyImageOptions & WithProgress,
+): Promise<PushResult> {
+  const { onProgress, ...rest } = options ?? {}
+  return native(() => binding.copyImage(source, destinations, rest, onProgress))
+}
+
 /** The CI job's OIDC token and its provider, or `null` outside CI. */
-export function detectCiToken(options?: DetectOptions): Promise<DetectedToken | null> {
-  return native(() => binding.detectCiToken(options))
+export async function detectCiToken(options?: DetectOptions): Promise<DetectedToken | null> {
+  return (await native(() => binding.detectCiToken(options))) ?? null
+}
+
+function toDate(milliseconds: number | null | undefined): Date | null {
+  return milliseconds === null || milliseconds === undefined ? null : new Date(milliseconds)
 }

@@ -43,20 +43,30 @@ export class AuthError extends DepotError {}
 /** What was named does not exist (`not_found`). */
 export class NotFoundError extends DepotError {}
 
-/** A build step failed (`build_failed`): `step` names it and `log` holds its last lines. */
+/** A build step failed (`build_failed`): `step` names it, `logs` holds its last lines and
+ * `exitCode` its process's exit code. */
 export class BuildFailed extends DepotError {
   /** The failing step, e.g. `[2/2] RUN make`. */
   readonly step: string | null
   /** The last lines the failing step wrote. */
-  readonly log: string[]
+  readonly logs: string[]
+  /** The failed process's exit code, when a process failed. */
+  readonly exitCode: number | null
 
   constructor(
     message: string,
-    options: { cause?: unknown; buildId?: string | null; step: string | null; log: string[] },
+    options: {
+      cause?: unknown
+      buildId?: string | null
+      step: string | null
+      logs: string[]
+      exitCode?: number | null
+    },
   ) {
     super('build_failed', message, options)
     this.step = options.step
-    this.log = options.log
+    this.logs = options.logs
+    this.exitCode = options.exitCode ?? null
   }
 }
 
@@ -72,12 +82,14 @@ export class ConfigError extends DepotError {}
 /** What the native module puts before the JSON of each error it throws. */
 const MARKER = 'depot-rs-error:'
 
+/** `depot_core::ErrorReport`, with camelCase keys: the same fields the Python package raises. */
 interface NativeFailure {
   code: ErrorCode
   message: string
   causes: string[]
   step: string | null
-  log: string[]
+  logs: string[]
+  exitCode: number | null
   buildId: string | null
 }
 
@@ -108,7 +120,12 @@ export function fromNative(error: unknown): DepotError {
     case 'not_found':
       return new NotFoundError(failure.code, failure.message, options)
     case 'build_failed':
-      return new BuildFailed(failure.message, { ...options, step: failure.step, log: failure.log })
+      return new BuildFailed(failure.message, {
+        ...options,
+        step: failure.step,
+        logs: failure.logs,
+        exitCode: failure.exitCode,
+      })
     case 'canceled':
       return new BuildCanceled(failure.code, failure.message, options)
     case 'registry':

@@ -1,7 +1,7 @@
 /**
  * Build events, as the Rust core serializes them (`depot_build::events::wire`): objects tagged by
- * `type`, with snake_case keys, identical in the Python package. Times are milliseconds since the
- * Unix epoch; durations are milliseconds.
+ * `type`, with camelCase keys (the Python package has the same fields in snake_case). Times are
+ * milliseconds since the Unix epoch; durations are milliseconds.
  */
 
 /** A step was announced; it has not started. */
@@ -18,7 +18,7 @@ export interface VertexStarted {
   type: 'vertex_started'
   vertex: string
   name: string
-  started_ms: number
+  startedMs: number
 }
 
 /** A step finished successfully. */
@@ -26,7 +26,7 @@ export interface VertexCompleted {
   type: 'vertex_completed'
   vertex: string
   name: string
-  duration_ms: number
+  durationMs: number
 }
 
 /** A step's result came from the cache. */
@@ -42,7 +42,7 @@ export interface VertexErrored {
   vertex: string
   name: string
   error: string
-  duration_ms: number
+  durationMs: number
   canceled: boolean
 }
 
@@ -52,7 +52,7 @@ export interface Log {
   vertex: string
   stream: 'stdout' | 'stderr'
   text: string
-  at_ms: number
+  atMs: number
 }
 
 /** A sub-task of a step progressed (a transfer, a layer, an export). */
@@ -63,8 +63,8 @@ export interface Progress {
   name: string
   current: number
   total: number | null
-  started_ms: number | null
-  at_ms: number
+  startedMs: number | null
+  atMs: number
   completed: boolean
 }
 

@@ -5,7 +5,7 @@
  * ```ts
  * import { Client } from '@depot-rs/sdk'
  * const client = await Client.connect()
- * const build = await client.build({ context: '.', save: true })
+ * const build = await client.build('.', { save: true })
  * for await (const event of build) if (event.type === 'log') process.stdout.write(event.text)
  * const { imageDigest, savedTags } = await build.result()
  * ```
@@ -13,8 +13,8 @@
 
 export { BuildHandle } from './build'
 export type { BuildResult } from './build'
-export { Builder, Client, detectCiToken } from './client'
-export type { BuildOptions, WithProgress } from './client'
+export { Builder, Client, copyImage, detectCiToken } from './client'
+export type { BuildOptions, ExchangedToken, Image, WithProgress } from './client'
 export { depot, depotBinaryPath } from './cli'
 export type { DepotOptions, DepotResult } from './cli'
 export {
@@ -31,21 +31,20 @@ export type { ErrorCode } from './errors'
 export type * from './events'
 export type {
   AcquireOptions,
-  BuilderConnection,
   ConnectOptions,
   CopyImageOptions,
   CreateProjectOptions,
   Credentials,
   DetectedToken,
   DetectOptions,
-  ExchangedToken,
   ExchangeOptions,
-  Image,
-  ImagesOptions,
   Project,
+  ProjectOptions,
   PullOptions,
   PullResult,
+  PullToken,
   PullTokenOptions,
   PushOptions,
   PushResult,
+  ReleaseOptions,
 } from '../native/native.js'

@@ -5,6 +5,7 @@ import {
   BuildFailed,
   Client,
   DepotError,
+  copyImage,
   depot,
   depotBinaryPath,
   detectCiToken,
@@ -19,11 +20,11 @@ export async function usage(): Promise<string | null> {
   const project: string | null = client.project
   const projects = await client.listProjects()
   const names: string[] = projects.map((p) => p.name)
-  const pullToken: string = await client.pullToken({ project: project ?? undefined })
+  const { token: pullToken, registryHost } = await client.pullToken({ project: project ?? undefined })
+  const orgNames: Array<string | null | undefined> = projects.map((p) => p.orgName)
 
   const controller = new AbortController()
-  const build = await client.build({
-    context: '.',
+  const build = await client.build('.', {
     tags: ['registry.example/app:1'],
     buildArgs: { VERSION: '1' },
     platforms: ['linux/amd64'],
@@ -36,7 +37,7 @@ export async function usage(): Promise<string | null> {
   for await (const event of build) {
     switch (event.type) {
       case 'vertex_started':
-        console.log(event.name, event.started_ms)
+        console.log(event.name, event.startedMs)
         break
       case 'vertex_errored':
         console.log(event.error, event.canceled)
@@ -53,36 +54,41 @@ export async function usage(): Promise<string | null> {
   } catch (error) {
     if (error instanceof BuildFailed) {
       const step: string | null = error.step
-      const log: string[] = error.log
-      console.log(step, log.join('\n'))
+      const logs: string[] = error.logs
+      const exitCode: number | null = error.exitCode
+      console.log(step, logs.join('\n'), exitCode, error.buildId)
     } else if (error instanceof AuthError || error instanceof DepotError) {
       const code: ErrorCode = error.code
       console.log(code, error.cause)
     }
   }
 
-  const pulled = await client.pull({ buildId: build.buildId, ociLayout: './layout' })
-  const pushed = await client.push({
-    buildId: build.buildId,
+  const url: string = build.buildUrl
+  const pulled = await client.pull(build.buildId, { ociLayout: './layout' })
+  const pushed = await client.push(build.buildId, ['registry.example/app:1'], {
     target: 'web',
-    tags: ['registry.example/app:1'],
     onProgress: (event: RegistryProgress) => {
       if (event.type === 'blob_done') console.log(event.digest, event.transfer)
     },
   })
+  const copied = await copyImage('a.example/app:1', ['b.example/app:1'], {
+    destinationCredentials: { username: 'u', password: 'p' },
+  })
   const images = await client.listImages()
-  await client.deleteImage({ tags: images.map((i) => i.tag) })
+  const pushedAt: Date | null = images[0]?.pushedAt ?? null
+  await client.deleteImages(images.map((i) => i.tag))
   const builder = await client.acquireBuilder({ platform: 'linux/amd64' })
-  const endpoint: string = builder.connection.endpoint
-  await builder.release()
+  const endpoint: string = builder.endpoint
+  await builder.release({ outcome: 'error', error: 'the tests failed' })
   const ci = await detectCiToken({ audience: 'https://depot.dev' })
   if (ci !== null) {
     const exchanged = await client.exchangeCiToken({ token: ci.token })
-    const expires: number = exchanged.expiresAt
+    const expires: Date = exchanged.expiresAt
     console.log(expires)
   }
   const run = await depot(['--version'])
   const exit: number | null = run.exitCode
-  console.log(names, pullToken, pulled.digest, pushed.digest, endpoint, exit, depotBinaryPath())
+  console.log(names, orgNames, pullToken, registryHost, url, pulled.digest, pushed.digest, copied.digest)
+  console.log(pushedAt, endpoint, exit, depotBinaryPath())
   return project
 }

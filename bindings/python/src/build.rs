@@ -57,11 +57,13 @@ pub fn start<'py>(
             .ok_or_else(|| Failure::message(ErrorKind::Internal, "the build's events are gone"))?;
         let canceller = running.canceller();
         let (done, outcome) = watch::channel(None);
+        let build_id = info.build_id.clone();
         crate::runtime::handle().spawn(async move {
             let result = match running.result().await {
                 Ok(output) => finish(&api, output, load_tags).await,
                 Err(err) => Err(err.into()),
             };
+            let result = result.map_err(|failure: Failure| failure.for_build(&build_id));
             let _ = done.send(Some(result));
         });
         Ok(BuildHandle {

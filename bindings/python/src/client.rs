@@ -94,7 +94,10 @@ impl Client {
             Ok(Json(
                 projects
                     .into_iter()
-                    .map(|p| json!({"id": p.id, "name": p.name, "org_id": p.org_id, "org_name": p.org_name}))
+                    .map(|p| {
+                        let org_name = Some(p.org_name).filter(|name| !name.is_empty());
+                        json!({"id": p.id, "name": p.name, "org_id": p.org_id, "org_name": org_name})
+                    })
                     .collect(),
             ))
         })
@@ -126,7 +129,7 @@ impl Client {
                 "id": project.project_id,
                 "name": project.name,
                 "org_id": project.organization_id,
-                "region_id": project.region_id,
+                "org_name": null,
             })))
         })
     }

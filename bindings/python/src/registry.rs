@@ -2,15 +2,14 @@
 //! into the Docker Engine or an OCI image layout, pushing a saved build to other registries,
 //! copying between any registries, and listing or deleting a project's images.
 
-use depot_core::ErrorKind;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use depot_core::DepotClient;
 use depot_core::proto::depot::build::v1::DeleteImageRequest;
 use depot_registry::client::{
-    CopyOptions, Endpoint, ProgressEvent, ProgressSink, PullDestination, RegistryAuth, copy_image,
-    destination, list_images as all_images, load_build, push_build, resolve, single,
+    CopyOptions, ProgressEvent, ProgressSink, PullDestination, PullRequest, RegistryAuth,
+    copy_references, list_images as all_images, load_build, pull_reference, push_build,
 };
 use pyo3::prelude::*;
 use serde_json::json;
@@ -63,19 +62,16 @@ pub fn pull<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let api = api.clone();
     awaitable(py, async move {
-        let images = resolve(&api, &reference, project.as_deref(), target.as_deref()).await?;
-        let image = single(&reference, images)?;
-        let destination = oci_layout.map_or(PullDestination::Docker, PullDestination::Layout);
-        let digest = image
-            .pull(
-                &destination,
-                &tags,
-                platform.as_deref(),
-                &progress_sink(progress),
-            )
-            .await?;
+        let request = PullRequest {
+            project: project.as_deref(),
+            target: target.as_deref(),
+            destination: oci_layout.map_or(PullDestination::Docker, PullDestination::Layout),
+            names: &tags,
+            platform: platform.as_deref(),
+        };
+        let pulled = pull_reference(&api, &reference, &request, &progress_sink(progress)).await?;
         Ok(Json(
-            json!({"reference": image.reference, "digest": digest}),
+            json!({"reference": pulled.reference, "digest": pulled.digest}),
         ))
     })
 }
@@ -88,7 +84,7 @@ pub async fn load(api: &DepotClient, build_id: &str, tags: Vec<String>) -> Resul
 }
 
 /// Pushes a saved build (one bake `target` of it) to every tag of `tags`, recorded with
-/// StartPush/FinishPush like `depot push`; returns the manifest digest, the same everywhere.
+/// StartPush/FinishPush like `depot push`; returns `{"digest"}`, the same everywhere.
 pub fn push<'py>(
     py: Python<'py>,
     api: &DepotClient,
@@ -110,11 +106,11 @@ pub fn push<'py>(
             &progress_sink(progress),
         )
         .await?;
-        Ok(pushed.digest)
+        Ok(Json(json!({"digest": pushed.digest})))
     })
 }
 
-/// Copies an image (or index) between any registries; returns its digest.
+/// Copies an image (or index) between any registries; returns `{"digest"}`.
 pub fn copy<'py>(
     py: Python<'py>,
     source: String,
@@ -124,21 +120,16 @@ pub fn copy<'py>(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     awaitable(py, async move {
-        let auth = source_credentials.map_or(RegistryAuth::Anonymous, basic);
-        let source = Endpoint::parse(&source, auth)?;
-        if destinations.is_empty() {
-            return Err(Failure::message(
-                ErrorKind::InvalidArgument,
-                "name at least one destination",
-            ));
-        }
-        let auth = destination_credentials.map(basic);
-        let destinations = destinations
-            .iter()
-            .map(|tag| destination(tag, auth.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let sink = progress_sink(progress);
-        Ok(copy_image(&source, &destinations, &CopyOptions::default(), &sink).await?)
+        let digest = copy_references(
+            &source,
+            source_credentials.map_or(RegistryAuth::Anonymous, basic),
+            &destinations,
+            destination_credentials.map(basic),
+            &CopyOptions::default(),
+            &progress_sink(progress),
+        )
+        .await?;
+        Ok(Json(json!({"digest": digest})))
     })
 }
 

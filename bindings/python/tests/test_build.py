@@ -50,8 +50,11 @@ async def test_build_streams_events_saves_pulls_and_pushes(
     )
     assert build.build_id
     assert build.project_id == api.project_id
+    assert build.build_id in build.build_url
     events = [event async for event in build]
     result = await build.result()
+    # Iterating again replays every event, as in the Node package.
+    assert [event async for event in build] == events
 
     # Step names and logs arrive in order: each RUN starts, logs its lines, completes; the
     # second runs after the first.
@@ -106,7 +109,7 @@ async def test_build_streams_events_saves_pulls_and_pushes(
     destination = f"{registry}/team/app:v1"
     progress: List[RegistryProgress] = []
     pushed = await client.push(build.build_id, [destination], progress=progress.append)
-    assert pushed == digest
+    assert pushed == {"digest": digest}
     # Its progress, per blob, ending with the manifest, all delivered before the result.
     done = [e for e in progress if e["type"] == "blob_done"]
     assert len(done) >= 2, progress
@@ -121,7 +124,10 @@ async def test_build_streams_events_saves_pulls_and_pushes(
     with urllib.request.urlopen(request) as response:
         assert response.headers["Docker-Content-Digest"] == digest
     copied = await depot_rs.copy_image(f"{registry}/team/app:v1", [f"{registry}/other/app:v2"])
-    assert copied == digest
+    assert copied == {"digest": digest}
+    with pytest.raises(depot_rs.DepotError) as nowhere:
+        await depot_rs.copy_image(f"{registry}/team/app:v1", [])
+    assert nowhere.value.code == "invalid_argument"
 
     # Listed, deleted, gone.
     tags = [image["tag"] for image in await client.list_images()]
@@ -141,6 +147,7 @@ async def test_a_failing_build_raises_build_failed_with_the_step_log(
         await build.result()
     error = failed.value
     assert error.code == "build_failed"
+    assert error.build_id == build.build_id
     assert error.step is not None and "RUN echo about-to-fail" in error.step
     assert error.exit_code == 3
     assert any("about-to-fail" in line for line in error.logs)
@@ -185,6 +192,10 @@ async def test_a_builder_can_be_acquired_and_released(api: Server) -> None:
     assert api.build_status(builder.build_id) == "running"
     await builder.release()
     assert api.build_status(builder.build_id) == "finished"
+    # Released as canceled, it is reported so.
+    canceled = await client.acquire_builder()
+    await canceled.release("canceled")
+    assert api.build_status(canceled.build_id) == "canceled"
 
 
 async def test_a_builder_garbage_collected_unreleased_is_reported_canceled(api: Server) -> None:

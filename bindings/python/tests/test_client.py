@@ -42,9 +42,11 @@ async def test_projects_and_pull_tokens(api: Server) -> None:
     client = await depot_rs.Client.connect()
     projects = await client.list_projects()
     assert api.project_id in [p["id"] for p in projects]
+    assert all(p["org_id"] and p["org_name"] for p in projects), projects
 
     created = await client.create_project("from-python")
     assert created["name"] == "from-python"
+    assert created["org_name"] is None
     assert created["id"] in [p["id"] for p in await client.list_projects()]
 
     token = await client.pull_token()
@@ -80,6 +82,23 @@ async def test_errors_are_typed_with_codes_and_causes(api: Server, monkeypatch: 
         await unreachable.list_projects()
     assert down.value.code == "unavailable"
     assert isinstance(down.value.__cause__, depot_rs.DepotError)
+
+
+def test_an_error_is_never_lost_when_its_class_cannot_be_made() -> None:
+    # With depot_rs.errors unimportable, the failure still arrives: its code and message, and
+    # why the class could not be made as the cause.
+    script = (
+        "import asyncio, sys, depot_rs\n"
+        "sys.modules['depot_rs.errors'] = None\n"
+        "try:\n"
+        "    asyncio.run(depot_rs.copy_image('127.0.0.1:1/a:b', []))\n"
+        "except RuntimeError as error:\n"
+        "    print(type(error.__cause__).__name__, error)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (
+        "ModuleNotFoundError invalid_argument: name at least one destination to copy to"
+    ), out
 
 
 def test_the_sync_layer(api: Server) -> None:

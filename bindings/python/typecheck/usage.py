@@ -9,13 +9,22 @@ from typing import List, Optional
 
 import depot_rs
 from depot_rs import sync
-from depot_rs.types import BuildEvent, BuildResult, CiToken, Image, Project, RegistryProgress
+from depot_rs.types import (
+    BuildEvent,
+    BuildResult,
+    CiToken,
+    Image,
+    Project,
+    PushResult,
+    RegistryProgress,
+)
 
 
 async def build_and_ship(registry: str) -> Optional[str]:
     client = await depot_rs.Client.connect(project="proj", api_url="http://127.0.0.1:8080")
     projects: List[Project] = await client.list_projects()
     names: List[str] = [p["name"] for p in projects]
+    orgs: List[Optional[str]] = [p["org_name"] for p in projects]
     token: str = (await client.pull_token())["token"]
     build: depot_rs.Build = await client.build(
         ".", tags=["app:1"], build_args={"V": "1"}, save=True, platforms=["linux/amd64"]
@@ -27,7 +36,8 @@ async def build_and_ship(registry: str) -> Optional[str]:
     except depot_rs.BuildFailed as failed:
         step: Optional[str] = failed.step
         lines: List[str] = failed.logs
-        print(step, lines, failed.code, failed.__cause__)
+        exit_code: Optional[int] = failed.exit_code
+        print(step, lines, exit_code, failed.code, failed.build_id, failed.__cause__)
         return None
     except depot_rs.BuildCanceled:
         return None
@@ -37,7 +47,7 @@ async def build_and_ship(registry: str) -> Optional[str]:
         if event["type"] == "blob_done":
             print(event["target"], event.get("digest"), event.get("transfer"))
 
-    pushed: str = await client.push(
+    pushed: PushResult = await client.push(
         result["build_id"], [f"{registry}/app:1"], target="web", credentials=("u", "p"), progress=show
     )
     images: List[Image] = await client.list_images()
@@ -45,13 +55,15 @@ async def build_and_ship(registry: str) -> Optional[str]:
     await client.delete_images(["v1"])
     builder = await client.acquire_builder(platform="linux/amd64")
     endpoint: str = builder.endpoint
-    await builder.release()
+    await builder.release("error", "the tests failed")
     ci: Optional[CiToken] = await depot_rs.detect_ci_token(audience="https://depot.dev")
     if ci is not None:
         exchanged = await client.exchange_ci_token(token=ci["token"])
         expires: Optional[datetime] = exchanged["expires_at"]
         print(expires)
-    print(names, token, pushed, when, endpoint, depot_rs.binary_path())
+    copied: PushResult = await depot_rs.copy_image("a.example/app:1", ["b.example/app:1"])
+    print(names, orgs, token, pushed["digest"], copied["digest"], when, endpoint)
+    print(build.build_url, depot_rs.binary_path())
     return digest
 
 

@@ -158,7 +158,7 @@ impl Builder {
                 ) => {
                     return Err(err.into());
                 }
-                Err(err) => err.to_string(),
+                Err(err) => depot_core::ErrorChain(&err).to_string(),
             };
             if started.elapsed() + READY_RETRY > self.ready_timeout {
                 return Err(Error::NotReady {

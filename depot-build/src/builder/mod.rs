@@ -24,6 +24,7 @@
 
 mod acquire;
 mod credentials;
+mod handoff;
 mod health;
 mod plan;
 mod report;
@@ -45,6 +46,7 @@ use crate::buildkit::{self, Build, BuildKit, BuildOptions, BuildResult, OutputSp
 
 pub use acquire::acquire_builder;
 pub use credentials::{AdditionalCredential, BuilderCredentials};
+pub use handoff::Connection;
 pub use plan::plan_outputs;
 
 /// How long [`Builder::finish`] waits for the last status reports to go out.
@@ -54,7 +56,7 @@ const REPORT_DRAIN: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An API call failed.
-    #[error("{call} failed: {source}")]
+    #[error("{call} failed")]
     Api {
         /// The procedure (`CreateBuild`, `GetBuildKitConnection`, …).
         call: &'static str,
@@ -198,7 +200,7 @@ impl Outcome {
         match result {
             Ok(_) => Outcome::Success,
             Err(buildkit::Error::Build(failure)) if failure.is_canceled() => Outcome::Canceled,
-            Err(err) => Outcome::Error(err.to_string()),
+            Err(err) => Outcome::Error(depot_core::ErrorChain(err).to_string()),
         }
     }
 

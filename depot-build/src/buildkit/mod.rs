@@ -42,7 +42,7 @@ pub enum Error {
         reason: String,
     },
     /// The daemon could not be reached.
-    #[error("cannot reach BuildKit at {endpoint}: {source}")]
+    #[error("cannot reach BuildKit at {endpoint}")]
     Connect {
         /// The endpoint.
         endpoint: String,

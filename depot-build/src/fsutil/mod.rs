@@ -54,7 +54,7 @@ const CHUNK_SIZE: usize = 32 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A filesystem operation on `path` failed.
-    #[error("{}: {source}", .path.display())]
+    #[error("{}", .path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -83,7 +83,7 @@ pub enum Error {
         reason: String,
     },
     /// An include or exclude pattern is malformed.
-    #[error("invalid filter: {0}")]
+    #[error("invalid filter")]
     Pattern(#[from] crate::dockerignore::Error),
     /// The stream of incoming packets failed.
     #[error("transfer stream failed: {0}")]
@@ -132,7 +132,7 @@ fn error_text(packet: &Packet) -> String {
 /// `error`.
 async fn report(outgoing: &tokio::sync::mpsc::Sender<Packet>, error: Error) -> Error {
     if error.tell_peer() {
-        let message = error.to_string().into_bytes();
+        let message = depot_core::ErrorChain(&error).to_string().into_bytes();
         // The peer may be gone already; the error is returned either way.
         let _ = outgoing
             .send(packet(PacketType::PacketErr, None, 0, message))

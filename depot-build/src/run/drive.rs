@@ -39,8 +39,9 @@ pub(super) async fn drive(
         }
     };
     if let Err(err) = connected {
-        send(connecting.failed(&err.to_string()));
-        let outcome = Outcome::Error(err.to_string());
+        let message = depot_core::ErrorChain(&err).to_string();
+        send(connecting.failed(&message));
+        let outcome = Outcome::Error(message);
         return release(builder, outcome, Err(Error::Connect(err))).await;
     }
     send(connecting.done());
@@ -55,7 +56,7 @@ pub(super) async fn drive(
     let mut build = match planned {
         Ok(build) => build,
         Err(err) => {
-            let outcome = Outcome::Error(err.to_string());
+            let outcome = Outcome::Error(depot_core::ErrorChain(&err).to_string());
             return release(builder, outcome, Err(Error::Plan(err))).await;
         }
     };

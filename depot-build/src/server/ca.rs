@@ -37,7 +37,7 @@ const BACKDATE: Duration = Duration::from_secs(5 * 60);
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
     /// The CA directory or its files could not be read or written.
-    #[error("builder CA in {dir}: {source}")]
+    #[error("builder CA in {dir}")]
     Io {
         /// The CA directory.
         dir: PathBuf,

@@ -165,7 +165,10 @@ impl Builder for LocalBuilder {
     fn reset(&self) -> BoxFuture<'_, Result<(), String>> {
         async move {
             let engine = Endpoint::Docker(self.docker_socket.clone());
-            let channel = engine.connect().await.map_err(|e| e.to_string())?;
+            let channel = engine
+                .connect()
+                .await
+                .map_err(|e| depot_core::ErrorChain(&e).to_string())?;
             let pruned = ControlClient::new(channel)
                 .prune(PruneRequest {
                     all: true,
@@ -234,7 +237,7 @@ impl Bridge {
                     let bridge = bridge.clone();
                     tokio::spawn(async move {
                         if let Err(err) = bridge.serve(tcp).await {
-                            tracing::debug!(%peer, "builder connection ended: {err}");
+                            tracing::debug!(%peer, "builder connection ended: {}", depot_core::ErrorChain(&err));
                         }
                     });
                 }
@@ -267,7 +270,7 @@ impl Bridge {
             .engine
             .open()
             .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            .map_err(|e| std::io::Error::other(depot_core::ErrorChain(&e).to_string()))?;
         tracing::debug!(%build, "bridging a builder connection to the Docker Engine");
         relay(&mut client, &mut engine, &closed).await
     }

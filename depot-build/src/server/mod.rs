@@ -68,7 +68,7 @@ pub enum SetupError {
     #[error(transparent)]
     Ca(#[from] CaError),
     /// The builder's port could not be opened.
-    #[error("cannot listen on {address} for builder connections: {source}")]
+    #[error("cannot listen on {address} for builder connections")]
     Listen {
         /// The address.
         address: std::net::SocketAddr,

@@ -184,7 +184,7 @@ impl BuilderPool {
         let certificate = self
             .ca
             .client_certificate(&request.build_id, request.expires_at)
-            .map_err(|e| BuilderError::Unavailable(e.to_string()))?;
+            .map_err(|e| BuilderError::Unavailable(depot_core::ErrorChain(&e).to_string()))?;
         let answer = ActiveBuilder {
             endpoint: builder.endpoint().to_owned(),
             server_name: builder.server_name().to_owned(),

@@ -223,7 +223,7 @@ impl ControlPlane {
             loop {
                 ticks.tick().await;
                 if let Err(err) = plane.expire_stale_builds().await {
-                    tracing::warn!(%err, "expiring stale builds failed");
+                    tracing::warn!(err = %depot_core::ErrorChain(&err), "expiring stale builds failed");
                 }
             }
         })

@@ -28,7 +28,7 @@ pub(super) async fn page(State(plane): State<ControlPlane>, Path(id): Path<Strin
         Ok(Some(build)) => build,
         Ok(None) => return not_found(),
         Err(err) => {
-            tracing::error!(%err, "reading build");
+            tracing::error!(err = %depot_core::ErrorChain(&err), "reading build");
             return (StatusCode::INTERNAL_SERVER_ERROR, "storage error\n").into_response();
         }
     };

@@ -123,7 +123,7 @@ pub(super) async fn approve_page(
         ),
         Ok(_) => expired_page(),
         Err(err) => {
-            tracing::error!(%err, "storage failure");
+            tracing::error!(err = %depot_core::ErrorChain(&err), "storage failure");
             page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Error",

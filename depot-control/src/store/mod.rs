@@ -14,7 +14,7 @@ use sqlx::{AnyPool, Executor};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened or migrated.
-    #[error("cannot open database {url}: {source}")]
+    #[error("cannot open database {url}")]
     Open {
         /// The database URL, without credentials.
         url: String,
@@ -23,7 +23,7 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A query failed.
-    #[error("database error: {0}")]
+    #[error("database query failed")]
     Query(#[from] sqlx::Error),
 }
 
@@ -31,7 +31,7 @@ pub enum StoreError {
 /// details are logged, never sent to the client.
 impl From<StoreError> for ConnectError {
     fn from(err: StoreError) -> Self {
-        tracing::error!(%err, "storage failure");
+        tracing::error!(err = %depot_core::ErrorChain(&err), "storage failure");
         ConnectError::internal("the server's database failed; try again, and see the server log")
     }
 }

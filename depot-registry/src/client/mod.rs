@@ -13,6 +13,7 @@ mod docker;
 mod engine_progress;
 mod layout;
 mod manifests;
+mod packaged;
 mod progress;
 mod pull_layout;
 mod saved;
@@ -26,6 +27,7 @@ pub use oci_client::secrets::RegistryAuth;
 pub use copy::{CopyOptions, copy_image};
 pub use credentials::push_credentials;
 pub use docker::{DockerPull, pull_into_docker};
+pub use packaged::{PullRequest, Pulled, copy_references, pull_reference};
 pub use progress::{BlobTransfer, ProgressEvent, ProgressSink};
 pub use pull_layout::{LayoutPull, pull_into_layout};
 pub use saved::{
@@ -48,7 +50,7 @@ pub enum ClientError {
         message: String,
     },
     /// A registry refused or failed a request.
-    #[error("{operation} {reference}: {source}")]
+    #[error("{operation} {reference}")]
     Registry {
         /// What was being done.
         operation: &'static str,
@@ -91,7 +93,7 @@ pub enum ClientError {
         message: String,
     },
     /// Reading or writing an image layout failed.
-    #[error("image layout {}: {source}", path.display())]
+    #[error("image layout {}", path.display())]
     LayoutIo {
         /// The file.
         path: PathBuf,
@@ -100,8 +102,11 @@ pub enum ClientError {
         source: std::io::Error,
     },
     /// The Docker Engine API failed.
-    #[error("Docker Engine: {0}")]
+    #[error("the Docker Engine failed")]
     Docker(#[from] bollard::errors::Error),
+    /// A copy was asked for with nowhere to copy to.
+    #[error("name at least one destination to copy to")]
+    NoDestination,
     /// The Docker Engine could not pull an image.
     #[error("the Docker Engine could not pull {reference}: {message}")]
     DockerPull {
@@ -116,7 +121,9 @@ impl depot_core::Classify for ClientError {
     fn kind(&self) -> depot_core::ErrorKind {
         use depot_core::ErrorKind;
         match self {
-            ClientError::Reference { .. } => ErrorKind::InvalidArgument,
+            ClientError::Reference { .. } | ClientError::NoDestination => {
+                ErrorKind::InvalidArgument
+            }
             ClientError::Credentials { .. } => ErrorKind::Config,
             _ => ErrorKind::Registry,
         }

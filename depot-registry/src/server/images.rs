@@ -233,8 +233,8 @@ fn absolute_tag(project: &str, relative: &str) -> Result<(Name, String), Connect
     Ok((repository.parse().map_err(|()| invalid())?, tag.to_owned()))
 }
 
-pub(super) fn internal(err: impl std::fmt::Display) -> ConnectError {
-    tracing::error!(%err, "a registry procedure failed");
+pub(super) fn internal(err: impl std::error::Error) -> ConnectError {
+    tracing::error!(err = %depot_core::ErrorChain(&err), "a registry procedure failed");
     ConnectError::internal("the registry failed; see the server log")
 }
 

@@ -54,7 +54,7 @@ pub struct RegistryConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The blob store could not be prepared.
-    #[error("cannot prepare registry storage (blobs: {backend}, uploads staged in {}): {source}", path.display())]
+    #[error("cannot prepare registry storage (blobs: {backend}, uploads staged in {})", path.display())]
     Storage {
         /// The blob backend.
         backend: BlobBackend,
@@ -65,7 +65,7 @@ pub enum OpenError {
         source: std::io::Error,
     },
     /// The registry tables could not be migrated.
-    #[error("cannot migrate the registry tables: {0}")]
+    #[error("cannot migrate the registry tables")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 

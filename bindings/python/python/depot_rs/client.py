@@ -16,6 +16,7 @@ from .types import (
     Project,
     PullResult,
     PullToken,
+    PushResult,
     RegistryProgress,
 )
 
@@ -24,8 +25,9 @@ __all__ = ["Client", "AcquiredBuilder", "detect_ci_token", "copy_image"]
 PathArg = Union[str, "PathLike[str]"]
 Credentials = Tuple[str, str]
 AcquiredBuilder = _native.AcquiredBuilder
-"""A builder held for one build: ``build_id``, ``endpoint`` (``tcp://host:port``),
-``server_name``, ``ca_pem``, ``cert_pem``, ``key_pem``, and ``await release()``."""
+"""A builder held for one build: ``build_id``, ``project_id``, ``endpoint``
+(``tcp://host:port``), ``server_name``, ``ca_pem``, ``cert_pem``, ``key_pem``, and
+``await release(outcome=None, error=None)`` (``success``, ``error`` or ``canceled``)."""
 
 
 ProgressCallback = Callable[[RegistryProgress], None]
@@ -225,18 +227,19 @@ class Client:
         target: Optional[str] = None,
         credentials: Optional[Credentials] = None,
         progress: Optional[ProgressCallback] = None,
-    ) -> str:
+    ) -> PushResult:
         """Pushes a saved build (for a bake of several targets, the one ``target`` names) to
         other registries (``registry/repository:tag`` each), with ``credentials`` (username,
         password) or else those of ``DEPOT_PUSH_REGISTRY_*`` or the Docker config; returns the
         manifest digest, the same in every registry. ``progress`` is as for :meth:`pull`."""
-        return await self._native.push(
+        pushed = await self._native.push(
             build_id,
             list(tags),
             target=target,
             credentials=credentials,
             progress=_on_loop(progress),
         )
+        return cast(PushResult, pushed)
 
     async def list_images(self, *, project: Optional[str] = None) -> List[Image]:
         """The images (tags) of the project's registry."""
@@ -275,13 +278,15 @@ async def copy_image(
     source_credentials: Optional[Credentials] = None,
     destination_credentials: Optional[Credentials] = None,
     progress: Optional[ProgressCallback] = None,
-) -> str:
+) -> PushResult:
     """Copies an image or index between any registries, blobs first and manifests byte for
-    byte; returns its digest. ``progress`` is as for :meth:`Client.pull`."""
-    return await _native.copy_image(
+    byte; returns its digest, the same in every destination. ``progress`` is as for
+    :meth:`Client.pull`."""
+    copied = await _native.copy_image(
         source,
         list(destinations),
         source_credentials=source_credentials,
         destination_credentials=destination_credentials,
         progress=_on_loop(progress),
     )
+    return cast(PushResult, copied)

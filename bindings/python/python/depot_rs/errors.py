@@ -2,8 +2,9 @@
 
 Every error is a :class:`DepotError` with a stable string ``code`` (``unauthenticated``,
 ``permission_denied``, ``not_found``, ``invalid_argument``, ``unavailable``, ``build_failed``,
-``canceled``, ``registry``, ``config``, ``internal``, …) and the Rust error's causes chained as
-``__cause__``.
+``canceled``, ``registry``, ``config``, ``internal``, …), the build it belongs to
+(``build_id``) and the Rust error's causes chained as ``__cause__``: the same fields as the Node
+package's errors (``buildId``, ``exitCode`` there).
 """
 
 from __future__ import annotations
@@ -28,12 +29,17 @@ class DepotError(Exception):
     """A stable, machine-readable code (an API error's Connect code, or ``build_failed``,
     ``canceled``, ``registry``, ``config``)."""
     message: str
-    """The error's message."""
+    """The error's message (its causes are ``__cause__``, not repeated here)."""
+    build_id: Optional[str]
+    """The build the failure belongs to, when there is one."""
 
-    def __init__(self, message: str, *, code: str = "internal") -> None:
+    def __init__(
+        self, message: str, *, code: str = "internal", build_id: Optional[str] = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.build_id = build_id
 
 
 class AuthError(DepotError):
@@ -73,11 +79,12 @@ class BuildFailed(DepotError):
         message: str,
         *,
         code: str = "build_failed",
+        build_id: Optional[str] = None,
         step: Optional[str] = None,
         logs: Sequence[str] = (),
         exit_code: Optional[int] = None,
     ) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, build_id=build_id)
         self.step = step
         self.logs = list(logs)
         self.exit_code = exit_code

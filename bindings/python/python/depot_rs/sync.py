@@ -15,13 +15,13 @@ a running event loop (use :mod:`depot_rs` there).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Awaitable, Iterator, List, Optional, Sequence, TypeVar
+from typing import Any, Awaitable, Iterator, List, Optional, Sequence, TypeVar
 
 from . import client as aio
 from .build import Build as AsyncBuild
 from .client import Credentials, PathArg
 from .types import BuildEvent, BuildResult, CiToken, ExchangedToken, Image, Project, PullResult
-from .types import PullToken
+from .types import PullToken, PushResult
 
 __all__ = ["Client", "Build", "detect_ci_token", "copy_image"]
 
@@ -58,7 +58,6 @@ class Build:
     def __init__(self, loop: _Loop, build: AsyncBuild) -> None:
         self._loop = loop
         self._build = build
-        self._events: Optional[AsyncIterator[BuildEvent]] = None
 
     @property
     def build_id(self) -> str:
@@ -70,10 +69,14 @@ class Build:
         """The build's project."""
         return self._build.project_id
 
+    @property
+    def build_url(self) -> str:
+        """The build's page on the server (empty when it has none)."""
+        return self._build.build_url
+
     def __iter__(self) -> Iterator[BuildEvent]:
-        if self._events is None:
-            self._events = self._build.__aiter__()
-        events = self._events
+        """The build's events from the first one; iterating again replays them."""
+        events = self._build.__aiter__()
         while True:
             try:
                 yield self._loop.run(events.__anext__())
@@ -140,11 +143,9 @@ class Client:
         """Pulls into the Docker Engine or an OCI layout (see :meth:`depot_rs.Client.pull`)."""
         return self._loop.run(self._client.pull(reference, **options))
 
-    def push(
-        self, build_id: str, tags: Sequence[str], *, credentials: Optional[Credentials] = None
-    ) -> str:
-        """Pushes a saved build to other registries; returns the digest."""
-        return self._loop.run(self._client.push(build_id, tags, credentials=credentials))
+    def push(self, build_id: str, tags: Sequence[str], **options: Any) -> PushResult:
+        """Pushes a saved build to other registries (see :meth:`depot_rs.Client.push`)."""
+        return self._loop.run(self._client.push(build_id, tags, **options))
 
     def list_images(self, *, project: Optional[str] = None) -> List[Image]:
         """The images of the project's registry."""
@@ -176,7 +177,7 @@ def copy_image(
     *,
     source_credentials: Optional[Credentials] = None,
     destination_credentials: Optional[Credentials] = None,
-) -> str:
+) -> PushResult:
     """Copies an image between registries; returns its digest."""
     return _run(
         aio.copy_image(

@@ -10,6 +10,7 @@ __all__ = [
     "PullToken",
     "Image",
     "PullResult",
+    "PushResult",
     "RegistryProgress",
     "CiToken",
     "ExchangedToken",
@@ -27,11 +28,13 @@ __all__ = [
 
 
 class Project(TypedDict):
-    """A project (``create_project`` adds ``region_id``; ``list_projects`` ``org_name``)."""
+    """A project; ``org_name`` is its organization's name when the server says (not on
+    creation)."""
 
     id: str
     name: str
     org_id: str
+    org_name: Optional[str]
 
 
 class PullToken(TypedDict):
@@ -55,6 +58,12 @@ class PullResult(TypedDict):
 
     reference: str
     digest: Optional[str]
+
+
+class PushResult(TypedDict):
+    """A pushed or copied image: its manifest (or index) digest, the same everywhere."""
+
+    digest: str
 
 
 class _ProgressEvent(TypedDict):

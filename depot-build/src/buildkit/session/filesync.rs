@@ -55,7 +55,7 @@ impl file_sync_server::FileSync for FileSync {
             values(metadata, "exclude-patterns"),
             values(metadata, "followpaths"),
         )
-        .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        .map_err(|err| Status::invalid_argument(depot_core::ErrorChain(&err).to_string()))?;
         let (sender, receiver) = mpsc::channel(256);
         let sending = tokio::spawn(fsutil::send(
             local.path.clone(),

@@ -236,7 +236,9 @@ fn outcome<T: Send + 'static>(
     futures_util::stream::once(async move {
         match task.await {
             Ok(Ok(())) => None,
-            Ok(Err(err)) => Some(Err(tonic::Status::internal(err.to_string()))),
+            Ok(Err(err)) => Some(Err(tonic::Status::internal(
+                depot_core::ErrorChain(&err).to_string(),
+            ))),
             Err(err) => Some(Err(tonic::Status::internal(format!(
                 "{what} failed: {err}"
             )))),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use depot_build::progress::{ProgressMode, printer_for};
 use depot_build::run::{BuildOutput, Error, Finished};
+use depot_core::ErrorChain;
 use depot_registry::client::{ProgressSink, load_build};
 use futures_util::StreamExt;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -75,7 +76,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
             return Err(err.into());
         }
         Err(err @ (Error::Connect(_) | Error::Build(_) | Error::Canceled { .. })) => {
-            printer.finish(Some(&err.to_string()));
+            printer.finish(Some(&ErrorChain(&err).to_string()));
             drop(printer);
             report_release(release);
             let code = match err {
@@ -105,7 +106,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
 /// A failure to release the builder is only reported, like the official CLI does.
 fn report_release(release: Result<(), depot_build::builder::Error>) {
     if let Err(err) = release {
-        eprintln!("error releasing builder: {err}");
+        eprintln!("error releasing builder: {}", ErrorChain(&err));
     }
 }
 

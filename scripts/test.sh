@@ -25,17 +25,20 @@ cargo build --workspace --all-targets --locked
 
 RESULTS="$(mktemp)"
 # Tests that build give their Docker images unique names instead of removing images while builds
-# run (see unique_image in tests/harness.rs); they are removed here, after every suite.
+# run (see unique_image in tests/harness/docker.rs); they are removed here, after every suite.
 CLEANUPS+=('docker images --format "{{.Repository}}:{{.Tag}}" | grep "^depot-rs-test/" | xargs -r docker rmi >/dev/null 2>&1')
 log "Rust tests (SQLite)"
 env -u DEPOT_TEST_DATABASE_URL -u DEPOT_TEST_S3_ENDPOINT cargo test --workspace --all-features --locked 2>&1 | tee -a "$RESULTS"
 
+# Again on PostgreSQL: every suite that runs depot-server (the BuildKit client suites, which
+# need no server, ran once above).
 log "end-to-end tests (PostgreSQL)"
-env -u DEPOT_TEST_S3_ENDPOINT cargo test -p depot-tests --tests --locked 2>&1 | tee -a "$RESULTS"
+env -u DEPOT_TEST_S3_ENDPOINT cargo test -p depot-tests --tests --locked -- \
+  --skip buildkit:: --skip dockerfile_builds:: 2>&1 | tee -a "$RESULTS"
 
 log "registry tests with the S3 blob store (moto)"
 env -u DEPOT_TEST_DATABASE_URL cargo test -p depot-tests --locked \
-  --test registry --test registry_clients --test pull_push 2>&1 | tee -a "$RESULTS"
+  --test it -- registry:: registry_clients:: pull_push:: 2>&1 | tee -a "$RESULTS"
 
 log "Node package (bindings/node)"
 bash "$REPO_ROOT/scripts/test-node.sh"

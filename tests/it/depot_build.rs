@@ -254,6 +254,30 @@ async fn oci_output_writes_a_tarball() {
 }
 
 #[tokio::test]
+async fn an_output_to_dest_minus_is_a_tarball_on_standard_output() {
+    // The CLI has a standard output, so `dest=-` writes there (the SDK packages refuse it).
+    let setup = Setup::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let context = context_with(dir.path(), "RUN echo on-stdout > /marker\n");
+    let args = setup.build_args(&context, &["-o", "type=tar,dest=-"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = setup.cli.run(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut archive = tar::Archive::new(&out.stdout[..]);
+    let marker = archive
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|entry| entry.path().unwrap().ends_with("marker"))
+        .map(|mut entry| {
+            let mut content = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut content).unwrap();
+            content
+        });
+    assert_eq!(marker.as_deref(), Some("on-stdout\n"));
+}
+
+#[tokio::test]
 async fn a_failing_step_fails_the_build_with_its_log() {
     let setup = Setup::new().await;
     let dir = tempfile::tempdir().unwrap();

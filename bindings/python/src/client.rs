@@ -16,6 +16,7 @@ use crate::convert::Json;
 use crate::errors::Failure;
 use crate::runtime::awaitable;
 use depot_build::flags::BuildFlags;
+use depot_registry::client::{PullDestination, PullRequest, pull_reference};
 
 /// A client of a Depot API (depot-server or Depot's hosted API).
 #[pyclass(frozen, module = "depot_rs._native")]
@@ -173,7 +174,8 @@ impl Client {
     }
 
     /// Pulls a saved build (by ID; one bake `target` of it) or a tag of the project's
-    /// repository into the Docker Engine, or into the OCI image layout directory `oci_layout`.
+    /// repository into the Docker Engine, or into the OCI image layout directory `oci_layout`;
+    /// returns `{"reference", "digest"}` (digest only for layouts).
     #[pyo3(signature = (reference, *, project=None, target=None, oci_layout=None, tags=Vec::new(), platform=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn pull<'py>(
@@ -187,10 +189,22 @@ impl Client {
         platform: Option<String>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let api = self.api.clone();
         let project = project.or_else(|| self.project());
-        crate::registry::pull(
-            py, &self.api, reference, project, target, oci_layout, tags, platform, progress,
-        )
+        let progress = crate::registry::progress_sink(progress);
+        awaitable(py, async move {
+            let request = PullRequest {
+                project: project.as_deref(),
+                target: target.as_deref(),
+                destination: oci_layout.map_or(PullDestination::Docker, PullDestination::Layout),
+                names: &tags,
+                platform: platform.as_deref(),
+            };
+            let pulled = pull_reference(&api, &reference, &request, &progress).await?;
+            Ok(Json(
+                json!({"reference": pulled.reference, "digest": pulled.digest}),
+            ))
+        })
     }
 
     /// Pushes a saved build (one bake `target` of it) to other registries; returns the

@@ -1,15 +1,15 @@
-//! Registry operations over `depot_registry::client`: pulling a saved build or a project tag
-//! into the Docker Engine or an OCI image layout, pushing a saved build to other registries,
-//! copying between any registries, and listing or deleting a project's images.
+//! Registry operations over `depot_registry::client`: progress reported to Python callables,
+//! loading a build into the Docker Engine, pushing a saved build to other registries, copying
+//! between any registries, and listing or deleting a project's images. (`Client.pull` is in
+//! `client.rs`.)
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use depot_core::DepotClient;
 use depot_core::proto::depot::build::v1::DeleteImageRequest;
 use depot_registry::client::{
-    CopyOptions, ProgressEvent, ProgressSink, PullDestination, PullRequest, RegistryAuth,
-    copy_references, list_images as all_images, load_build, pull_reference, push_build,
+    CopyOptions, ProgressEvent, ProgressSink, RegistryAuth, copy_references,
+    list_images as all_images, load_build, push_build,
 };
 use pyo3::prelude::*;
 use serde_json::json;
@@ -36,44 +36,13 @@ impl ProgressSink for Progress {
     }
 }
 
-fn progress_sink(callback: Option<Py<PyAny>>) -> Arc<dyn ProgressSink> {
+pub fn progress_sink(callback: Option<Py<PyAny>>) -> Arc<dyn ProgressSink> {
     Arc::new(Progress(callback))
 }
 
 /// Basic authentication from a `(username, password)` pair.
 fn basic((user, password): (String, String)) -> RegistryAuth {
     RegistryAuth::Basic(user, password)
-}
-
-/// Pulls `reference` (a saved build's ID, one bake `target` of it, or else a tag of
-/// `project`'s repository) into the Docker Engine, or into the OCI layout directory
-/// `oci_layout`; returns `{"reference", "digest"}` (digest only for layouts).
-#[allow(clippy::too_many_arguments)]
-pub fn pull<'py>(
-    py: Python<'py>,
-    api: &DepotClient,
-    reference: String,
-    project: Option<String>,
-    target: Option<String>,
-    oci_layout: Option<PathBuf>,
-    tags: Vec<String>,
-    platform: Option<String>,
-    progress: Option<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let api = api.clone();
-    awaitable(py, async move {
-        let request = PullRequest {
-            project: project.as_deref(),
-            target: target.as_deref(),
-            destination: oci_layout.map_or(PullDestination::Docker, PullDestination::Layout),
-            names: &tags,
-            platform: platform.as_deref(),
-        };
-        let pulled = pull_reference(&api, &reference, &request, &progress_sink(progress)).await?;
-        Ok(Json(
-            json!({"reference": pulled.reference, "digest": pulled.digest}),
-        ))
-    })
 }
 
 /// Loads a saved build into the Docker Engine as `tags` (`build(load=True)`), like
@@ -111,7 +80,9 @@ pub fn push<'py>(
 }
 
 /// Copies an image (or index) between any registries; returns `{"digest"}`.
-pub fn copy<'py>(
+#[pyfunction]
+#[pyo3(signature = (source, destinations, *, source_credentials=None, destination_credentials=None, progress=None))]
+pub fn copy_image<'py>(
     py: Python<'py>,
     source: String,
     destinations: Vec<String>,

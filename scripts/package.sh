@@ -42,7 +42,8 @@ if ! "$TOOLS/bin/maturin" --version >/dev/null 2>&1; then
   "$TOOLS/bin/pip" install -q --disable-pip-version-check 'maturin>=1.5,<2'
 fi
 rm -f "$OUT"/depot_rs-*.whl
-PATH="$TOOLS/bin:$PATH" MATURIN_ARGS=--release bash bindings/python/build-wheel.sh "$OUT"
+PATH="$TOOLS/bin:$PATH" MATURIN_ARGS=--release DEPOT_CLI_BINARY="$TARGET/release/depot" \
+  bash bindings/python/build-wheel.sh "$OUT"
 
 log "release artifacts in $OUT:"
 ls -1 "$OUT" >&2

@@ -35,10 +35,13 @@ if ! "$VENV/bin/python" -c "import pytest, pytest_asyncio, mypy" >/dev/null 2>&1
   "$VENV/bin/pip" install -q --disable-pip-version-check pytest pytest-asyncio mypy
 fi
 
+# The workspace build scripts/test.sh made (a no-op after it): depot-server for the tests, and
+# the depot CLI the wheel bundles.
+cargo build --workspace --all-targets --locked
 log "building the depot-rs wheel"
 rm -rf "$WHEELS"
-PATH="$TOOLS/bin:$PATH" bash bindings/python/build-wheel.sh "$WHEELS"
-cargo build -p depot-server --locked
+PATH="$TOOLS/bin:$PATH" DEPOT_CLI_BINARY="$TARGET_DIR/debug/depot" \
+  bash bindings/python/build-wheel.sh "$WHEELS"
 
 log "installing the wheel with pip"
 "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$WHEELS"/depot_rs-*.whl

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the depot-rs wheel into $1 (default: target/wheels): the depot CLI of this workspace,
 # bundled as package data, and the native module (debug builds unless MATURIN_ARGS says
-# --release). Needs cargo and maturin on PATH.
+# --release). DEPOT_CLI_BINARY names an already built CLI to bundle instead of building one.
+# Needs cargo and maturin on PATH.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here/../../target/wheels}"
@@ -10,8 +11,12 @@ profile=debug
 case " ${MATURIN_ARGS:-} " in *" --release "*) profile=release ;; esac
 cargo_flags=()
 [ "$profile" = release ] && cargo_flags+=(--release)
-cargo build -p depot --locked "${cargo_flags[@]}"
+cli="${DEPOT_CLI_BINARY:-}"
+if [ -z "$cli" ]; then
+  cargo build -p depot --locked "${cargo_flags[@]}"
+  cli="$target_dir/$profile/depot"
+fi
 mkdir -p "$here/python/depot_rs/_bin"
-install -m 0755 "$target_dir/$profile/depot" "$here/python/depot_rs/_bin/depot"
+install -m 0755 "$cli" "$here/python/depot_rs/_bin/depot"
 # shellcheck disable=SC2086
 maturin build --manifest-path "$here/Cargo.toml" --locked --out "$out" ${MATURIN_ARGS:-}

@@ -16,7 +16,9 @@ use crate::convert::Json;
 use crate::errors::Failure;
 use crate::runtime::awaitable;
 use depot_build::flags::BuildFlags;
-use depot_registry::client::{PullDestination, PullRequest, pull_reference};
+use depot_registry::client::{
+    CopyOptions, PullDestination, PullRequest, pull_reference, push_build,
+};
 
 /// A client of a Depot API (depot-server or Depot's hosted API).
 #[pyclass(frozen, module = "depot_rs._native")]
@@ -207,8 +209,8 @@ impl Client {
         })
     }
 
-    /// Pushes a saved build (one bake `target` of it) to other registries; returns the
-    /// manifest digest.
+    /// Pushes a saved build (one bake `target` of it) to every tag of `tags`, recorded with
+    /// StartPush/FinishPush like `depot push`; returns `{"digest"}`, the same everywhere.
     #[pyo3(signature = (build_id, tags, *, target=None, credentials=None, progress=None))]
     fn push<'py>(
         &self,
@@ -219,7 +221,21 @@ impl Client {
         credentials: Option<(String, String)>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        crate::registry::push(py, &self.api, build_id, tags, target, credentials, progress)
+        let api = self.api.clone();
+        let progress = crate::registry::progress_sink(progress);
+        awaitable(py, async move {
+            let pushed = push_build(
+                &api,
+                &build_id,
+                target.as_deref(),
+                &tags,
+                credentials.map(crate::registry::basic),
+                &CopyOptions::default(),
+                &progress,
+            )
+            .await?;
+            Ok(Json(json!({"digest": pushed.digest})))
+        })
     }
 
     /// The images of the project's registry.

@@ -1,7 +1,6 @@
 //! Registry operations over `depot_registry::client`: progress reported to Python callables,
-//! loading a build into the Docker Engine, pushing a saved build to other registries, copying
-//! between any registries, and listing or deleting a project's images. (`Client.pull` is in
-//! `client.rs`.)
+//! loading a build into the Docker Engine, copying between any registries, and listing or
+//! deleting a project's images. (`Client.pull` and `Client.push` are in `client.rs`.)
 
 use std::sync::Arc;
 
@@ -9,7 +8,7 @@ use depot_core::DepotClient;
 use depot_core::proto::depot::build::v1::DeleteImageRequest;
 use depot_registry::client::{
     CopyOptions, ProgressEvent, ProgressSink, RegistryAuth, copy_references,
-    list_images as all_images, load_build, push_build,
+    list_images as all_images, load_build,
 };
 use pyo3::prelude::*;
 use serde_json::json;
@@ -41,7 +40,7 @@ pub fn progress_sink(callback: Option<Py<PyAny>>) -> Arc<dyn ProgressSink> {
 }
 
 /// Basic authentication from a `(username, password)` pair.
-fn basic((user, password): (String, String)) -> RegistryAuth {
+pub fn basic((user, password): (String, String)) -> RegistryAuth {
     RegistryAuth::Basic(user, password)
 }
 
@@ -50,33 +49,6 @@ fn basic((user, password): (String, String)) -> RegistryAuth {
 pub async fn load(api: &DepotClient, build_id: &str, tags: Vec<String>) -> Result<(), Failure> {
     load_build(api, build_id, &tags, &progress_sink(None)).await?;
     Ok(())
-}
-
-/// Pushes a saved build (one bake `target` of it) to every tag of `tags`, recorded with
-/// StartPush/FinishPush like `depot push`; returns `{"digest"}`, the same everywhere.
-pub fn push<'py>(
-    py: Python<'py>,
-    api: &DepotClient,
-    build_id: String,
-    tags: Vec<String>,
-    target: Option<String>,
-    credentials: Option<(String, String)>,
-    progress: Option<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let api = api.clone();
-    awaitable(py, async move {
-        let pushed = push_build(
-            &api,
-            &build_id,
-            target.as_deref(),
-            &tags,
-            credentials.map(basic),
-            &CopyOptions::default(),
-            &progress_sink(progress),
-        )
-        .await?;
-        Ok(Json(json!({"digest": pushed.digest})))
-    })
 }
 
 /// Copies an image (or index) between any registries; returns `{"digest"}`.

@@ -2,12 +2,12 @@
 //! [`Connection`]) for running builds with other BuildKit clients, and its release.
 
 use depot_build::builder::{Builder, BuilderRequest, Connection, Outcome, acquire_builder};
-use depot_core::ErrorKind;
+use depot_core::{ErrorKind, ErrorReport};
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
 use crate::client::NativeClient;
-use crate::error::{Failure, fail};
+use crate::error::fail;
 
 /// What `acquireBuilder` takes.
 #[napi(object)]
@@ -48,7 +48,7 @@ impl NativeClient {
         let options = options.unwrap_or_default();
         let project = options.project.or_else(|| self.project_id());
         let request = BuilderRequest::for_platform(project, options.platform.as_deref())
-            .map_err(|message| fail(Failure::message(ErrorKind::InvalidArgument, message)))?;
+            .map_err(|message| fail(ErrorReport::new(ErrorKind::InvalidArgument, message)))?;
         let builder = acquire_builder(&self.client, &request)
             .await
             .map_err(fail)?;
@@ -108,7 +108,7 @@ impl NativeBuilder {
     pub async fn release(&self, options: Option<ReleaseOptions>) -> napi::Result<()> {
         let options = options.unwrap_or_default();
         let outcome = Outcome::named(options.outcome.as_deref(), options.error)
-            .map_err(|message| fail(Failure::message(ErrorKind::InvalidArgument, message)))?;
+            .map_err(|message| fail(ErrorReport::new(ErrorKind::InvalidArgument, message)))?;
         let Some(builder) = self.builder.lock().await.take() else {
             return Ok(());
         };

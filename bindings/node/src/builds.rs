@@ -1,20 +1,19 @@
 //! Builds: a [`depot_build::run`] build started from JavaScript options, its events pulled one
 //! at a time by the TypeScript layer, its result, and cancellation.
 
-use depot_core::ErrorKind;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use depot_build::builder::BuildInfo;
 use depot_build::flags::{BuildFlags, StandardOutput};
 use depot_build::run::{Canceller, Events, RunningBuild, start};
-use depot_core::DepotClient;
 use depot_core::naming::camel_case_keys;
+use depot_core::{DepotClient, ErrorKind, ErrorReport};
 use futures_util::StreamExt;
 use napi_derive::napi;
 
 use crate::client::NativeClient;
-use crate::error::{Failure, fail};
+use crate::error::fail;
 
 /// A build, with the options of `depot build` (each named like its flag; the text ones take the
 /// flag's syntax).
@@ -200,7 +199,7 @@ impl NativeBuild {
         match stream.next().await {
             Some(event) => serde_json::to_value(&event)
                 .map(|event| Some(camel_case_keys(event)))
-                .map_err(|err| fail(Failure::message(ErrorKind::Internal, err.to_string()))),
+                .map_err(|err| fail(ErrorReport::new(ErrorKind::Internal, err.to_string()))),
             None => {
                 *events = None;
                 Ok(None)
@@ -222,14 +221,14 @@ impl NativeBuild {
             .running
             .lock()
             .map_err(|_| {
-                fail(Failure::message(
+                fail(ErrorReport::new(
                     ErrorKind::Internal,
                     "the build's state is poisoned",
                 ))
             })?
             .take()
             .ok_or_else(|| {
-                fail(Failure::message(
+                fail(ErrorReport::new(
                     ErrorKind::Internal,
                     "the result was already taken",
                 ))
@@ -238,7 +237,7 @@ impl NativeBuild {
         let output = running
             .result()
             .await
-            .map_err(|err| fail(Failure::from(err).for_build(build_id)))?;
+            .map_err(|err| fail(ErrorReport::from(err).for_build(build_id)))?;
         if let Some(tags) = &self.load_tags {
             crate::registry::load_build(&self.client, build_id, tags).await?;
         }

@@ -1,18 +1,17 @@
 //! The client: configuration resolved like the CLI's, projects, pull tokens and the OIDC
 //! exchange.
 
-use depot_core::ErrorKind;
 use std::path::PathBuf;
 
-use depot_core::DepotClient;
 use depot_core::config::{Environment, ResolvedConfig};
 use depot_core::proto::depot::cli::v1::GetPullTokenRequest;
 use depot_core::proto::depot::cli::v1beta1::ListProjectsRequest;
 use depot_core::proto::depot::core::v1::CreateProjectRequest;
 use depot_core::proto::depotrs::v1::{ExchangeTokenRequest, OidcServiceClient};
+use depot_core::{DepotClient, ErrorKind, ErrorReport};
 use napi_derive::napi;
 
-use crate::error::{Failure, fail};
+use crate::error::fail;
 
 /// How to connect; every field falls back like the CLI's flags do.
 #[napi(object)]
@@ -111,7 +110,7 @@ pub async fn connect(options: Option<ConnectOptions>) -> napi::Result<NativeClie
     let dir = match options.cwd {
         Some(dir) => PathBuf::from(dir),
         None => std::env::current_dir().map_err(|err| {
-            fail(Failure::message(
+            fail(ErrorReport::new(
                 ErrorKind::Config,
                 format!("no current directory: {err}"),
             ))
@@ -186,7 +185,7 @@ impl NativeClient {
             .map_err(fail)?
             .project
             .ok_or_else(|| {
-                fail(Failure::message(
+                fail(ErrorReport::new(
                     ErrorKind::Internal,
                     "the server returned no project",
                 ))
@@ -240,7 +239,7 @@ impl NativeClient {
                 .await
                 .map(|found| found.token)
                 .ok_or_else(|| {
-                    fail(Failure::message(
+                    fail(ErrorReport::new(
                         ErrorKind::Unauthenticated,
                         "no CI OIDC token found in this environment",
                     ))

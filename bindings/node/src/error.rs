@@ -4,46 +4,19 @@
 //! `step`, `logs`, `exitCode`, `buildId` — which the TypeScript layer turns into the matching
 //! `DepotError` subclass.
 
+use depot_core::ErrorReport;
 use depot_core::naming::camel_case_keys;
-use depot_core::{Classify, ErrorKind, ErrorReport};
 
 /// What starts every error message made here.
 pub const MARKER: &str = "depot-rs-error:";
 
-/// A classified failure, ready to cross into JavaScript.
-#[derive(Debug)]
-pub struct Failure(Box<ErrorReport>);
-
-impl Failure {
-    /// A failure of `kind` with only a message.
-    pub fn message(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Failure(Box::new(ErrorReport::new(kind, message)))
+/// The napi error thrown to JavaScript for a failure: any classified error of the crates, or
+/// an [`ErrorReport`] made here (for `map_err`).
+pub fn fail(error: impl Into<ErrorReport>) -> napi::Error {
+    let report = error.into();
+    match serde_json::to_value(&report).map(camel_case_keys) {
+        Ok(body) => napi::Error::from_reason(format!("{MARKER}{body}")),
+        // The report is plain data; should it ever not serialize, keep its message.
+        Err(_) => napi::Error::from_reason(report.to_string()),
     }
-
-    /// Names the build the failure belongs to.
-    pub fn for_build(self, build_id: &str) -> Self {
-        Failure(Box::new(self.0.for_build(build_id)))
-    }
-}
-
-impl From<Failure> for napi::Error {
-    fn from(failure: Failure) -> Self {
-        let body = serde_json::to_value(&failure.0).map(camel_case_keys);
-        match body {
-            Ok(body) => napi::Error::from_reason(format!("{MARKER}{body}")),
-            // The report is plain data; should it ever not serialize, keep its message.
-            Err(_) => napi::Error::from_reason(failure.0.message),
-        }
-    }
-}
-
-impl<E: Classify> From<E> for Failure {
-    fn from(error: E) -> Self {
-        Failure(Box::new(ErrorReport::from(error)))
-    }
-}
-
-/// Converts any classified error into the napi error thrown to JavaScript (for `map_err`).
-pub fn fail(error: impl Into<Failure>) -> napi::Error {
-    error.into().into()
 }

@@ -123,4 +123,21 @@ pub trait BuilderProvider: Send + Sync + Debug + 'static {
     /// refuse its certificate from now on, closing connections still open. Releasing a build
     /// that holds nothing does nothing.
     fn release(&self, build_id: &str) -> BoxFuture<'_, ()>;
+
+    /// Empties `project_id`'s build cache, so that its next build starts from nothing (builds
+    /// running now may finish first). A provider whose builders several projects share cannot,
+    /// and says so.
+    fn reset_cache(&self, project_id: &str) -> BoxFuture<'_, Result<(), BuilderError>>;
+}
+
+/// `failed_precondition` for what no builder here can do, `unavailable` for what cannot be
+/// done right now.
+impl From<BuilderError> for depot_core::connect::ConnectError {
+    fn from(err: BuilderError) -> Self {
+        use depot_core::connect::{Code, ConnectError};
+        match err {
+            BuilderError::Unsupported(message) => ConnectError::failed_precondition(message),
+            BuilderError::Unavailable(message) => ConnectError::new(Code::Unavailable, message),
+        }
+    }
 }

@@ -263,6 +263,40 @@ impl Server {
         }
     }
 
+    /// Stops the server as an operator does (SIGTERM): it stops the builder engines it
+    /// started, then exits. Killed if it has not exited within a minute.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// The builder engines (dockerd processes) running with their state in this server's data
+    /// directory.
+    pub fn engines(&self) -> usize {
+        let marker = format!("{}/builders/", self.dir.path().display());
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+            .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+            .filter(|cmdline| cmdline.contains("dockerd") && cmdline.contains(&marker))
+            .count()
+    }
+
     /// Whether the registry's blob store holds `digest` (looked at directly, not through the
     /// server).
     pub async fn blob_stored(&self, digest: &str) -> bool {
@@ -393,6 +427,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.kill();
+        // Gracefully, so that the builder engines it started stop before its directory goes.
+        self.stop();
     }
 }

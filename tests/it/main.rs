@@ -7,6 +7,7 @@
 mod api;
 mod build_lifecycle;
 mod builder_pool;
+mod builders;
 mod buildkit;
 mod depot_build;
 mod depot_cli;

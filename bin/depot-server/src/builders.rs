@@ -1,21 +1,26 @@
-//! The builders builds run on: the builder CA in `<data-dir>/builder-ca`, the local Docker
-//! Engine's BuildKit behind an mTLS listener (unless `--builder none`), `--remote-builder`
-//! buildkitd endpoints, and the isolated builder of `--isolated-docker-host`, pooled.
+//! The builders builds run on: the builder CA in `<data-dir>/builder-ca`; per-project Docker
+//! Engines started on demand (`--builder engines`, the default) or the local Docker Engine's
+//! BuildKit shared by every project (`--builder local`), each behind an mTLS listener;
+//! `--remote-builder` buildkitd endpoints; and the isolated builder of `--isolated-docker-host`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use depot_build::server::{
-    Builder, BuilderCa, BuilderPool, LocalBuilder, LocalBuilderConfig, RemoteBuilder,
+    Builder, BuilderCa, BuilderPool, Fleet, FleetConfig, LocalBuilder, LocalBuilderConfig,
+    RemoteBuilder, Slots,
 };
+use depot_control::builders::BuilderProvider;
 
 use crate::cli::{BuilderArgs, LocalBuilderKind, StoreArgs};
 
-/// The pool and what to tell the operator about it.
+/// The builders and what to tell the operator about them.
 pub struct Started {
-    /// The pool to hand builders out from.
-    pub pool: BuilderPool,
+    /// What hands builders out.
+    pub provider: Arc<dyn BuilderProvider>,
+    /// The per-project builders, to stop at shutdown.
+    pub fleet: Option<Fleet>,
     /// The local builder's listen address, if there is one.
     pub local_listen: Option<std::net::SocketAddr>,
     /// One line per builder, for the startup banner.
@@ -42,8 +47,16 @@ pub fn docker_socket(flag: &str, docker_host: &str) -> anyhow::Result<PathBuf> {
 /// The builder settings as `--print-config` shows them.
 pub fn config_json(store_args: &StoreArgs, args: &BuilderArgs) -> serde_json::Value {
     let local = args.builder == LocalBuilderKind::Local;
+    let engines = args.builder == LocalBuilderKind::Engines;
     serde_json::json!({
         "local": local,
+        "engines": engines.then(|| serde_json::json!({
+            "dockerd": args.dockerd,
+            "dir": store_args.data_dir().join("builders"),
+            "run_dir": args.builder_run_dir,
+            "idle_timeout": humantime::format_duration(args.builder_idle_timeout).to_string(),
+            "max_builders": args.max_builders,
+        })),
         "docker_host": local.then_some(&args.docker_host),
         "listen": local.then(|| args.builder_listen.to_string()),
         "host": args.builder_host,
@@ -127,10 +140,69 @@ pub async fn start(store_args: &StoreArgs, args: &BuilderArgs) -> anyhow::Result
         ));
         isolated.push(Arc::new(builder));
     }
+    let pool = BuilderPool::new(ca.clone(), builders).with_isolated(isolated);
+    let (provider, fleet): (Arc<dyn BuilderProvider>, _) = match args.builder {
+        LocalBuilderKind::Engines => {
+            let fleet = start_fleet(store_args, args, ca.clone(), pool, &mut summary)?;
+            (Arc::new(fleet.clone()), Some(fleet))
+        }
+        _ => (Arc::new(pool), None),
+    };
     summary.push(format!("CA {}", ca.cert_path().display()));
     Ok(Some(Started {
-        pool: BuilderPool::new(ca, builders).with_isolated(isolated),
+        provider,
+        fleet,
         local_listen,
         summary,
     }))
+}
+
+/// The per-project builders, with `pool` for what they do not build (isolated builds, other
+/// architectures).
+fn start_fleet(
+    store_args: &StoreArgs,
+    args: &BuilderArgs,
+    ca: Arc<BuilderCa>,
+    pool: BuilderPool,
+    summary: &mut Vec<String>,
+) -> anyhow::Result<Fleet> {
+    if !rustix::process::geteuid().is_root() {
+        bail!(
+            "per-project builders (--builder engines, the default) start a Docker Engine per \
+             project, which needs root: run depot-server as root, or choose --builder local \
+             (one engine shared by every project) or --builder none with --remote-builder"
+        );
+    }
+    if std::process::Command::new(&args.dockerd)
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        tracing::warn!(
+            dockerd = %args.dockerd.display(),
+            "dockerd was not found: install Docker Engine 26 or newer, or name it with --dockerd"
+        );
+    }
+    let dir = store_args.data_dir().join("builders");
+    let config = FleetConfig {
+        dir: dir.clone(),
+        dockerd: args.dockerd.clone(),
+        slots: Slots::new(&args.builder_run_dir, 256),
+        listen: args.builder_listen.ip(),
+        advertise_host: args.builder_host.clone(),
+        server_name: args.builder_server_name.clone(),
+        concurrency: usize::from(args.builder_concurrency),
+        idle_timeout: args.builder_idle_timeout,
+        max_engines: usize::from(args.max_builders),
+    };
+    let fleet = Fleet::new(ca, config, pool).map_err(anyhow::Error::msg)?;
+    summary.push(format!(
+        "a Docker Engine per project, started on demand (state in {}; idle stop after {}; at \
+         most {} at once; {} builds each)",
+        dir.display(),
+        humantime::format_duration(args.builder_idle_timeout),
+        args.max_builders,
+        args.builder_concurrency
+    ));
+    Ok(fleet)
 }

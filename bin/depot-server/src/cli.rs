@@ -200,10 +200,15 @@ impl OidcArgs {
     }
 }
 
-/// The embedded builder.
+/// The embedded builders.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LocalBuilderKind {
-    /// The local Docker Engine's BuildKit (--docker-host), offered on --builder-listen.
+    /// A builder per project: a Docker Engine that depot-server starts for each project (and
+    /// stops when idle), with the project's own persistent cache. Needs root.
+    Engines,
+    /// One builder shared by every project: the Docker Engine at --docker-host, offered on
+    /// --builder-listen. For a single team: projects share its cache, and cache resets are
+    /// refused.
     Local,
     /// No embedded builder (only --remote-builder ones).
     None,
@@ -212,14 +217,33 @@ pub enum LocalBuilderKind {
 /// Which builders builds run on.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct BuilderArgs {
-    /// The embedded builder: `local` (the Docker Engine at --docker-host) or `none`.
+    /// The embedded builders: `engines` (a Docker Engine per project, started on demand),
+    /// `local` (the Docker Engine at --docker-host, shared by every project) or `none`.
     #[arg(
         long,
         env = "DEPOT_SERVER_BUILDER",
         value_enum,
-        default_value = "local"
+        default_value = "engines"
     )]
     pub builder: LocalBuilderKind,
+    /// The dockerd that per-project builders run (Docker Engine 26+).
+    #[arg(long, env = "DEPOT_SERVER_DOCKERD", default_value = "dockerd")]
+    pub dockerd: PathBuf,
+    /// How long a per-project builder with no build keeps running (its cache stays on disk).
+    #[arg(long, env = "DEPOT_SERVER_BUILDER_IDLE_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub builder_idle_timeout: Duration,
+    /// How many per-project builders run at once; to start another, the least recently used
+    /// idle one is stopped, and builds wait when none is idle.
+    #[arg(long, env = "DEPOT_SERVER_MAX_BUILDERS", default_value = "8", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_builders: u16,
+    /// Where per-project builders' run directories and locks live; shared by every
+    /// depot-server on the host.
+    #[arg(
+        long,
+        env = "DEPOT_SERVER_BUILDER_RUN_DIR",
+        default_value = "/run/depot-rs/engines"
+    )]
+    pub builder_run_dir: PathBuf,
     /// The Docker Engine of the local builder (Docker Engine 26+ with the containerd image
     /// store).
     #[arg(

@@ -131,8 +131,9 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             upload_ttl: args.registry_upload_ttl,
         })
     });
+    let fleet = builders.as_ref().and_then(|started| started.fleet.clone());
     if let Some(started) = builders {
-        plane = plane.with_builders(Arc::new(started.pool));
+        plane = plane.with_builders(started.provider);
     }
     let reaper = plane.spawn_build_reaper();
     let api = plane.router().merge(registry.api_router());
@@ -158,6 +159,10 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         gc.abort();
     }
     reaper.abort();
+    if let Some(fleet) = fleet {
+        tracing::info!("stopping the builders");
+        fleet.shutdown().await;
+    }
     store.close().await;
     tracing::info!("depot-server stopped");
     Ok(())

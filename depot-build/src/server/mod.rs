@@ -7,11 +7,14 @@
 //! - [`local`]: the embedded builder, the local Docker Engine's BuildKit exposed on a TCP port
 //!   with mTLS that accepts only the certificates of builds currently holding it.
 //! - [`remote`]: standalone buildkitd endpoints started with the CA as their client CA.
+//! - [`engines`]: per-project builder instances, a Docker Engine each, started by the server
+//!   ([`Fleet`], the provider depot-server uses by default).
 //!
 //! [`BuilderProvider`]: depot_control::builders::BuilderProvider
 
 mod admission;
 pub mod ca;
+pub mod engines;
 pub mod local;
 pub mod pool;
 pub mod remote;
@@ -20,6 +23,7 @@ use depot_control::builders::BuilderArch;
 use futures_util::future::BoxFuture;
 
 pub use ca::{BuilderCa, CaError, Fingerprint, IssuedCertificate};
+pub use engines::{Fleet, FleetConfig, Slots};
 pub use local::{LocalBuilder, LocalBuilderConfig};
 pub use pool::BuilderPool;
 pub use remote::{RemoteBuilder, RemoteBuilderSpec};

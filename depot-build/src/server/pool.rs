@@ -285,6 +285,24 @@ impl BuilderProvider for BuilderPool {
         }
         futures_util::future::ready(()).boxed()
     }
+
+    /// The pool's builders are shared by every project (isolated ones are emptied after each
+    /// build anyway), so one project's cache cannot be emptied alone.
+    fn reset_cache(&self, _project_id: &str) -> BoxFuture<'_, Result<(), BuilderError>> {
+        let shared = self.first_isolated > 0;
+        async move {
+            if shared {
+                return Err(BuilderError::Unsupported(
+                    "this server's builders are shared by every project (--builder local, \
+                     --remote-builder), so one project's cache cannot be emptied alone: run \
+                     depot-server with per-project builders (--builder engines, the default)"
+                        .into(),
+                ));
+            }
+            Ok(())
+        }
+        .boxed()
+    }
 }
 
 /// Empties an isolated builder's cache after a build; it takes no build until this is done,

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::{ControlPlane, timestamp};
 use crate::auth::Access;
-use crate::builders::{BuilderArch, BuilderConnection, BuilderError, BuilderRequest};
+use crate::builders::{BuilderArch, BuilderConnection, BuilderRequest};
 use crate::connect::{decode_stream, stream_error_response, stream_response};
 use crate::store::{self, BuildStep, now_ms};
 use depot_core::connect::{Code, ConnectError};
@@ -59,11 +59,7 @@ impl ControlPlane {
                 expires_at,
                 isolated: build.isolated != 0,
             })
-            .await
-            .map_err(|err| match err {
-                BuilderError::Unsupported(message) => ConnectError::failed_precondition(message),
-                BuilderError::Unavailable(message) => ConnectError::new(Code::Unavailable, message),
-            })?;
+            .await?;
         let connection = match answer {
             BuilderConnection::Pending { retry_after } => {
                 connection::Connection::Pending(connection::PendingConnection {

@@ -37,6 +37,10 @@ impl ControlPlane {
         let project = principal
             .authorize_project(&self.store, &request.project_id, Access::Write)
             .await?;
+        // The cache is emptied first: the stamp says it happened.
+        if let Some(builders) = &self.builders {
+            builders.reset_cache(&project.id).await?;
+        }
         self.store.reset_project_cache(&project.id).await?;
         Ok(cli::ResetProjectCacheResponse {
             name: project.name,

@@ -1,0 +1,631 @@
+//! The [`Fleet`]: a builder instance per project and architecture, each a Docker Engine with
+//! its own persistent state (so its own BuildKit cache, which no other project's build can
+//! reach), behind an mTLS bridge of its own.
+//!
+//! - **On demand.** A project's first build starts its instance (a cold start: the build waits,
+//!   `Pending`, until the engine answers); later builds reuse it while it runs.
+//! - **Idle stop.** An instance with no build for the idle timeout is stopped; its state stays
+//!   on disk, so the next start has the cache.
+//! - **Bounded.** At most `max_engines` run at once: to start another, the least recently used
+//!   idle one is stopped; with none idle, builds wait.
+//! - **Cache reset.** [`Fleet::reset_project`] stops the project's instances and deletes their
+//!   state; the next build is cold. With builds running, that happens when the last one ends,
+//!   and new builds wait for it.
+//! - **Shutdown.** [`Fleet::shutdown`] stops every instance; stale ones a killed server left
+//!   are cleaned when the fleet is made.
+//!
+//! Isolated builds (forks' pull requests) and architectures the host cannot build go to the
+//! fleet's other builders (a [`BuilderPool`] of remote buildkitd endpoints and the isolated
+//! engine).
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use depot_control::builders::{
+    ActiveBuilder, BuilderArch, BuilderConnection, BuilderError, BuilderProvider, BuilderRequest,
+};
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+
+use super::{Engine, EngineError, Slots};
+use crate::server::{Builder as _, BuilderCa, BuilderPool, LocalBuilder, LocalBuilderConfig};
+
+/// How long a build waiting for its instance to start is told to wait before asking again.
+const START_RETRY: Duration = Duration::from_millis(100);
+/// How long a build waiting for a busy or stopping instance is told to wait.
+const BUSY_RETRY: Duration = Duration::from_millis(500);
+
+/// Settings of a [`Fleet`].
+#[derive(Clone, Debug)]
+pub struct FleetConfig {
+    /// Where instances keep their state: `<dir>/<project>-<arch>/` (`engine/` is the engine's
+    /// data root, `dockerd.log` its log).
+    pub dir: PathBuf,
+    /// The `dockerd` to run.
+    pub dockerd: PathBuf,
+    /// The host's engine slots.
+    pub slots: Slots,
+    /// The address instances' mTLS bridges listen on (each on a free port).
+    pub listen: IpAddr,
+    /// Host builds are told to connect to; default: the listen address.
+    pub advertise_host: Option<String>,
+    /// The name the bridges' certificates carry.
+    pub server_name: String,
+    /// How many builds an instance runs at once.
+    pub concurrency: usize,
+    /// How long an instance with no build keeps running.
+    pub idle_timeout: Duration,
+    /// How many instances run at once.
+    pub max_engines: usize,
+}
+
+/// A builder instance per project and architecture (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Fleet {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    ca: Arc<BuilderCa>,
+    config: FleetConfig,
+    arch: BuilderArch,
+    others: BuilderPool,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    instances: HashMap<Key, Instance>,
+    /// Builds holding (or being given) an instance.
+    leases: HashMap<String, Lease>,
+    /// Why an instance failed to start, for the next build that asks for it.
+    failures: HashMap<Key, String>,
+    shutting_down: bool,
+}
+
+/// An instance's identity: its project and architecture.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    project: String,
+    arch: BuilderArch,
+}
+
+#[derive(Debug)]
+struct Instance {
+    phase: Phase,
+    builds: HashSet<String>,
+    last_used: Instant,
+    /// Its state is to be deleted once it has stopped (a cache reset).
+    reset: bool,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Stopped,
+    Starting,
+    Running(Arc<Running>),
+    Stopping,
+}
+
+/// A running instance: its engine and its mTLS bridge.
+#[derive(Debug)]
+struct Running {
+    engine: tokio::sync::Mutex<Option<Engine>>,
+    bridge: LocalBuilder,
+}
+
+#[derive(Debug)]
+struct Lease {
+    key: Key,
+    answer: Option<ActiveBuilder>,
+}
+
+impl Fleet {
+    /// A fleet handing out instances of this host's architecture, with certificates from
+    /// `ca`, and `others` for isolated builds and other architectures. Cleans the engines a
+    /// killed server left running, and starts the idle reaper.
+    pub fn new(
+        ca: Arc<BuilderCa>,
+        config: FleetConfig,
+        others: BuilderPool,
+    ) -> Result<Self, String> {
+        let arch = BuilderArch::host().ok_or_else(|| {
+            format!(
+                "per-project builders run on amd64 and arm64 hosts, not {}",
+                std::env::consts::ARCH
+            )
+        })?;
+        let cleaned = config.slots.clean_stale();
+        if cleaned > 0 {
+            tracing::info!(
+                cleaned,
+                "stopped builder engines a previous depot-server left"
+            );
+        }
+        let fleet = Fleet {
+            inner: Arc::new(Inner {
+                ca,
+                config,
+                arch,
+                others,
+                state: Mutex::default(),
+            }),
+        };
+        tokio::spawn(reap_idle(Arc::downgrade(&fleet.inner)));
+        Ok(fleet)
+    }
+
+    /// Stops every instance (their state stays) and refuses new builds.
+    pub async fn shutdown(&self) {
+        let running: Vec<(Key, Arc<Running>)> = {
+            let mut state = self.inner.state();
+            state.shutting_down = true;
+            let keys: Vec<Key> = state.instances.keys().cloned().collect();
+            keys.into_iter()
+                .filter_map(|key| {
+                    let instance = state.instances.get_mut(&key)?;
+                    match std::mem::replace(&mut instance.phase, Phase::Stopping) {
+                        Phase::Running(running) => Some((key, running)),
+                        other => {
+                            instance.phase = other;
+                            None
+                        }
+                    }
+                })
+                .collect()
+        };
+        let stops = running
+            .into_iter()
+            .map(|(key, running)| self.inner.clone().stop(key, running));
+        futures_util::future::join_all(stops).await;
+        // Instances still starting stop themselves when they are up.
+        while self
+            .inner
+            .state()
+            .instances
+            .values()
+            .any(|i| matches!(i.phase, Phase::Starting | Phase::Stopping))
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Empties `project`'s build cache: its instances are stopped and their state deleted, now
+    /// if they run no build, else when their last build ends (new builds wait). State left on
+    /// disk by an earlier run is deleted too.
+    pub async fn reset_project(&self, project: &str) -> Result<(), BuilderError> {
+        let project = instance_name(project)?;
+        let mut stops = Vec::new();
+        let mut wipes = Vec::new();
+        {
+            let mut state = self.inner.state();
+            for (key, instance) in state.instances.iter_mut() {
+                if key.project != project {
+                    continue;
+                }
+                instance.reset = true;
+                match &instance.phase {
+                    Phase::Running(running) if instance.builds.is_empty() => {
+                        stops.push((key.clone(), running.clone()));
+                        instance.phase = Phase::Stopping;
+                    }
+                    Phase::Stopped => {
+                        instance.phase = Phase::Stopping;
+                        wipes.push(key.clone());
+                    }
+                    // Reset when its builds end, when it has started, or once it has stopped.
+                    Phase::Running(_) | Phase::Starting | Phase::Stopping => {}
+                }
+            }
+            // State an earlier run left on disk; kept from starting while it is deleted.
+            for arch in [BuilderArch::Amd64, BuilderArch::Arm64] {
+                let key = Key {
+                    project: project.clone(),
+                    arch,
+                };
+                if !state.instances.contains_key(&key) {
+                    state.instances.insert(
+                        key.clone(),
+                        Instance {
+                            phase: Phase::Stopping,
+                            builds: HashSet::new(),
+                            last_used: Instant::now(),
+                            reset: true,
+                        },
+                    );
+                    wipes.push(key);
+                }
+            }
+        }
+        for (key, running) in stops {
+            self.inner.clone().stop(key, running).await;
+        }
+        for key in wipes {
+            self.inner.wipe(&key).await;
+            if let Some(instance) = self.inner.state().instances.get_mut(&key) {
+                instance.phase = Phase::Stopped;
+                instance.reset = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn instance_dir(&self, key: &Key) -> PathBuf {
+        self.config
+            .dir
+            .join(format!("{}-{}", key.project, key.arch.as_str()))
+    }
+
+    /// The answer for `request`, reserving a slot of its project's instance (starting it if
+    /// needed).
+    async fn connect(
+        self: Arc<Self>,
+        request: BuilderRequest,
+    ) -> Result<BuilderConnection, BuilderError> {
+        let key = Key {
+            project: instance_name(&request.project_id)?,
+            arch: request.arch,
+        };
+        let running = {
+            let mut state = self.state();
+            if let Some(lease) = state.leases.get(&request.build_id) {
+                return Ok(match &lease.answer {
+                    Some(answer) => BuilderConnection::Active(answer.clone()),
+                    None => pending(START_RETRY),
+                });
+            }
+            if state.shutting_down {
+                return Err(BuilderError::Unavailable(
+                    "depot-server is shutting down".into(),
+                ));
+            }
+            if let Some(problem) = state.failures.remove(&key) {
+                return Err(BuilderError::Unavailable(problem));
+            }
+            let concurrency = self.config.concurrency;
+            let instance = state
+                .instances
+                .entry(key.clone())
+                .or_insert_with(|| Instance {
+                    phase: Phase::Stopped,
+                    builds: HashSet::new(),
+                    last_used: Instant::now(),
+                    reset: false,
+                });
+            match &instance.phase {
+                Phase::Running(running)
+                    if !instance.reset && instance.builds.len() < concurrency =>
+                {
+                    let running = running.clone();
+                    instance.builds.insert(request.build_id.clone());
+                    instance.last_used = Instant::now();
+                    state.leases.insert(
+                        request.build_id.clone(),
+                        Lease {
+                            key: key.clone(),
+                            answer: None,
+                        },
+                    );
+                    running
+                }
+                Phase::Running(_) | Phase::Stopping => return Ok(pending(BUSY_RETRY)),
+                Phase::Starting => return Ok(pending(START_RETRY)),
+                Phase::Stopped => {
+                    if self.make_room(&mut state) {
+                        if let Some(instance) = state.instances.get_mut(&key) {
+                            instance.phase = Phase::Starting;
+                        }
+                        tokio::spawn(self.clone().start(key));
+                    }
+                    return Ok(pending(START_RETRY));
+                }
+            }
+        };
+        self.admit(&request, &key, &running)
+    }
+
+    /// Mints the build's certificate and admits it to `running`'s bridge.
+    fn admit(
+        &self,
+        request: &BuilderRequest,
+        key: &Key,
+        running: &Running,
+    ) -> Result<BuilderConnection, BuilderError> {
+        let certificate = match self
+            .ca
+            .client_certificate(&request.build_id, request.expires_at)
+        {
+            Ok(certificate) => certificate,
+            Err(err) => {
+                self.forget(&request.build_id, key);
+                return Err(BuilderError::Unavailable(
+                    depot_core::ErrorChain(&err).to_string(),
+                ));
+            }
+        };
+        let answer = ActiveBuilder {
+            endpoint: running.bridge.endpoint().to_owned(),
+            server_name: running.bridge.server_name().to_owned(),
+            client_cert: Some(certificate.pair),
+            ca_cert_pem: Some(self.ca.cert_pem().to_owned()),
+        };
+        let mut state = self.state();
+        let Some(lease) = state.leases.get_mut(&request.build_id) else {
+            return Err(BuilderError::Unavailable(format!(
+                "build {} was released while its builder was being prepared",
+                request.build_id
+            )));
+        };
+        lease.answer = Some(answer.clone());
+        running
+            .bridge
+            .admit(&request.build_id, certificate.fingerprint);
+        Ok(BuilderConnection::Active(answer))
+    }
+
+    /// Drops a lease that never got its answer.
+    fn forget(&self, build_id: &str, key: &Key) {
+        let mut state = self.state();
+        state.leases.remove(build_id);
+        if let Some(instance) = state.instances.get_mut(key) {
+            instance.builds.remove(build_id);
+        }
+    }
+
+    /// Whether another instance may start now; when the cap is reached, begins stopping the
+    /// least recently used idle instance (the caller retries later).
+    fn make_room(self: &Arc<Self>, state: &mut State) -> bool {
+        let active = state
+            .instances
+            .values()
+            .filter(|i| !matches!(i.phase, Phase::Stopped))
+            .count();
+        if active < self.config.max_engines {
+            return true;
+        }
+        let idle = state
+            .instances
+            .iter()
+            .filter(|(_, i)| i.builds.is_empty() && matches!(i.phase, Phase::Running(_)))
+            .min_by_key(|(_, i)| i.last_used)
+            .map(|(key, _)| key.clone());
+        if let Some(key) = idle
+            && let Some(instance) = state.instances.get_mut(&key)
+            && let Phase::Running(running) = std::mem::replace(&mut instance.phase, Phase::Stopping)
+        {
+            tracing::info!(
+                project = %key.project,
+                "stopping the least recently used idle builder to make room (--max-builders)"
+            );
+            tokio::spawn(self.clone().stop(key, running));
+        }
+        false
+    }
+
+    /// Starts `key`'s instance: a slot, its engine, its bridge.
+    async fn start(self: Arc<Self>, key: Key) {
+        let started = Instant::now();
+        let result = self.launch(&key).await;
+        let mut state = self.state();
+        let stop_now = state.shutting_down || state.instances.get(&key).is_some_and(|i| i.reset);
+        let Some(instance) = state.instances.get_mut(&key) else {
+            return;
+        };
+        match result {
+            Ok(running) => {
+                tracing::info!(
+                    project = %key.project,
+                    arch = key.arch.as_str(),
+                    endpoint = running.bridge.endpoint(),
+                    elapsed = ?started.elapsed(),
+                    "builder started"
+                );
+                let running = Arc::new(running);
+                instance.last_used = Instant::now();
+                if stop_now {
+                    instance.phase = Phase::Stopping;
+                    drop(state);
+                    tokio::spawn(self.clone().stop(key, running));
+                } else {
+                    instance.phase = Phase::Running(running);
+                }
+            }
+            Err(err) => {
+                let problem = format!(
+                    "the builder of project {} could not be started: {}",
+                    key.project,
+                    depot_core::ErrorChain(&err)
+                );
+                tracing::error!("{problem}");
+                instance.phase = Phase::Stopped;
+                state.failures.insert(key, problem);
+            }
+        }
+    }
+
+    async fn launch(&self, key: &Key) -> Result<Running, EngineError> {
+        let slots = self.config.slots.clone();
+        let slot = tokio::task::spawn_blocking(move || slots.claim())
+            .await
+            .map_err(|err| EngineError::Start {
+                reason: format!("claiming a slot failed: {err}"),
+                log: String::new(),
+            })??;
+        let dir = self.instance_dir(key);
+        let engine = Engine::start(
+            &self.config.dockerd,
+            slot,
+            &dir.join("engine"),
+            &dir.join("dockerd.log"),
+        )
+        .await?;
+        let bridge = LocalBuilder::start(
+            &self.ca,
+            LocalBuilderConfig {
+                listen: SocketAddr::new(self.config.listen, 0),
+                advertise_host: self.config.advertise_host.clone(),
+                server_name: self.config.server_name.clone(),
+                docker_socket: engine.socket().to_owned(),
+                concurrency: self.config.concurrency,
+            },
+        )
+        .await;
+        match bridge {
+            Ok(bridge) => Ok(Running {
+                engine: tokio::sync::Mutex::new(Some(engine)),
+                bridge,
+            }),
+            Err(err) => {
+                engine.stop().await;
+                Err(EngineError::Start {
+                    reason: depot_core::ErrorChain(&err).to_string(),
+                    log: String::new(),
+                })
+            }
+        }
+    }
+
+    /// Stops a running instance (marked `Stopping` by the caller); deletes its state if it
+    /// was reset meanwhile.
+    async fn stop(self: Arc<Self>, key: Key, running: Arc<Running>) {
+        if let Some(engine) = running.engine.lock().await.take() {
+            engine.stop().await;
+        }
+        drop(running);
+        let reset = self.state().instances.get(&key).is_some_and(|i| i.reset);
+        if reset {
+            self.wipe(&key).await;
+        }
+        if let Some(instance) = self.state().instances.get_mut(&key) {
+            instance.phase = Phase::Stopped;
+            instance.reset = false;
+        }
+        tracing::info!(project = %key.project, reset, "builder stopped");
+    }
+
+    /// Deletes a stopped instance's state.
+    async fn wipe(&self, key: &Key) {
+        let dir = self.instance_dir(key);
+        let removed = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err((dir, err)),
+            _ => Ok(()),
+        })
+        .await;
+        if let Ok(Err((dir, err))) = removed {
+            tracing::error!(dir = %dir.display(), %err, "deleting a builder's state failed");
+        }
+    }
+
+    /// A build has ended: its slot is free, and a reset waiting for it happens.
+    fn release(self: &Arc<Self>, build_id: &str) -> bool {
+        let mut state = self.state();
+        let Some(lease) = state.leases.remove(build_id) else {
+            return false;
+        };
+        let Some(instance) = state.instances.get_mut(&lease.key) else {
+            return true;
+        };
+        instance.builds.remove(build_id);
+        instance.last_used = Instant::now();
+        if let Phase::Running(running) = &instance.phase {
+            running.bridge.evict(build_id);
+            if instance.reset && instance.builds.is_empty() {
+                let running = running.clone();
+                instance.phase = Phase::Stopping;
+                tokio::spawn(self.clone().stop(lease.key, running));
+            }
+        }
+        true
+    }
+
+    /// Stops the instances idle for longer than the idle timeout.
+    fn stop_idle(self: &Arc<Self>) {
+        let mut state = self.state();
+        let timeout = self.config.idle_timeout;
+        let idle: Vec<Key> = state
+            .instances
+            .iter()
+            .filter(|(_, i)| {
+                i.builds.is_empty()
+                    && matches!(i.phase, Phase::Running(_))
+                    && i.last_used.elapsed() >= timeout
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in idle {
+            if let Some(instance) = state.instances.get_mut(&key)
+                && let Phase::Running(running) =
+                    std::mem::replace(&mut instance.phase, Phase::Stopping)
+            {
+                tracing::info!(project = %key.project, "stopping an idle builder");
+                tokio::spawn(self.clone().stop(key, running));
+            }
+        }
+    }
+}
+
+/// Stops idle instances, as long as the fleet lives.
+async fn reap_idle(fleet: std::sync::Weak<Inner>) {
+    loop {
+        let Some(inner) = fleet.upgrade() else {
+            return;
+        };
+        let every = (inner.config.idle_timeout / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(30));
+        inner.stop_idle();
+        drop(inner);
+        tokio::time::sleep(every).await;
+    }
+}
+
+fn pending(retry_after: Duration) -> BuilderConnection {
+    BuilderConnection::Pending { retry_after }
+}
+
+/// A project ID as it names an instance directory (IDs are letters and digits).
+fn instance_name(project: &str) -> Result<String, BuilderError> {
+    if !project.is_empty()
+        && project.len() <= 64
+        && project.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        Ok(project.to_owned())
+    } else {
+        Err(BuilderError::Unsupported(format!(
+            "{project:?} is not a project ID a builder can be named after"
+        )))
+    }
+}
+
+impl BuilderProvider for Fleet {
+    fn connect(
+        &self,
+        request: BuilderRequest,
+    ) -> BoxFuture<'_, Result<BuilderConnection, BuilderError>> {
+        if request.isolated || request.arch != self.inner.arch {
+            return self.inner.others.connect(request);
+        }
+        self.inner.clone().connect(request).boxed()
+    }
+
+    fn release(&self, build_id: &str) -> BoxFuture<'_, ()> {
+        if self.inner.release(build_id) {
+            return futures_util::future::ready(()).boxed();
+        }
+        self.inner.others.release(build_id)
+    }
+
+    fn reset_cache(&self, project_id: &str) -> BoxFuture<'_, Result<(), BuilderError>> {
+        let project_id = project_id.to_owned();
+        async move { self.reset_project(&project_id).await }.boxed()
+    }
+}

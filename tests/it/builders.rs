@@ -1,0 +1,214 @@
+//! Per-project builders (`--builder engines`, the default): each project's builds run on a
+//! Docker Engine of its own that depot-server starts, so no project ever reaches another's
+//! layer cache or cache mounts; `depot cache reset` (ours and the official CLI's) empties it;
+//! an idle builder stops and comes back with its cache; and no engine outlives its server.
+//!
+//! Builds write `/stamp`, a fresh UUID, so a step that ran shows a new one and a step that came
+//! from the cache shows the old one; the result is exported with `-o type=local`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use depot_core::proto::depot::core::v1::CreateProjectRequest;
+use depot_tests::{Cli, Server, busybox_rootfs, text};
+
+/// Writes a fresh UUID to the project's `shared` cache mount, and copies it to `/stamp`.
+const WRITER: &str = "FROM scratch\nCOPY --from=rootfs / /\n\
+    RUN --mount=type=cache,target=/cache,id=shared \
+    sh -c 'cat /proc/sys/kernel/random/uuid > /cache/leak && cat /cache/leak > /stamp'\n";
+
+/// Copies whatever the `shared` cache mount holds to `/seen` (nothing when it is empty).
+const READER: &str = "FROM scratch\nCOPY --from=rootfs / /\n\
+    RUN --mount=type=cache,target=/cache,id=shared \
+    sh -c 'cat /cache/leak > /seen 2>/dev/null; cat /proc/sys/kernel/random/uuid > /stamp'\n";
+
+/// Two Dockerfiles, one root file system (the same for every project, so layers would match
+/// if caches were shared) and a scratch directory.
+struct Contexts {
+    writer: PathBuf,
+    reader: PathBuf,
+    rootfs: tempfile::TempDir,
+    work: tempfile::TempDir,
+}
+
+impl Contexts {
+    fn new() -> Contexts {
+        let work = tempfile::tempdir().unwrap();
+        let context = |name: &str, dockerfile: &str| {
+            let dir = work.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+            dir
+        };
+        Contexts {
+            writer: context("writer", WRITER),
+            reader: context("reader", READER),
+            rootfs: busybox_rootfs(),
+            work,
+        }
+    }
+
+    /// Builds `context` in `project` with `cli`, exporting the result; returns the exported
+    /// file `name` ("" when absent).
+    fn build(&self, cli: &Cli, project: &str, context: &Path, name: &str) -> String {
+        let out = self.work.path().join(format!("out-{}", unique()));
+        let args = [
+            "build",
+            "--project",
+            project,
+            "--progress",
+            "plain",
+            "--build-context",
+            &format!("rootfs={}", self.rootfs.path().display()),
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            &context.display().to_string(),
+        ];
+        let output = cli.run(&args);
+        assert!(
+            output.status.success(),
+            "depot build in {project} failed:\n{}",
+            text(&output.stderr)
+        );
+        std::fs::read_to_string(out.join(name)).unwrap_or_default()
+    }
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// Waits until `done` holds (or fails after `limit`).
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn projects_never_share_a_cache_and_a_reset_empties_it() {
+    let server = Server::start().await;
+    let a = server.bootstrap("alice");
+    let b = server.bootstrap("bob"); // another organization
+    let c = server
+        .client(&a.token)
+        .project_admin()
+        .create_project(CreateProjectRequest {
+            name: "neighbour".into(),
+            organization_id: Some(a.org_id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("CreateProject")
+        .project
+        .expect("a project")
+        .project_id; // the same organization as A
+    let alice = Cli::ours(&server).env("DEPOT_TOKEN", &a.token);
+    let bob = Cli::ours(&server).env("DEPOT_TOKEN", &b.token);
+    let contexts = Contexts::new();
+
+    // A's cache: the second build of the writer is cached, and the reader sees A's cache mount.
+    let first = contexts.build(&alice, &a.project_id, &contexts.writer, "stamp");
+    assert!(!first.is_empty());
+    assert_eq!(
+        contexts.build(&alice, &a.project_id, &contexts.writer, "stamp"),
+        first,
+        "A's second build should come from A's cache"
+    );
+    assert_eq!(
+        contexts.build(&alice, &a.project_id, &contexts.reader, "seen"),
+        first,
+        "the reader sees the cache mount of its own project"
+    );
+
+    // Another organization's project, and another project of A's organization: neither sees
+    // A's cache mount, and neither gets A's layers.
+    let mut stamps = Vec::new();
+    for (cli, project) in [(&bob, &b.project_id), (&alice, &c)] {
+        assert_eq!(
+            contexts.build(cli, project, &contexts.reader, "seen"),
+            "",
+            "project {project} saw A's cache mount"
+        );
+        let stamp = contexts.build(cli, project, &contexts.writer, "stamp");
+        assert_ne!(stamp, first, "project {project} got A's layer cache");
+        stamps.push(stamp);
+    }
+    assert!(server.engines() >= 3, "one builder per project");
+
+    // `depot cache reset` (ours): A's next build runs every step again.
+    alice.ok(&["cache", "reset", "--project", &a.project_id]);
+    let after_ours = contexts.build(&alice, &a.project_id, &contexts.writer, "stamp");
+    assert_ne!(after_ours, first, "the build after a reset was cached");
+    assert_eq!(
+        contexts.build(&alice, &a.project_id, &contexts.writer, "stamp"),
+        after_ours,
+        "the build after that is cached again"
+    );
+    // The official CLI's reset too.
+    let official = Cli::official(&server).env("DEPOT_TOKEN", &a.token);
+    official.ok(&["cache", "reset", "--project", &a.project_id]);
+    assert_ne!(
+        contexts.build(&alice, &a.project_id, &contexts.writer, "stamp"),
+        after_ours,
+        "the build after the official CLI's reset was cached"
+    );
+    // B's cache was left alone by A's resets.
+    assert_eq!(
+        contexts.build(&bob, &b.project_id, &contexts.writer, "stamp"),
+        stamps[0],
+        "B's cache did not survive A's resets"
+    );
+}
+
+#[tokio::test]
+async fn idle_builders_stop_and_come_back_with_their_cache_and_none_outlives_its_server() {
+    let mut server = Server::start_with(vec!["--builder-idle-timeout".into(), "2s".into()]).await;
+    let boot = server.bootstrap("idle");
+    let cli = Cli::ours(&server).env("DEPOT_TOKEN", &boot.token);
+    let contexts = Contexts::new();
+    let stamp = contexts.build(&cli, &boot.project_id, &contexts.writer, "stamp");
+    assert_eq!(
+        server.engines(),
+        1,
+        "the build started the project's builder"
+    );
+
+    // Idle for longer than the timeout: stopped; the next build starts it again, cached.
+    wait_until(Duration::from_secs(30), "the idle builder's stop", || {
+        server.engines() == 0
+    });
+    assert_eq!(
+        contexts.build(&cli, &boot.project_id, &contexts.writer, "stamp"),
+        stamp,
+        "the restarted builder lost its cache"
+    );
+
+    // A server killed outright takes its engines with it; its successor cleans up and builds
+    // from the same cache.
+    assert_eq!(server.engines(), 1);
+    server.restart();
+    wait_until(
+        Duration::from_secs(30),
+        "the killed server's engine stop",
+        || server.engines() == 0,
+    );
+    assert_eq!(
+        contexts.build(&cli, &boot.project_id, &contexts.writer, "stamp"),
+        stamp,
+        "the builder lost its cache across a server restart"
+    );
+
+    // SIGTERM: the server stops its engines before it exits.
+    assert_eq!(server.engines(), 1);
+    server.stop();
+    assert_eq!(server.engines(), 0, "an engine outlived its server");
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main command: installs what is needed, starts depot-server on its embedded defaults
-# (SQLite and blobs in a data directory, the local Docker Engine's BuildKit as the builder),
+# (SQLite and blobs in a data directory, a Docker Engine per project as the builder, which
+# depot-server starts itself: it runs as root),
 # bootstraps an organization, a project and a token, then runs a real build of examples/image
 # that is saved to depot-server's registry, pulled back into Docker, run, and pushed to a
 # second registry — with depot-rs's CLI, and the same build with the official depot CLI.
@@ -18,9 +19,12 @@ BIN="$REPO_ROOT/target/release"
 
 export DEPOT_SERVER_DATA_DIR="${DEPOT_SERVER_DATA_DIR:-$(mktemp -d /tmp/depot-demo.XXXXXX)}"
 log "starting depot-server (data in $DEPOT_SERVER_DATA_DIR)"
-"$BIN/depot-server" --listen 127.0.0.1:0 >"$DEPOT_SERVER_DATA_DIR/server.log" 2>&1 &
+SERVER=("$BIN/depot-server" --listen 127.0.0.1:0)
+[ "$(id -u)" = 0 ] || SERVER=(sudo --preserve-env=DEPOT_SERVER_DATA_DIR "${SERVER[@]}")
+"${SERVER[@]}" >"$DEPOT_SERVER_DATA_DIR/server.log" 2>&1 &
 SERVER_PID=$!
-CLEANUPS+=('kill $SERVER_PID 2>/dev/null')
+# SIGTERM: depot-server stops the builder engines it started, then exits.
+CLEANUPS+=('kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null')
 for _ in $(seq 100); do
   URL="$(sed -n 's/^depot-server listening on //p' "$DEPOT_SERVER_DATA_DIR/server.log")"
   [ -n "$URL" ] && break
@@ -30,7 +34,7 @@ done
 echo "depot-server is serving Depot's API at $URL"
 
 log "bootstrapping an organization, user, project and token"
-BOOT="$("$BIN/depot-server" bootstrap --output json)"
+BOOT="$(as_root env DEPOT_SERVER_DATA_DIR="$DEPOT_SERVER_DATA_DIR" "$BIN/depot-server" bootstrap --output json)"
 TOKEN="$(printf '%s' "$BOOT" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')"
 PROJECT="$(printf '%s' "$BOOT" | sed -n 's/.*"project_id":"\([^"]*\)".*/\1/p')"
 echo "project $PROJECT, token ${TOKEN:0:8}…"

@@ -71,6 +71,10 @@ impl Slots {
     pub fn clean_stale(&self) -> usize {
         let mut cleaned = 0;
         for index in 0..self.count {
+            // Only slots that were ever used have a lock file.
+            if !self.root.join(format!("{index}.lock")).exists() {
+                continue;
+            }
             let Ok(Some(slot)) = self.try_claim(index) else {
                 continue;
             };

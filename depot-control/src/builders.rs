@@ -38,6 +38,32 @@ impl BuilderArch {
     }
 }
 
+/// A project's cache policy, which its builders apply after each build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// The cache is pruned (least recently used first) to at most this many bytes; 0: no limit.
+    pub keep_bytes: u64,
+    /// Cache not used for this many days is pruned; 0: no limit.
+    pub keep_days: u32,
+}
+
+/// What one of a project's builders caches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheUsage {
+    /// The builder's architecture.
+    pub arch: BuilderArch,
+    /// Bytes its cache holds.
+    pub bytes: u64,
+    /// Cache records.
+    pub entries: u64,
+    /// When a build last used it.
+    pub last_used: Option<SystemTime>,
+    /// `running`, `starting`, `stopping` or `stopped`.
+    pub state: &'static str,
+    /// Builds running on it now.
+    pub running_builds: usize,
+}
+
 /// A running build asking for a builder.
 #[derive(Clone, Debug)]
 pub struct BuilderRequest {
@@ -52,6 +78,8 @@ pub struct BuilderRequest {
     /// The build is isolated (a fork's pull request): it must get a builder whose cache no
     /// other build shares, emptied before anything else builds there.
     pub isolated: bool,
+    /// The project's cache policy.
+    pub cache_policy: CachePolicy,
 }
 
 /// The answer to a [`BuilderRequest`].
@@ -128,6 +156,11 @@ pub trait BuilderProvider: Send + Sync + Debug + 'static {
     /// running now may finish first). A provider whose builders several projects share cannot,
     /// and says so.
     fn reset_cache(&self, project_id: &str) -> BoxFuture<'_, Result<(), BuilderError>>;
+
+    /// What `project_id`'s builders cache, one entry per builder (none before its first
+    /// build). A provider whose builders several projects share cannot say, and says so.
+    fn cache_usage(&self, project_id: &str)
+    -> BoxFuture<'_, Result<Vec<CacheUsage>, BuilderError>>;
 }
 
 /// `failed_precondition` for what no builder here can do, `unavailable` for what cannot be

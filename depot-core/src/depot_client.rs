@@ -5,7 +5,9 @@ use crate::proto::depot::build::v1::RegistryServiceClient;
 use crate::proto::depot::cli::v1::{BuildServiceClient, PushServiceClient};
 use crate::proto::depot::cli::v1beta1::{LoginServiceClient, ProjectsServiceClient};
 use crate::proto::depot::core::v1::{OrganizationServiceClient, ProjectServiceClient};
-use crate::proto::depotrs::v1::{RegistryRetentionServiceClient, TrustPolicyServiceClient};
+use crate::proto::depotrs::v1::{
+    CacheServiceClient, RegistryRetentionServiceClient, TrustPolicyServiceClient,
+};
 
 /// A client of Depot's API (hosted at `api.depot.dev` or served by `depot-server`).
 ///
@@ -80,5 +82,10 @@ impl DepotClient {
     /// [`project_admin`](Self::project_admin).
     pub fn trust_policies(&self) -> TrustPolicyServiceClient {
         TrustPolicyServiceClient::new(self.connect.clone())
+    }
+
+    /// `depotrs.v1.CacheService`: what a project's build cache holds (depot-server only).
+    pub fn cache(&self) -> CacheServiceClient {
+        CacheServiceClient::new(self.connect.clone())
     }
 }

@@ -91,6 +91,7 @@ fn request(build: &str) -> BuilderRequest {
         arch: BuilderArch::host().expect("an amd64 or arm64 machine"),
         expires_at: SystemTime::now() + Duration::from_secs(3600),
         isolated: false,
+        cache_policy: Default::default(),
     }
 }
 

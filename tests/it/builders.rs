@@ -3,13 +3,16 @@
 //! layer cache or cache mounts; `depot cache reset` (ours and the official CLI's) empties it;
 //! an idle builder stops and comes back with its cache; and no engine outlives its server.
 //!
+//! The project's cache policy is applied after each build (`keep_bytes`), and `depot cache
+//! show` reports what the cache holds.
+//!
 //! Builds write `/stamp`, a fresh UUID, so a step that ran shows a new one and a step that came
 //! from the cache shows the old one; the result is exported with `-o type=local`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use depot_core::proto::depot::core::v1::CreateProjectRequest;
+use depot_core::proto::depot::core::v1::{CachePolicy, CreateProjectRequest, UpdateProjectRequest};
 use depot_tests::{Cli, Server, busybox_rootfs, text};
 
 /// Writes a fresh UUID to the project's `shared` cache mount, and copies it to `/stamp`.
@@ -143,6 +146,24 @@ async fn projects_never_share_a_cache_and_a_reset_empties_it() {
         stamps.push(stamp);
     }
     assert!(server.engines() >= 3, "one builder per project");
+    // `depot-server builders list`: one running builder per project, each with its cache.
+    let listed: serde_json::Value =
+        serde_json::from_str(&server.admin_ok(&["builders", "list", "--output", "json"])).unwrap();
+    let mut projects: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            assert_eq!(b["state"], "running", "{listed}");
+            assert_eq!(b["arch"], "amd64", "{listed}");
+            assert!(b["cache_bytes"].as_u64().unwrap() > 0, "{listed}");
+            b["project_id"].as_str().unwrap()
+        })
+        .collect();
+    projects.sort_unstable();
+    let mut expected = vec![a.project_id.as_str(), b.project_id.as_str(), c.as_str()];
+    expected.sort_unstable();
+    assert_eq!(projects, expected, "{listed}");
 
     // `depot cache reset` (ours): A's next build runs every step again.
     alice.ok(&["cache", "reset", "--project", &a.project_id]);
@@ -211,4 +232,82 @@ async fn idle_builders_stop_and_come_back_with_their_cache_and_none_outlives_its
     assert_eq!(server.engines(), 1);
     server.stop();
     assert_eq!(server.engines(), 0, "an engine outlived its server");
+}
+
+#[tokio::test]
+async fn a_projects_cache_stays_within_its_keep_bytes() {
+    const KEEP: i64 = 16 << 20;
+    const LAYER: usize = 6 << 20;
+    let server = Server::start().await;
+    let boot = server.bootstrap("policy");
+    server
+        .client(&boot.token)
+        .project_admin()
+        .update_project(UpdateProjectRequest {
+            project_id: boot.project_id.clone(),
+            cache_policy: Some(CachePolicy {
+                keep_bytes: KEEP,
+                keep_days: 14,
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("UpdateProject");
+    let cli = Cli::ours(&server).env("DEPOT_TOKEN", &boot.token);
+    let contexts = Contexts::new();
+    std::os::unix::fs::symlink("busybox", contexts.rootfs.path().join("bin/head")).unwrap();
+    let context = contexts.work.path().join("layers");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM scratch\nCOPY --from=rootfs / /\nARG NONCE\n\
+             RUN head -c {LAYER} /dev/urandom > /blob && echo $NONCE > /stamp\n"
+        ),
+    )
+    .unwrap();
+    let show = || -> serde_json::Value {
+        let out = cli.ok(&[
+            "cache",
+            "show",
+            "--project",
+            &boot.project_id,
+            "--output",
+            "json",
+        ]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    // Five builds of 6 MiB of new layers each: 30 MiB made, never more than 16 MiB kept.
+    for nonce in 0..5 {
+        let nonce = nonce.to_string();
+        let args = [
+            "build",
+            "--project",
+            &boot.project_id,
+            "--progress",
+            "plain",
+            "--build-context",
+            &format!("rootfs={}", contexts.rootfs.path().display()),
+            "--build-arg",
+            &format!("NONCE={nonce}"),
+            &context.display().to_string(),
+        ];
+        let out = cli.run(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let shown = show();
+        let builder = &shown[0];
+        assert_eq!(builder["arch"], "amd64", "{shown}");
+        assert_eq!(builder["state"], "running", "{shown}");
+        assert_eq!(builder["keep_bytes"], KEEP, "{shown}");
+        let bytes = builder["bytes"].as_i64().expect("bytes");
+        assert!(
+            bytes <= KEEP,
+            "the cache holds {bytes} bytes, over its {KEEP}: {shown}"
+        );
+        assert!(
+            bytes >= LAYER as i64,
+            "the cache lost the latest build's layer ({bytes} bytes): {shown}"
+        );
+        assert!(builder["last_used_at"].is_string(), "{shown}");
+    }
 }

@@ -8,20 +8,63 @@ use depot_control::{Store, approve_login};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    BuildCommand, Command, LoginCommand, OrgCommand, Output, ProjectCommand, StoreArgs,
-    TokenCommand, UserCommand,
+    BuildCommand, BuildersCommand, Command, LoginCommand, OrgCommand, Output, ProjectCommand,
+    StoreArgs, TokenCommand, UserCommand,
 };
 
 /// Runs one admin command.
 pub async fn run(store_args: &StoreArgs, command: Command) -> anyhow::Result<()> {
     let store = Store::open(&store_args.database_url()).await?;
-    let result = dispatch(&store, command).await;
+    let result = dispatch(&store, store_args, command).await;
     store.close().await;
     result
 }
 
-async fn dispatch(store: &Store, command: Command) -> anyhow::Result<()> {
+/// `builders list`: the instances on disk, whether their engine runs, their cache and their
+/// project's running builds.
+async fn list_builders(store: &Store, dir: &std::path::Path, output: Output) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for instance in depot_build::server::engines::inventory(dir) {
+        let usage = instance.usage.unwrap_or_default();
+        rows.push(json!({
+            "project_id": instance.project,
+            "arch": instance.arch,
+            "state": if instance.running { "running" } else { "stopped" },
+            "cache_bytes": usage.bytes,
+            "cache_entries": usage.entries,
+            "running_builds": store.running_builds(&instance.project).await?,
+            "last_used_at": usage.last_used().map(|at| humantime::format_rfc3339_seconds(at).to_string()),
+            "dir": instance.dir,
+        }));
+    }
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Output::Text => {
+            if rows.is_empty() {
+                println!("no builders yet (a project's first build starts its builder)");
+            }
+            for row in &rows {
+                println!(
+                    "{}  {}  {:8}  {:>12} bytes  {:>5} entries  {} running  last used {}",
+                    row["project_id"].as_str().unwrap_or_default(),
+                    row["arch"].as_str().unwrap_or_default(),
+                    row["state"].as_str().unwrap_or_default(),
+                    row["cache_bytes"],
+                    row["cache_entries"],
+                    row["running_builds"],
+                    row["last_used_at"].as_str().unwrap_or("never"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn dispatch(store: &Store, store_args: &StoreArgs, command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Builders(BuildersCommand::List { output }) => {
+            list_builders(store, &store_args.data_dir().join("builders"), output).await?;
+        }
         Command::Build(BuildCommand::Show { id, output }) => {
             let build = store
                 .get_build(&id)

@@ -322,6 +322,9 @@ pub enum Command {
     /// Builds: their steps, and canceling a running one.
     #[command(subcommand)]
     Build(BuildCommand),
+    /// The per-project builders of this data directory.
+    #[command(subcommand)]
+    Builders(BuildersCommand),
     /// Create an organization, a user in it, a project and a user token, and print them:
     /// everything a fresh install needs to be used.
     Bootstrap {
@@ -468,6 +471,18 @@ pub enum LoginCommand {
         /// The user to log in as (id or name).
         #[arg(long)]
         user: String,
+    },
+}
+
+/// `builders …`
+#[derive(Subcommand, Debug)]
+pub enum BuildersCommand {
+    /// List the per-project builders: project, architecture, state (running or stopped), the
+    /// cache it held after its last build, running builds, last use.
+    List {
+        /// Output format.
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Output,
     },
 }
 

@@ -286,6 +286,20 @@ impl BuilderProvider for BuilderPool {
         futures_util::future::ready(()).boxed()
     }
 
+    /// The pool's builders are shared by every project, so what one project caches is not
+    /// known apart from the others.
+    fn cache_usage(
+        &self,
+        _project_id: &str,
+    ) -> BoxFuture<'_, Result<Vec<depot_control::builders::CacheUsage>, BuilderError>> {
+        futures_util::future::ready(Err(BuilderError::Unsupported(
+            "this server's builders are shared by every project (--builder local, \
+             --remote-builder): no project's cache is its own to measure"
+                .into(),
+        )))
+        .boxed()
+    }
+
     /// The pool's builders are shared by every project (isolated ones are emptied after each
     /// build anyway), so one project's cache cannot be emptied alone.
     fn reset_cache(&self, _project_id: &str) -> BoxFuture<'_, Result<(), BuilderError>> {
@@ -406,6 +420,7 @@ mod tests {
             arch,
             expires_at: SystemTime::now() + Duration::from_secs(600),
             isolated: false,
+            cache_policy: Default::default(),
         }
     }
 

@@ -37,8 +37,9 @@ impl ControlPlane {
         let builders = self.builders.as_ref().ok_or_else(|| {
             ConnectError::new(
                 Code::Unavailable,
-                "this depot-server has no builders: start it with --builder local (needs a \
-                 running Docker Engine) or --remote-builder tcp://<buildkitd>",
+                "this depot-server has no builders: start it with --builder engines (a Docker \
+                 Engine per project; needs root) or --builder local, or --remote-builder \
+                 tcp://<buildkitd>",
             )
         })?;
         let arch = match BuilderPlatform::try_from(request.platform) {
@@ -58,6 +59,7 @@ impl ControlPlane {
                 arch,
                 expires_at,
                 isolated: build.isolated != 0,
+                cache_policy: self.cache_policy(&build.project_id).await?,
             })
             .await?;
         let connection = match answer {

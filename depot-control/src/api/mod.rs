@@ -4,6 +4,7 @@
 mod build_lifecycle;
 mod build_page;
 mod builds;
+mod cache;
 mod login;
 
 pub use login::approve_login;
@@ -32,7 +33,7 @@ use depot_core::connect::ConnectError;
 use depot_core::proto::depot::cli::v1::{build_service, push_service};
 use depot_core::proto::depot::cli::v1beta1::{login_service, projects_service};
 use depot_core::proto::depot::core::v1::{organization_service, project_service};
-use depot_core::proto::depotrs::v1::{oidc_service, trust_policy_service};
+use depot_core::proto::depotrs::v1::{cache_service, oidc_service, trust_policy_service};
 
 /// Settings of the control plane.
 #[derive(Clone, Debug)]
@@ -195,6 +196,10 @@ impl ControlPlane {
             }
             trust_policy_service::ADD_TRUST_POLICY => {
                 self.call(headers, body, |p, r| self.add_any_trust_policy(p, r))
+                    .await
+            }
+            cache_service::GET_CACHE_USAGE => {
+                self.call(headers, body, |p, r| self.get_cache_usage(p, r))
                     .await
             }
             oidc_service::EXCHANGE_TOKEN => {

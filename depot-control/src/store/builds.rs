@@ -176,6 +176,16 @@ impl Store {
         .await?)
     }
 
+    /// How many of `project_id`'s builds are running.
+    pub async fn running_builds(&self, project_id: &str) -> Result<i64, StoreError> {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM builds WHERE project_id = $1 AND status = 1")
+                .bind(project_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count)
+    }
+
     /// Notes that a running build's client is alive. Returns false if the build is not running.
     pub async fn touch_build(&self, id: &str) -> Result<bool, StoreError> {
         let result =

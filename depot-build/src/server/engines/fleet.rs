@@ -26,10 +26,12 @@ use std::time::{Duration, Instant};
 
 use depot_control::builders::{
     ActiveBuilder, BuilderArch, BuilderConnection, BuilderError, BuilderProvider, BuilderRequest,
+    CachePolicy, CacheUsage,
 };
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 
+use super::upkeep::{self, Usage};
 use super::{Engine, EngineError, Slots};
 use crate::server::{Builder as _, BuilderCa, BuilderPool, LocalBuilder, LocalBuilderConfig};
 
@@ -75,6 +77,8 @@ struct Inner {
     arch: BuilderArch,
     others: BuilderPool,
     state: Mutex<State>,
+    /// Woken whenever an instance's cache has been tidied after a build.
+    tidied: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -101,6 +105,26 @@ struct Instance {
     last_used: Instant,
     /// Its state is to be deleted once it has stopped (a cache reset).
     reset: bool,
+    /// The project's cache policy, as its latest build brought it.
+    policy: CachePolicy,
+    /// Tidyings (policy, measurement) under way after builds.
+    tidying: usize,
+    /// The last measurement of its cache.
+    usage: Option<Usage>,
+}
+
+impl Instance {
+    fn new(phase: Phase) -> Self {
+        Instance {
+            phase,
+            builds: HashSet::new(),
+            last_used: Instant::now(),
+            reset: false,
+            policy: CachePolicy::default(),
+            tidying: 0,
+            usage: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -115,6 +139,8 @@ enum Phase {
 #[derive(Debug)]
 struct Running {
     engine: tokio::sync::Mutex<Option<Engine>>,
+    /// The engine's API socket.
+    socket: PathBuf,
     bridge: LocalBuilder,
 }
 
@@ -153,6 +179,7 @@ impl Fleet {
                 arch,
                 others,
                 state: Mutex::default(),
+                tidied: tokio::sync::Notify::new(),
             }),
         };
         tokio::spawn(reap_idle(Arc::downgrade(&fleet.inner)));
@@ -228,15 +255,9 @@ impl Fleet {
                     arch,
                 };
                 if !state.instances.contains_key(&key) {
-                    state.instances.insert(
-                        key.clone(),
-                        Instance {
-                            phase: Phase::Stopping,
-                            builds: HashSet::new(),
-                            last_used: Instant::now(),
-                            reset: true,
-                        },
-                    );
+                    let mut instance = Instance::new(Phase::Stopping);
+                    instance.reset = true;
+                    state.instances.insert(key.clone(), instance);
                     wipes.push(key);
                 }
             }
@@ -296,12 +317,8 @@ impl Inner {
             let instance = state
                 .instances
                 .entry(key.clone())
-                .or_insert_with(|| Instance {
-                    phase: Phase::Stopped,
-                    builds: HashSet::new(),
-                    last_used: Instant::now(),
-                    reset: false,
-                });
+                .or_insert_with(|| Instance::new(Phase::Stopped));
+            instance.policy = request.cache_policy;
             match &instance.phase {
                 Phase::Running(running)
                     if !instance.reset && instance.builds.len() < concurrency =>
@@ -482,6 +499,7 @@ impl Inner {
         .await;
         match bridge {
             Ok(bridge) => Ok(Running {
+                socket: engine.socket().to_owned(),
                 engine: tokio::sync::Mutex::new(Some(engine)),
                 bridge,
             }),
@@ -509,6 +527,9 @@ impl Inner {
         if let Some(instance) = self.state().instances.get_mut(&key) {
             instance.phase = Phase::Stopped;
             instance.reset = false;
+            if reset {
+                instance.usage = None;
+            }
         }
         tracing::info!(project = %key.project, reset, "builder stopped");
     }
@@ -537,15 +558,125 @@ impl Inner {
         };
         instance.builds.remove(build_id);
         instance.last_used = Instant::now();
+        instance.usage.get_or_insert_default().last_used_ms = Some(now_ms());
         if let Phase::Running(running) = &instance.phase {
             running.bridge.evict(build_id);
+            let running = running.clone();
             if instance.reset && instance.builds.is_empty() {
-                let running = running.clone();
                 instance.phase = Phase::Stopping;
                 tokio::spawn(self.clone().stop(lease.key, running));
+            } else {
+                instance.tidying += 1;
+                let policy = instance.policy;
+                tokio::spawn(self.clone().tidy(lease.key, running, policy));
             }
         }
         true
+    }
+
+    /// Applies the project's cache policy to an instance after a build, and measures it.
+    async fn tidy(self: Arc<Self>, key: Key, running: Arc<Running>, policy: CachePolicy) {
+        let measured = upkeep::tidy(&running.socket, policy).await;
+        drop(running);
+        let saved = {
+            let mut state = self.state();
+            let Some(instance) = state.instances.get_mut(&key) else {
+                return;
+            };
+            instance.tidying -= 1;
+            match measured {
+                Ok((bytes, entries)) => {
+                    let usage = instance.usage.get_or_insert_default();
+                    (usage.bytes, usage.entries) = (bytes, entries);
+                    Some(*usage)
+                }
+                Err(problem) => {
+                    tracing::warn!(
+                        project = %key.project,
+                        "applying the cache policy after a build failed: {problem}"
+                    );
+                    None
+                }
+            }
+        };
+        if let Some(usage) = saved
+            && let Err(err) = usage.save(&self.instance_dir(&key))
+        {
+            tracing::warn!(project = %key.project, %err, "keeping the cache's size failed");
+        }
+        self.tidied.notify_waiters();
+    }
+
+    /// What `project`'s instances cache, once the tidyings under way are done.
+    async fn usage(&self, project: &str) -> Vec<CacheUsage> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let snapshot = loop {
+            let tidied = self.tidied.notified();
+            {
+                let state = self.state();
+                let busy = state
+                    .instances
+                    .iter()
+                    .any(|(key, i)| key.project == project && i.tidying > 0);
+                if !busy || Instant::now() > deadline {
+                    break self.snapshot(&state, project);
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), tidied).await;
+        };
+        let mut usage = Vec::new();
+        for (mut entry, running) in snapshot {
+            if let Some(running) = running
+                && let Ok((bytes, entries)) = upkeep::measure(&running.socket).await
+            {
+                (entry.bytes, entry.entries) = (bytes, entries);
+            }
+            usage.push(entry);
+        }
+        usage
+    }
+
+    /// Each of `project`'s instances (known to this run, or left on disk by an earlier one):
+    /// what is known of its cache, and the instance if it runs (to measure it live).
+    fn snapshot(&self, state: &State, project: &str) -> Vec<(CacheUsage, Option<Arc<Running>>)> {
+        let mut snapshot = Vec::new();
+        for arch in [BuilderArch::Amd64, BuilderArch::Arm64] {
+            let key = Key {
+                project: project.to_owned(),
+                arch,
+            };
+            let dir = self.instance_dir(&key);
+            let (state_name, builds, usage, running) = match state.instances.get(&key) {
+                Some(instance) => {
+                    let (name, running) = match &instance.phase {
+                        Phase::Running(running) => ("running", Some(running.clone())),
+                        Phase::Starting => ("starting", None),
+                        Phase::Stopping => ("stopping", None),
+                        Phase::Stopped => ("stopped", None),
+                    };
+                    let usage = instance.usage.or_else(|| Usage::load(&dir));
+                    (name, instance.builds.len(), usage, running)
+                }
+                None if dir.is_dir() => ("stopped", 0, Usage::load(&dir), None),
+                None => continue,
+            };
+            if usage.is_none() && running.is_none() {
+                continue;
+            }
+            let usage = usage.unwrap_or_default();
+            snapshot.push((
+                CacheUsage {
+                    arch,
+                    bytes: usage.bytes,
+                    entries: usage.entries,
+                    last_used: usage.last_used(),
+                    state: state_name,
+                    running_builds: builds,
+                },
+                running,
+            ));
+        }
+        snapshot
     }
 
     /// Stops the instances idle for longer than the idle timeout.
@@ -588,6 +719,13 @@ async fn reap_idle(fleet: std::sync::Weak<Inner>) {
     }
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
 fn pending(retry_after: Duration) -> BuilderConnection {
     BuilderConnection::Pending { retry_after }
 }
@@ -627,5 +765,17 @@ impl BuilderProvider for Fleet {
     fn reset_cache(&self, project_id: &str) -> BoxFuture<'_, Result<(), BuilderError>> {
         let project_id = project_id.to_owned();
         async move { self.reset_project(&project_id).await }.boxed()
+    }
+
+    fn cache_usage(
+        &self,
+        project_id: &str,
+    ) -> BoxFuture<'_, Result<Vec<CacheUsage>, BuilderError>> {
+        let project_id = project_id.to_owned();
+        async move {
+            let project = instance_name(&project_id)?;
+            Ok(self.inner.usage(&project).await)
+        }
+        .boxed()
     }
 }

@@ -6,17 +6,22 @@
 //! - [`engine`]: one Docker Engine: started with everything of its own, stopped, its state kept.
 //! - [`fleet`]: the [`Fleet`], the `BuilderProvider` that gives each project its own instances:
 //!   started on a build's demand, stopped when idle, emptied by a cache reset.
+//! - [`upkeep`]: the project's cache policy applied after each build, and the cache measured.
+//! - [`inventory`]: the instances of a data directory, for `depot-server builders list`.
 //!
 //! Starting engines needs root (dockerd does).
 
 pub mod engine;
 pub mod fleet;
+pub mod inventory;
 pub mod slot;
+pub mod upkeep;
 
 use std::path::PathBuf;
 
 pub use engine::Engine;
 pub use fleet::{Fleet, FleetConfig};
+pub use inventory::{InstanceReport, inventory};
 pub use slot::{Slot, Slots};
 
 /// Why an engine could not be started or stopped.

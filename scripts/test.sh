@@ -12,7 +12,6 @@ install_system_packages
 install_official_cli
 install_python_clients
 start_dockerd
-start_isolated_dockerd
 start_postgres
 start_s3
 

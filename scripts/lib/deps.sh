@@ -155,38 +155,6 @@ PIN
   exit 1
 }
 
-# A second Docker Engine for isolated builds (pull requests from forks): its own data root (so its
-# own BuildKit cache and image store), exec root, socket and containerd namespace, on a bridge of
-# its own, left running like the first. Needs start_dockerd first (it installs dockerd). Sets
-# DEPOT_TEST_ISOLATED_DOCKER_HOST, which depot-server takes as --isolated-docker-host.
-start_isolated_dockerd() {
-  local run=/run/depot-rs-isolated root=/var/lib/depot-rs-isolated bridge=depotrs-iso0
-  local host="unix://$run/docker.sock"
-  export DEPOT_TEST_ISOLATED_DOCKER_HOST="$host"
-  DOCKER_HOST="$host" docker info >/dev/null 2>&1 && return
-  as_root mkdir -p "$run" "$root"
-  if ! ip link show "$bridge" >/dev/null 2>&1; then
-    as_root ip link add name "$bridge" type bridge
-    as_root ip addr add 172.31.254.1/24 dev "$bridge"
-    as_root ip link set "$bridge" up
-  fi
-  echo '{"features":{"containerd-snapshotter":true}}' | as_root tee "$run/daemon.json" >/dev/null
-  log "starting the isolated builder's dockerd on $host (log: $CACHE_DIR/dockerd-isolated.log)"
-  mkdir -p "$CACHE_DIR"
-  as_root sh -c "nohup dockerd --config-file '$run/daemon.json' --data-root '$root' \
-    --exec-root '$run/exec' --pidfile '$run/docker.pid' -H '$host' --bridge '$bridge' \
-    --iptables=false --ip6tables=false --containerd-namespace depot-rs-isolated \
-    --containerd-plugins-namespace depot-rs-isolated-plugins \
-    >'$CACHE_DIR/dockerd-isolated.log' 2>&1 &"
-  for _ in $(seq 60); do
-    DOCKER_HOST="$host" docker info >/dev/null 2>&1 && return
-    sleep 1
-  done
-  tail -n 20 "$CACHE_DIR/dockerd-isolated.log" >&2
-  echo "error: the isolated builder's dockerd did not start" >&2
-  exit 1
-}
-
 # oras-py (the OCI artifact client) and moto (an S3-compatible server) from PyPI in a venv;
 # sets DEPOT_TEST_PYTHON.
 install_python_clients() {

@@ -283,6 +283,17 @@ impl Server {
         let _ = child.wait();
     }
 
+    /// The directories of the builders in this server's data directory
+    /// (`<project>-<arch>`, `ephemeral-<build>-<arch>`).
+    pub fn builder_dirs(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.path().join("builders"))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// The builder engines (dockerd processes) running with their state in this server's data
     /// directory.
     pub fn engines(&self) -> usize {

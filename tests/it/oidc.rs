@@ -33,15 +33,6 @@ impl Setup {
         Self::with_args(Vec::new()).await
     }
 
-    /// A setup whose server has an isolated builder (the second Docker Engine test.sh starts).
-    async fn with_isolated_builder() -> Setup {
-        let host = std::env::var("DEPOT_TEST_ISOLATED_DOCKER_HOST").expect(
-            "DEPOT_TEST_ISOLATED_DOCKER_HOST is not set: run scripts/test.sh, which starts the \
-             isolated builder's Docker Engine",
-        );
-        Self::with_args(vec!["--isolated-docker-host".into(), host]).await
-    }
-
     async fn with_args(mut args: Vec<String>) -> Setup {
         let github = TestIssuer::start("/github").await;
         let gitlab = TestIssuer::start("/gitlab").await;
@@ -279,7 +270,8 @@ async fn a_github_actions_job_builds_saves_and_pulls_with_its_oidc_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_ci_tokens_are_refused_clearly_and_change_nothing() {
-    let setup = Setup::new().await;
+    // The shared local builder and no isolated one: a fork's build has nowhere to run.
+    let setup = Setup::with_args(vec!["--builder".into(), "local".into()]).await;
     let policy = setup.trust_github("acme", "app").await;
     let stranger = TestIssuer::start("/github").await;
     let rootfs = busybox_rootfs();
@@ -387,7 +379,8 @@ async fn bad_ci_tokens_are_refused_clearly_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fork_pull_requests_build_isolated_from_the_projects_cache_and_registry() {
-    let setup = Setup::with_isolated_builder().await;
+    // Per-project builders: a fork's build gets an ephemeral builder of its own.
+    let setup = Setup::new().await;
     setup.trust_github("acme", "app").await;
     let rootfs = busybox_rootfs();
     let trusted = Cli::ours(&setup.server).env("DEPOT_TOKEN", &setup.token);
@@ -517,6 +510,23 @@ async fn fork_pull_requests_build_isolated_from_the_projects_cache_and_registry(
         .await
         .expect_err("an isolated build has nothing to pull");
     assert!(pull_info.message().contains("not saved"), "{pull_info}");
+
+    // Every fork build's builder is gone, state and all; the project's own one remains.
+    let started = std::time::Instant::now();
+    while setup
+        .server
+        .builder_dirs()
+        .iter()
+        .any(|d| d.starts_with("ephemeral-"))
+        || setup.server.engines() != 1
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "fork builders outlived their builds: {:?}",
+            setup.server.builder_dirs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,9 +14,12 @@
 //! - **Shutdown.** [`Fleet::shutdown`] stops every instance; stale ones a killed server left
 //!   are cleaned when the fleet is made.
 //!
-//! Isolated builds (forks' pull requests) and architectures the host cannot build go to the
-//! fleet's other builders (a [`BuilderPool`] of remote buildkitd endpoints and the isolated
-//! engine).
+//! - **Isolated builds** (forks' pull requests) get an ephemeral instance each: fresh state,
+//!   one build, deleted when the build ends, so it neither sees the project's cache nor leaves
+//!   anything in it.
+//!
+//! Architectures the host cannot build go to the fleet's other builders (a [`BuilderPool`] of
+//! remote buildkitd endpoints).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +37,9 @@ use futures_util::future::BoxFuture;
 use super::upkeep::{self, Usage};
 use super::{Engine, EngineError, Slots};
 use crate::server::{Builder as _, BuilderCa, BuilderPool, LocalBuilder, LocalBuilderConfig};
+
+/// What ephemeral instances' directories start with.
+const EPHEMERAL: &str = "ephemeral-";
 
 /// How long a build waiting for its instance to start is told to wait before asking again.
 const START_RETRY: Duration = Duration::from_millis(100);
@@ -91,11 +97,15 @@ struct State {
     shutting_down: bool,
 }
 
-/// An instance's identity: its project and architecture.
+/// An instance's identity: its project and architecture, and for an ephemeral instance the
+/// isolated build it is for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
     project: String,
     arch: BuilderArch,
+    /// The isolated build (a fork's pull request) an ephemeral instance serves alone; its
+    /// state is deleted when the build ends.
+    build: Option<String>,
 }
 
 #[derive(Debug)]
@@ -172,6 +182,7 @@ impl Fleet {
                 "stopped builder engines a previous depot-server left"
             );
         }
+        remove_ephemeral_leftovers(&config.dir);
         let fleet = Fleet {
             inner: Arc::new(Inner {
                 ca,
@@ -231,7 +242,7 @@ impl Fleet {
         {
             let mut state = self.inner.state();
             for (key, instance) in state.instances.iter_mut() {
-                if key.project != project {
+                if key.project != project || key.build.is_some() {
                     continue;
                 }
                 instance.reset = true;
@@ -253,6 +264,7 @@ impl Fleet {
                 let key = Key {
                     project: project.clone(),
                     arch,
+                    build: None,
                 };
                 if !state.instances.contains_key(&key) {
                     let mut instance = Instance::new(Phase::Stopping);
@@ -282,9 +294,11 @@ impl Inner {
     }
 
     fn instance_dir(&self, key: &Key) -> PathBuf {
-        self.config
-            .dir
-            .join(format!("{}-{}", key.project, key.arch.as_str()))
+        let arch = key.arch.as_str();
+        self.config.dir.join(match &key.build {
+            Some(build) => format!("{EPHEMERAL}{build}-{arch}"),
+            None => format!("{}-{arch}", key.project),
+        })
     }
 
     /// The answer for `request`, reserving a slot of its project's instance (starting it if
@@ -296,6 +310,10 @@ impl Inner {
         let key = Key {
             project: instance_name(&request.project_id)?,
             arch: request.arch,
+            build: request
+                .isolated
+                .then(|| instance_name(&request.build_id))
+                .transpose()?,
         };
         let running = {
             let mut state = self.state();
@@ -313,7 +331,12 @@ impl Inner {
             if let Some(problem) = state.failures.remove(&key) {
                 return Err(BuilderError::Unavailable(problem));
             }
-            let concurrency = self.config.concurrency;
+            // An ephemeral instance runs its one isolated build.
+            let concurrency = if key.build.is_some() {
+                1
+            } else {
+                self.config.concurrency
+            };
             let instance = state
                 .instances
                 .entry(key.clone())
@@ -524,11 +547,16 @@ impl Inner {
         if reset {
             self.wipe(&key).await;
         }
-        if let Some(instance) = self.state().instances.get_mut(&key) {
-            instance.phase = Phase::Stopped;
-            instance.reset = false;
-            if reset {
-                instance.usage = None;
+        {
+            let mut state = self.state();
+            if key.build.is_some() {
+                state.instances.remove(&key);
+            } else if let Some(instance) = state.instances.get_mut(&key) {
+                instance.phase = Phase::Stopped;
+                instance.reset = false;
+                if reset {
+                    instance.usage = None;
+                }
             }
         }
         tracing::info!(project = %key.project, reset, "builder stopped");
@@ -559,6 +587,8 @@ impl Inner {
         instance.builds.remove(build_id);
         instance.last_used = Instant::now();
         instance.usage.get_or_insert_default().last_used_ms = Some(now_ms());
+        // An ephemeral instance goes with its build, state and all.
+        instance.reset |= lease.key.build.is_some();
         if let Phase::Running(running) = &instance.phase {
             running.bridge.evict(build_id);
             let running = running.clone();
@@ -617,7 +647,7 @@ impl Inner {
                 let busy = state
                     .instances
                     .iter()
-                    .any(|(key, i)| key.project == project && i.tidying > 0);
+                    .any(|(key, i)| key.project == project && key.build.is_none() && i.tidying > 0);
                 if !busy || Instant::now() > deadline {
                     break self.snapshot(&state, project);
                 }
@@ -644,6 +674,7 @@ impl Inner {
             let key = Key {
                 project: project.to_owned(),
                 arch,
+                build: None,
             };
             let dir = self.instance_dir(&key);
             let (state_name, builds, usage, running) = match state.instances.get(&key) {
@@ -719,6 +750,21 @@ async fn reap_idle(fleet: std::sync::Weak<Inner>) {
     }
 }
 
+/// Deletes the state of ephemeral instances a previous run could not (it was killed).
+fn remove_ephemeral_leftovers(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(EPHEMERAL)
+            && let Err(err) = std::fs::remove_dir_all(entry.path())
+        {
+            tracing::warn!(dir = %entry.path().display(), %err, "deleting a stale isolated builder failed");
+        }
+    }
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -749,7 +795,7 @@ impl BuilderProvider for Fleet {
         &self,
         request: BuilderRequest,
     ) -> BoxFuture<'_, Result<BuilderConnection, BuilderError>> {
-        if request.isolated || request.arch != self.inner.arch {
+        if request.arch != self.inner.arch {
             return self.inner.others.connect(request);
         }
         self.inner.clone().connect(request).boxed()

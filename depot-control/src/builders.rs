@@ -38,6 +38,35 @@ impl BuilderArch {
     }
 }
 
+/// Who a builder belongs to: one project, or every project of one organization. A builder with
+/// no tenant is shared by every project (which an operator must allow explicitly).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Tenant {
+    /// One project, by ID.
+    Project(String),
+    /// Every project of one organization, by ID.
+    Organization(String),
+}
+
+impl Tenant {
+    /// Whether `request`'s build may run on a builder of this tenant.
+    pub fn admits(&self, request: &BuilderRequest) -> bool {
+        match self {
+            Tenant::Project(project) => *project == request.project_id,
+            Tenant::Organization(org) => *org == request.org_id,
+        }
+    }
+}
+
+impl std::fmt::Display for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tenant::Project(id) => write!(f, "project={id}"),
+            Tenant::Organization(id) => write!(f, "org={id}"),
+        }
+    }
+}
+
 /// A project's cache policy, which its builders apply after each build.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CachePolicy {
@@ -71,6 +100,8 @@ pub struct BuilderRequest {
     pub build_id: String,
     /// Its project (builds of one project share a builder's cache).
     pub project_id: String,
+    /// The project's organization.
+    pub org_id: String,
     /// The architecture asked for.
     pub arch: BuilderArch,
     /// When the build's token expires; nothing minted for the build outlives it.

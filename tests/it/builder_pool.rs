@@ -88,6 +88,7 @@ fn request(build: &str) -> BuilderRequest {
     BuilderRequest {
         build_id: build.into(),
         project_id: "p".into(),
+        org_id: "o".into(),
         arch: BuilderArch::host().expect("an amd64 or arm64 machine"),
         expires_at: SystemTime::now() + Duration::from_secs(3600),
         isolated: false,

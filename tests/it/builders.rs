@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use depot_core::proto::depot::core::v1::{CachePolicy, CreateProjectRequest, UpdateProjectRequest};
-use depot_tests::{Cli, Server, busybox_rootfs, text};
+use depot_tests::{Cli, Server, busybox_rootfs, text, workspace_bin};
 
 /// Writes a fresh UUID to the project's `shared` cache mount, and copies it to `/stamp`.
 const WRITER: &str = "FROM scratch\nCOPY --from=rootfs / /\n\
@@ -310,4 +310,45 @@ async fn a_projects_cache_stays_within_its_keep_bytes() {
         );
         assert!(builder["last_used_at"].is_string(), "{shown}");
     }
+}
+
+#[tokio::test]
+async fn a_remote_builder_shared_by_every_tenant_needs_the_operators_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |builder: &str, extra: &[&str]| {
+        std::process::Command::new(workspace_bin("depot-server"))
+            .args(["--listen", "127.0.0.1:0", "--builder", "none"])
+            .args(["--remote-builder", builder])
+            .args(extra)
+            .env("DEPOT_SERVER_DATA_DIR", dir.path())
+            .env("DEPOT_SERVER_LOG", "warn")
+            .output()
+            .expect("running depot-server")
+    };
+    let refused = start("tcp://127.0.0.1:9", &[]);
+    assert!(!refused.status.success());
+    let message = text(&refused.stderr);
+    assert!(
+        message.contains("assign it to a project or organization")
+            && message.contains("--share-remote-builders"),
+        "{message}"
+    );
+    // Assigned to a tenant, or shared on purpose, it is accepted.
+    let assigned = Server::start_with(vec![
+        "--builder".into(),
+        "none".into(),
+        "--remote-builder".into(),
+        "tcp://127.0.0.1:9?org=acme".into(),
+    ])
+    .await;
+    drop(assigned);
+    let shared = Server::start_with(vec![
+        "--builder".into(),
+        "none".into(),
+        "--remote-builder".into(),
+        "tcp://127.0.0.1:9".into(),
+        "--share-remote-builders".into(),
+    ])
+    .await;
+    drop(shared);
 }

@@ -109,8 +109,24 @@ pub async fn start(store_args: &StoreArgs, args: &BuilderArgs) -> anyhow::Result
     }
     for spec in &args.remote_builders {
         let remote = RemoteBuilder::new(spec, concurrency);
+        let owner = match &spec.tenant {
+            Some(tenant) => tenant.to_string(),
+            None if args.share_remote_builders => {
+                tracing::warn!(
+                    builder = remote.endpoint(),
+                    "this remote builder runs the builds of every project of every \
+                     organization (--share-remote-builders): their caches are shared"
+                );
+                "shared by every project".to_owned()
+            }
+            None => bail!(
+                "--remote-builder {spec}: assign it to a project or organization \
+                 (tcp://…?project=<id> or ?org=<id>), so that no other tenant's build can reach \
+                 its cache; or pass --share-remote-builders to let every project use it"
+            ),
+        };
         summary.push(format!(
-            "{} (buildkitd, {} at once)",
+            "{} (buildkitd, {} at once, {owner})",
             remote.endpoint(),
             remote.concurrency()
         ));

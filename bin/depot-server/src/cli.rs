@@ -272,14 +272,19 @@ pub struct BuilderArgs {
     #[arg(long, env = "DEPOT_SERVER_BUILDER_CONCURRENCY", default_value = "4", value_parser = clap::value_parser!(u16).range(1..))]
     pub builder_concurrency: u16,
     /// A standalone buildkitd builder (repeatable):
-    /// `tcp://host:port[?arch=amd64|arm64][&server_name=name][&concurrency=n]`. It must trust
-    /// the builder CA; see `depot-server builder-ca server-cert`.
+    /// `tcp://host:port[?arch=amd64|arm64][&server_name=name][&concurrency=n][&project=id|&org=id]`.
+    /// `project=`/`org=` assign it to one project or organization: no other tenant's build runs
+    /// on it. It must trust the builder CA; see `depot-server builder-ca server-cert`.
     #[arg(
         long = "remote-builder",
         env = "DEPOT_SERVER_REMOTE_BUILDERS",
         value_delimiter = ','
     )]
     pub remote_builders: Vec<depot_build::server::RemoteBuilderSpec>,
+    /// Let remote builders assigned to no project or organization run every tenant's builds
+    /// (their caches are then shared across tenants). Without it, such builders are refused.
+    #[arg(long, env = "DEPOT_SERVER_SHARE_REMOTE_BUILDERS")]
+    pub share_remote_builders: bool,
     /// A second Docker Engine (its own data root, so its own BuildKit cache) for isolated
     /// builds: those of pull requests from forks, started with their CI token. It runs one
     /// build at a time, and its build cache is emptied after each. Without it, such builds are

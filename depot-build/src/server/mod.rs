@@ -19,7 +19,7 @@ pub mod local;
 pub mod pool;
 pub mod remote;
 
-use depot_control::builders::BuilderArch;
+use depot_control::builders::{BuilderArch, Tenant};
 use futures_util::future::BoxFuture;
 
 pub use ca::{BuilderCa, CaError, Fingerprint, IssuedCertificate};
@@ -56,6 +56,11 @@ pub trait Builder: Send + Sync + std::fmt::Debug + 'static {
     /// `build_id` no longer holds this builder: refuse its certificate and close its
     /// connections.
     fn evict(&self, build_id: &str);
+
+    /// Who it belongs to; `None`: every project may use it.
+    fn tenant(&self) -> Option<&Tenant> {
+        None
+    }
 
     /// Empties its build cache (all of it), as an isolated builder does between builds. Only
     /// called while no build holds it. Builders that cannot do this refuse to be isolated.

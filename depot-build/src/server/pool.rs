@@ -96,7 +96,16 @@ impl BuilderPool {
         (0..self.builders.len()).any(|index| {
             self.is_isolated(index) == request.isolated
                 && self.builders[index].arches().contains(&request.arch)
+                && self.admits(index, request)
         })
+    }
+
+    /// Whether builder `index` may run `request`'s build: it belongs to the build's project or
+    /// organization, or to no one (shared).
+    fn admits(&self, index: usize, request: &BuilderRequest) -> bool {
+        self.builders[index]
+            .tenant()
+            .is_none_or(|tenant| tenant.admits(request))
     }
 
     /// The answer for a build holding a builder (`Pending` while it is being prepared or
@@ -127,6 +136,7 @@ impl BuilderPool {
             self.is_isolated(index) == request.isolated
                 && builder.arches().contains(&request.arch)
                 && load[index] < capacity
+                && self.admits(index, request)
         };
         let preferred = state
             .affinity
@@ -257,6 +267,17 @@ impl BuilderProvider for BuilderPool {
                          has no isolated builder for linux/{arch}: an operator adds one with \
                          depot-server --isolated-docker-host"
                     )
+                } else if (0..self.builders.len()).any(|index| {
+                    !self.is_isolated(index)
+                        && self.builders[index].arches().contains(&request.arch)
+                }) {
+                    format!(
+                        "no builder here for linux/{arch} belongs to project {} or its \
+                         organization: the builders for linux/{arch} are assigned to other \
+                         projects (an operator assigns one with --remote-builder \
+                         'tcp://…?project={}')",
+                        request.project_id, request.project_id
+                    )
                 } else {
                     format!("no builder here builds for linux/{arch}")
                 }));
@@ -345,7 +366,7 @@ mod tests {
 
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    use depot_control::builders::BuilderArch;
+    use depot_control::builders::{BuilderArch, Tenant};
 
     use super::*;
     use crate::server::Fingerprint;
@@ -360,6 +381,7 @@ mod tests {
         admitted: Mutex<Vec<String>>,
         resets: AtomicUsize,
         reset_fails: AtomicBool,
+        tenant: Option<Tenant>,
     }
 
     impl Slots {
@@ -371,7 +393,14 @@ mod tests {
                 admitted: Mutex::default(),
                 resets: AtomicUsize::new(0),
                 reset_fails: AtomicBool::new(false),
+                tenant: None,
             })
+        }
+
+        fn owned_by(port: u16, tenant: Tenant) -> Arc<Self> {
+            let mut slots = Arc::into_inner(Self::new(port, BuilderArch::Amd64, 4)).unwrap();
+            slots.tenant = Some(tenant);
+            Arc::new(slots)
         }
 
         fn resets(&self) -> usize {
@@ -391,6 +420,9 @@ mod tests {
         }
         fn concurrency(&self) -> usize {
             self.concurrency
+        }
+        fn tenant(&self) -> Option<&Tenant> {
+            self.tenant.as_ref()
         }
         fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
             futures_util::future::ready(Ok(())).boxed()
@@ -417,6 +449,7 @@ mod tests {
         BuilderRequest {
             build_id: build.into(),
             project_id: project.into(),
+            org_id: "o".into(),
             arch,
             expires_at: SystemTime::now() + Duration::from_secs(600),
             isolated: false,
@@ -512,6 +545,35 @@ mod tests {
             matches!(&unsupported, BuilderError::Unsupported(m) if m.contains("--isolated-docker-host")),
             "{unsupported}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_builder_assigned_to_a_tenant_never_runs_another_tenants_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Arc::new(BuilderCa::open(dir.path()).unwrap());
+        let web = Slots::owned_by(1, Tenant::Project("web".into()));
+        let acme = Slots::owned_by(2, Tenant::Organization("acme".into()));
+        let pool = BuilderPool::new(ca, vec![web.clone(), acme.clone()]);
+        let ask = |build: &str, project: &str, org: &str| BuilderRequest {
+            org_id: org.into(),
+            ..request(build, project, BuilderArch::Amd64)
+        };
+        // Project web (of another organization) gets its own builder, though acme's is free.
+        let answer = pool.connect(ask("a", "web", "other")).await.unwrap();
+        assert_eq!(answer_endpoint(answer).as_deref(), Some(web.endpoint()));
+        // Every project of acme gets acme's, however busy web's is not.
+        for (build, project) in [("b", "api"), ("c", "docs")] {
+            let answer = pool.connect(ask(build, project, "acme")).await.unwrap();
+            assert_eq!(answer_endpoint(answer).as_deref(), Some(acme.endpoint()));
+        }
+        // A project of neither has no builder here, and is told why.
+        let refused = pool.connect(ask("d", "blog", "else")).await.unwrap_err();
+        assert!(
+            matches!(&refused, BuilderError::Unsupported(m) if m.contains("belongs to project blog")),
+            "{refused}"
+        );
+        assert_eq!(*web.admitted.lock().unwrap(), ["a"]);
+        assert_eq!(*acme.admitted.lock().unwrap(), ["b", "c"]);
     }
 
     #[tokio::test]

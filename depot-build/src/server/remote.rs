@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use depot_control::builders::BuilderArch;
+use depot_control::builders::{BuilderArch, Tenant};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 
@@ -24,10 +24,12 @@ use super::{Builder, Fingerprint, SetupError};
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A remote builder as configured:
-/// `tcp://host:port[?arch=amd64|arm64][&server_name=name][&concurrency=n]`.
+/// `tcp://host:port[?arch=amd64|arm64][&server_name=name][&concurrency=n][&project=id|&org=id]`.
 ///
 /// The architecture defaults to this machine's, the server name to the host and the
-/// concurrency to the pool's default.
+/// concurrency to the pool's default. `project=` or `org=` assigns it to one project or to the
+/// projects of one organization: no other tenant's build ever runs on it. Without either, it is
+/// shared by every project, which depot-server only accepts when told to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteBuilderSpec {
     /// `host:port`.
@@ -38,6 +40,8 @@ pub struct RemoteBuilderSpec {
     pub server_name: Option<String>,
     /// How many builds it runs at once.
     pub concurrency: Option<usize>,
+    /// Who it belongs to; `None`: shared by every project.
+    pub tenant: Option<Tenant>,
 }
 
 impl std::str::FromStr for RemoteBuilderSpec {
@@ -62,6 +66,7 @@ impl std::str::FromStr for RemoteBuilderSpec {
             arch: None,
             server_name: None,
             concurrency: None,
+            tenant: None,
         };
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
             let (key, value) = pair
@@ -81,6 +86,17 @@ impl std::str::FromStr for RemoteBuilderSpec {
                         Some(value.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
                             invalid(format!("concurrency {value:?} is not a positive number"))
                         })?)
+                }
+                "project" | "org" if spec.tenant.is_some() => {
+                    return Err(invalid(
+                        "a builder belongs to one project or one organization, not both".into(),
+                    ));
+                }
+                "project" if !value.is_empty() => {
+                    spec.tenant = Some(Tenant::Project(value.to_owned()))
+                }
+                "org" if !value.is_empty() => {
+                    spec.tenant = Some(Tenant::Organization(value.to_owned()))
                 }
                 _ => return Err(invalid(format!("unknown setting {pair:?}"))),
             }
@@ -108,6 +124,11 @@ impl std::fmt::Display for RemoteBuilderSpec {
         if let Some(concurrency) = self.concurrency {
             setting(f, "concurrency", &concurrency)?;
         }
+        match &self.tenant {
+            Some(Tenant::Project(id)) => setting(f, "project", id)?,
+            Some(Tenant::Organization(id)) => setting(f, "org", id)?,
+            None => {}
+        }
         Ok(())
     }
 }
@@ -120,6 +141,7 @@ pub struct RemoteBuilder {
     server_name: String,
     arches: Vec<BuilderArch>,
     concurrency: usize,
+    tenant: Option<Tenant>,
 }
 
 impl RemoteBuilder {
@@ -138,6 +160,7 @@ impl RemoteBuilder {
             server_name: spec.server_name.clone().unwrap_or_else(|| host.to_owned()),
             arches: spec.arch.or_else(BuilderArch::host).into_iter().collect(),
             concurrency: spec.concurrency.unwrap_or(default_concurrency),
+            tenant: spec.tenant.clone(),
         }
     }
 }
@@ -145,6 +168,10 @@ impl RemoteBuilder {
 impl Builder for RemoteBuilder {
     fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    fn tenant(&self) -> Option<&Tenant> {
+        self.tenant.as_ref()
     }
 
     fn server_name(&self) -> &str {
@@ -202,7 +229,17 @@ mod tests {
             "tcp://buildkit.example:1234?arch=arm64&server_name=bk.internal&concurrency=8"
         );
 
+        let owned: RemoteBuilderSpec = "tcp://h:1?org=acme".parse().unwrap();
+        assert_eq!(owned.tenant, Some(Tenant::Organization("acme".into())));
+        assert_eq!(owned.to_string(), "tcp://h:1?org=acme");
+        let owned: RemoteBuilderSpec = "tcp://h:1?project=web".parse().unwrap();
+        assert_eq!(
+            RemoteBuilder::new(&owned, 1).tenant(),
+            Some(&Tenant::Project("web".into()))
+        );
+
         let plain: RemoteBuilderSpec = "tcp://10.0.0.5:1234".parse().unwrap();
+        assert_eq!(plain.tenant, None);
         assert_eq!(plain.to_string(), "tcp://10.0.0.5:1234");
         let builder = RemoteBuilder::new(&plain, 3);
         assert_eq!(builder.endpoint(), "tcp://10.0.0.5:1234");
@@ -217,6 +254,8 @@ mod tests {
             "tcp://h:1?concurrency=0",
             "tcp://h:1?color=blue",
             "tcp://h:1?arch",
+            "tcp://h:1?project=p&org=o",
+            "tcp://h:1?project=",
         ] {
             assert!(bad.parse::<RemoteBuilderSpec>().is_err(), "{bad}");
         }

@@ -52,6 +52,7 @@ impl ControlPlane {
         let expires_at = UNIX_EPOCH
             + Duration::from_millis(build.created_at.max(0) as u64)
             + self.config.build_token_ttl;
+        let (cache_policy, org_id) = self.builder_settings(&build.project_id).await?;
         let answer = builders
             .connect(BuilderRequest {
                 build_id: build.id.clone(),
@@ -59,7 +60,8 @@ impl ControlPlane {
                 arch,
                 expires_at,
                 isolated: build.isolated != 0,
-                cache_policy: self.cache_policy(&build.project_id).await?,
+                cache_policy,
+                org_id,
             })
             .await?;
         let connection = match answer {

@@ -46,15 +46,20 @@ impl ControlPlane {
         })
     }
 
-    /// The cache policy of `project_id`, as its builders apply it.
-    pub(super) async fn cache_policy(&self, project_id: &str) -> Result<CachePolicy, ConnectError> {
+    /// What builders need to know of `project_id`: its cache policy, and its organization (a
+    /// builder may belong to it).
+    pub(super) async fn builder_settings(
+        &self,
+        project_id: &str,
+    ) -> Result<(CachePolicy, String), ConnectError> {
         let project =
             self.store.get_project(project_id).await?.ok_or_else(|| {
                 ConnectError::not_found(format!("project {project_id} not found"))
             })?;
-        Ok(CachePolicy {
+        let policy = CachePolicy {
             keep_bytes: u64::try_from(project.keep_bytes).unwrap_or(0),
             keep_days: u32::try_from(project.keep_days).unwrap_or(0),
-        })
+        };
+        Ok((policy, project.org_id))
     }
 }

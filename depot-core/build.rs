@@ -15,7 +15,7 @@ const PROTOS: &[&str] = &[
     "moby/buildkit/v1/status.proto",
     "depotrs/v1/registry.proto",
     "depotrs/v1/oidc.proto",
-    "depotrs/v1/cache.proto",
+    "depotrs/v1/builders.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

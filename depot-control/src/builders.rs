@@ -91,6 +91,9 @@ pub struct CacheUsage {
     pub state: &'static str,
     /// Builds running on it now.
     pub running_builds: usize,
+    /// 0 for the project's main builder of the architecture, 1… for those started when it was
+    /// busy.
+    pub index: u16,
 }
 
 /// A running build asking for a builder.
@@ -111,6 +114,10 @@ pub struct BuilderRequest {
     pub isolated: bool,
     /// The project's cache policy.
     pub cache_policy: CachePolicy,
+    /// Builds one of the project's builders runs at once.
+    pub builds_per_builder: usize,
+    /// Builders the project may have per architecture.
+    pub max_builders: usize,
 }
 
 /// The answer to a [`BuilderRequest`].
@@ -178,10 +185,10 @@ pub trait BuilderProvider: Send + Sync + Debug + 'static {
         request: BuilderRequest,
     ) -> BoxFuture<'_, Result<BuilderConnection, BuilderError>>;
 
-    /// The build has ended (finished, failed, canceled or timed out): free its builder and
-    /// refuse its certificate from now on, closing connections still open. Releasing a build
-    /// that holds nothing does nothing.
-    fn release(&self, build_id: &str) -> BoxFuture<'_, ()>;
+    /// The build has ended (finished, failed with `failure`, canceled or timed out): free its
+    /// builder and refuse its certificate from now on, closing connections still open.
+    /// Releasing a build that holds nothing does nothing.
+    fn release(&self, build_id: &str, failure: Option<&str>) -> BoxFuture<'_, ()>;
 
     /// Empties `project_id`'s build cache, so that its next build starts from nothing (builds
     /// running now may finish first). A provider whose builders several projects share cannot,

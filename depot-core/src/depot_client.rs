@@ -6,7 +6,8 @@ use crate::proto::depot::cli::v1::{BuildServiceClient, PushServiceClient};
 use crate::proto::depot::cli::v1beta1::{LoginServiceClient, ProjectsServiceClient};
 use crate::proto::depot::core::v1::{OrganizationServiceClient, ProjectServiceClient};
 use crate::proto::depotrs::v1::{
-    CacheServiceClient, RegistryRetentionServiceClient, TrustPolicyServiceClient,
+    BuilderSettingsServiceClient, CacheServiceClient, RegistryRetentionServiceClient,
+    TrustPolicyServiceClient,
 };
 
 /// A client of Depot's API (hosted at `api.depot.dev` or served by `depot-server`).
@@ -87,5 +88,11 @@ impl DepotClient {
     /// `depotrs.v1.CacheService`: what a project's build cache holds (depot-server only).
     pub fn cache(&self) -> CacheServiceClient {
         CacheServiceClient::new(self.connect.clone())
+    }
+
+    /// `depotrs.v1.BuilderSettingsService`: how many builders a project may have, and builds
+    /// each runs (depot-server only).
+    pub fn builder_settings(&self) -> BuilderSettingsServiceClient {
+        BuilderSettingsServiceClient::new(self.connect.clone())
     }
 }

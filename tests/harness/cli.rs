@@ -154,6 +154,11 @@ impl Running {
         self.child.id()
     }
 
+    /// Whether it has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits until the output contains `needle`; returns everything seen so far.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
         let deadline = std::time::Instant::now() + timeout;

@@ -3,7 +3,9 @@
 //! server), and CLI runners with scratch homes.
 //!
 //! Binaries come from the workspace target directory (`cargo build --workspace` first; the test
-//! script does it). The official CLI is found through `DEPOT_OFFICIAL_CLI`.
+//! script does it). The official CLI is found through `DEPOT_OFFICIAL_CLI`. Servers log
+//! warnings to the test's stderr; `DEPOT_TEST_SERVER_LOG=info` (any `DEPOT_SERVER_LOG` filter)
+//! shows more.
 //!
 //! Modules by what they drive: [`server`], [`cli`], [`registry_client`], [`http_client`],
 //! [`images`], [`distribution`], [`docker`] and [`binaries`]; everything is re-exported here.

@@ -211,7 +211,10 @@ impl Server {
             .envs(storage_env)
             .args(&self.extra_args)
             .env("DEPOT_SERVER_DATA_DIR", self.dir.path())
-            .env("DEPOT_SERVER_LOG", "warn")
+            .env(
+                "DEPOT_SERVER_LOG",
+                std::env::var("DEPOT_TEST_SERVER_LOG").unwrap_or("warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -356,7 +359,10 @@ impl Server {
             .args(args)
             .args(["--database-url", &self.database.url])
             .env("DEPOT_SERVER_DATA_DIR", self.dir.path())
-            .env("DEPOT_SERVER_LOG", "warn")
+            .env(
+                "DEPOT_SERVER_LOG",
+                std::env::var("DEPOT_TEST_SERVER_LOG").unwrap_or("warn".into()),
+            )
             .output()
             .expect("running depot-server admin command")
     }

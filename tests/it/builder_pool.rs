@@ -93,6 +93,8 @@ fn request(build: &str) -> BuilderRequest {
         expires_at: SystemTime::now() + Duration::from_secs(3600),
         isolated: false,
         cache_policy: Default::default(),
+        builds_per_builder: 1,
+        max_builders: 1,
     }
 }
 
@@ -231,7 +233,7 @@ async fn a_build_runs_on_the_engine_through_the_mtls_bridge() {
         std::fs::read_to_string(out.path().join("out.txt")).unwrap(),
         "through the bridge\nran\n"
     );
-    fixture.pool.release("builda").await;
+    fixture.pool.release("builda", None).await;
 }
 
 #[tokio::test]
@@ -278,7 +280,7 @@ async fn only_certificates_of_builds_holding_the_builder_are_accepted() {
     );
 
     // The build's own certificate after the build is released.
-    fixture.pool.release("builda").await;
+    fixture.pool.release("builda", None).await;
     assert!(!answers(endpoint(&active)).await);
     refused_with(
         carries_http2(address, client_config(&ca_pem, active.client_cert.as_ref())).await,
@@ -300,7 +302,7 @@ async fn release_closes_the_builds_open_connections() {
         assert_eq!(frame[3], 4, "the Engine's SETTINGS frame");
     }
 
-    fixture.pool.release("builda").await;
+    fixture.pool.release("builda", None).await;
     let mut rest = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(10), open_a.read_to_end(&mut rest)).await;
     assert!(
@@ -322,7 +324,7 @@ async fn release_closes_the_builds_open_connections() {
     })
     .await;
     assert!(answered.is_ok(), "build B's PING was not answered");
-    fixture.pool.release("buildb").await;
+    fixture.pool.release("buildb", None).await;
 }
 
 #[tokio::test]
@@ -344,18 +346,18 @@ async fn with_one_slot_a_second_build_waits_for_the_first() {
         first.client_cert.as_ref().unwrap().cert_pem
     );
 
-    fixture.pool.release("first").await;
+    fixture.pool.release("first", None).await;
     let second = fixture.active("second").await;
     assert!(answers(endpoint(&second)).await);
     assert!(!answers(endpoint(&first)).await);
-    fixture.pool.release("second").await;
+    fixture.pool.release("second", None).await;
 }
 
 #[tokio::test]
 async fn the_builder_ca_survives_a_restart() {
     let fixture = Fixture::start(2).await;
     let before = fixture.active("builda").await;
-    fixture.pool.release("builda").await;
+    fixture.pool.release("builda", None).await;
     let ca_dir = fixture.dir.path().join("builder-ca");
     drop(fixture.pool);
     drop(fixture.local);
@@ -373,7 +375,7 @@ async fn the_builder_ca_survives_a_restart() {
     let mut kept = after.clone();
     kept.ca_cert_pem = before.ca_cert_pem.clone();
     assert!(answers(endpoint(&kept)).await);
-    pool.release("buildb").await;
+    pool.release("buildb", None).await;
 }
 
 #[tokio::test]
@@ -418,7 +420,7 @@ async fn a_remote_builders_answer_reaches_buildkit() {
     let der = CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap();
     fixture.local.admit("builda", Fingerprint::of(&der));
     assert!(answers(endpoint(&active)).await);
-    pool.release("builda").await;
+    pool.release("builda", None).await;
     fixture.local.evict("builda");
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use depot_core::proto::depot::core::v1::{CachePolicy, CreateProjectRequest, UpdateProjectRequest};
-use depot_tests::{Cli, Server, busybox_rootfs, text, workspace_bin};
+use depot_tests::{Cli, Running, Server, busybox_rootfs, text, workspace_bin};
 
 /// Writes a fresh UUID to the project's `shared` cache mount, and copies it to `/stamp`.
 const WRITER: &str = "FROM scratch\nCOPY --from=rootfs / /\n\
@@ -214,8 +214,10 @@ async fn idle_builders_stop_and_come_back_with_their_cache_and_none_outlives_its
     );
 
     // A server killed outright takes its engines with it; its successor cleans up and builds
-    // from the same cache.
+    // from the same cache. (`cache show` first: it returns once the cache policy has been
+    // applied after the build, so the kill does not interrupt that.)
     assert_eq!(server.engines(), 1);
+    cli.ok(&["cache", "show", "--project", &boot.project_id]);
     server.restart();
     wait_until(
         Duration::from_secs(30),
@@ -351,4 +353,82 @@ async fn a_remote_builder_shared_by_every_tenant_needs_the_operators_consent() {
     ])
     .await;
     drop(shared);
+}
+
+#[tokio::test]
+async fn a_busy_project_gets_another_builder_and_its_builds_run_at_once() {
+    let server = Server::start().await;
+    let boot = server.bootstrap("busy");
+    let cli = Cli::ours(&server).env("DEPOT_TOKEN", &boot.token);
+    let project = boot.project_id.as_str();
+    let settings = cli.ok(&[
+        "projects",
+        "builders",
+        "--project",
+        project,
+        "--builds-per-builder",
+        "1",
+        "--max-builders",
+        "2",
+        "--output",
+        "json",
+    ]);
+    let settings: serde_json::Value = serde_json::from_str(&settings).unwrap();
+    assert_eq!(settings[0]["value"], 1, "{settings}");
+    assert_eq!(settings[1]["value"], 2, "{settings}");
+    assert_eq!(settings[1]["from"], "project", "{settings}");
+    let contexts = Contexts::new();
+    let slow = contexts.work.path().join("slow");
+    std::fs::create_dir_all(&slow).unwrap();
+    std::fs::write(
+        slow.join("Dockerfile"),
+        "FROM scratch\nCOPY --from=rootfs / /\nRUN echo slow-started && sleep 120\n",
+    )
+    .unwrap();
+
+    // One build holds the project's only builder slot...
+    let rootfs = format!("rootfs={}", contexts.rootfs.path().display());
+    let slow = slow.display().to_string();
+    let args = [
+        "build",
+        "--project",
+        project,
+        "--progress",
+        "plain",
+        "--build-context",
+        &rootfs,
+        &slow,
+    ];
+    let mut running = Running::spawn(cli.command(&args, None));
+    running.wait_for("slow-started", Duration::from_secs(120));
+    // ...and the next one runs on a second builder, to the end, while the first still runs.
+    let stamp = contexts.build(&cli, project, &contexts.writer, "stamp");
+    assert!(!stamp.is_empty());
+    assert!(
+        running.is_running(),
+        "the first build ended before the second ran"
+    );
+    assert_eq!(
+        server.engines(),
+        2,
+        "the busy project did not get a second builder"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["cache", "show", "--project", project, "--output", "json"]))
+            .unwrap();
+    let mut indexes: Vec<u64> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["index"].as_u64().unwrap())
+        .collect();
+    indexes.sort_unstable();
+    assert_eq!(indexes, [0, 1], "{shown}");
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &running.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let (ok, _) = running.finish(Duration::from_secs(60));
+    assert!(!ok, "the interrupted build succeeded");
 }

@@ -28,7 +28,8 @@ async fn list_builders(store: &Store, dir: &std::path::Path, output: Output) -> 
         let usage = instance.usage.unwrap_or_default();
         rows.push(json!({
             "project_id": instance.project,
-            "arch": instance.arch,
+            "arch": instance.arch.as_str(),
+            "index": instance.index,
             "state": if instance.running { "running" } else { "stopped" },
             "cache_bytes": usage.bytes,
             "cache_entries": usage.entries,

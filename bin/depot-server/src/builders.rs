@@ -207,18 +207,18 @@ fn start_fleet(
         listen: args.builder_listen.ip(),
         advertise_host: args.builder_host.clone(),
         server_name: args.builder_server_name.clone(),
-        concurrency: usize::from(args.builder_concurrency),
         idle_timeout: args.builder_idle_timeout,
         max_engines: usize::from(args.max_builders),
     };
     let fleet = Fleet::new(ca, config, pool).map_err(anyhow::Error::msg)?;
     summary.push(format!(
         "a Docker Engine per project, started on demand (state in {}; idle stop after {}; at \
-         most {} at once; {} builds each)",
+         most {} at once; by default {} builds each and {} per project)",
         dir.display(),
         humantime::format_duration(args.builder_idle_timeout),
         args.max_builders,
-        args.builder_concurrency
+        args.builder_concurrency,
+        args.builders_per_project
     ));
     Ok(fleet)
 }

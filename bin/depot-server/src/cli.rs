@@ -236,6 +236,11 @@ pub struct BuilderArgs {
     /// idle one is stopped, and builds wait when none is idle.
     #[arg(long, env = "DEPOT_SERVER_MAX_BUILDERS", default_value = "8", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub max_builders: u16,
+    /// How many per-project builders (per architecture) a project may have unless it says
+    /// (`depot projects builders`): when all of them run --builder-concurrency builds, the
+    /// next build starts another.
+    #[arg(long, env = "DEPOT_SERVER_BUILDERS_PER_PROJECT", default_value = "2", value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub builders_per_project: u16,
     /// Where per-project builders' run directories and locks live; shared by every
     /// depot-server on the host.
     #[arg(
@@ -267,8 +272,8 @@ pub struct BuilderArgs {
     /// The name the local builder's certificate carries (TLS server name).
     #[arg(long, env = "DEPOT_SERVER_BUILDER_SERVER_NAME", default_value = depot_build::server::DEFAULT_SERVER_NAME)]
     pub builder_server_name: String,
-    /// How many builds a builder runs at once (the local one, and remote ones that do not
-    /// say).
+    /// How many builds a builder runs at once (a project's builders unless the project says,
+    /// the shared local one, and remote ones that do not say).
     #[arg(long, env = "DEPOT_SERVER_BUILDER_CONCURRENCY", default_value = "4", value_parser = clap::value_parser!(u16).range(1..))]
     pub builder_concurrency: u16,
     /// A standalone buildkitd builder (repeatable):

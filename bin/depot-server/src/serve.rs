@@ -253,6 +253,8 @@ fn control_plane_config(
     config.pull_token_ttl = args.pull_token_ttl;
     config.build_health_timeout = args.build_health_timeout;
     config.oidc_token_ttl = args.oidc.oidc_token_ttl;
+    config.builds_per_builder = u32::from(args.builders.builder_concurrency);
+    config.max_builders_per_project = u32::from(args.builders.builders_per_project);
     config
 }
 

@@ -290,7 +290,7 @@ impl BuilderProvider for BuilderPool {
         .boxed()
     }
 
-    fn release(&self, build_id: &str) -> BoxFuture<'_, ()> {
+    fn release(&self, build_id: &str, _failure: Option<&str>) -> BoxFuture<'_, ()> {
         let mut state = self.state();
         if let Some(lease) = state.leases.remove(build_id) {
             let index = lease.builder;
@@ -454,6 +454,8 @@ mod tests {
             expires_at: SystemTime::now() + Duration::from_secs(600),
             isolated: false,
             cache_policy: Default::default(),
+            builds_per_builder: 1,
+            max_builders: 1,
         }
     }
 
@@ -522,7 +524,7 @@ mod tests {
 
         // Released: emptied, then the next isolated build gets it (and nothing more is
         // emptied before it).
-        pool.release("f1").await;
+        pool.release("f1", None).await;
         resets_reach(&isolated, 2).await;
         let second = isolated_endpoint_of(&pool, "f2").await.unwrap();
         assert_eq!(second.as_deref(), Some(isolated.endpoint()));
@@ -530,7 +532,7 @@ mod tests {
 
         // A failed emptying is tried again before the next build, which waits for it.
         isolated.reset_fails.store(true, Ordering::SeqCst);
-        pool.release("f2").await;
+        pool.release("f2", None).await;
         resets_reach(&isolated, 3).await;
         let refused = isolated_endpoint_of(&pool, "f3").await.unwrap_err();
         assert!(refused.to_string().contains("disk on fire"), "{refused}");
@@ -609,18 +611,18 @@ mod tests {
         assert_eq!(*one.admitted.lock().unwrap(), ["a"]);
 
         // Project p goes back to builder one while it has room, even when two is emptier.
-        pool.release("b").await;
+        pool.release("b", None).await;
         assert_eq!(endpoint_of(&pool, "c", "p").await.unwrap(), one.endpoint());
         // Full: p's next build goes elsewhere; then nothing is free.
         assert_eq!(endpoint_of(&pool, "d", "p").await.unwrap(), two.endpoint());
         assert_eq!(endpoint_of(&pool, "e", "r").await.unwrap(), two.endpoint());
         assert_eq!(endpoint_of(&pool, "f", "r").await, None);
-        pool.release("a").await;
+        pool.release("a", None).await;
         assert!(one.admitted.lock().unwrap().iter().all(|b| b != "a"));
         assert_eq!(endpoint_of(&pool, "f", "r").await.unwrap(), one.endpoint());
         // Releasing twice, or a build holding nothing, does nothing.
-        pool.release("a").await;
-        pool.release("never").await;
+        pool.release("a", None).await;
+        pool.release("never", None).await;
 
         // arm64 has its own builder; nothing builds for another arch in an amd64-only pool.
         let arm_build = pool

@@ -52,7 +52,7 @@ impl ControlPlane {
         let expires_at = UNIX_EPOCH
             + Duration::from_millis(build.created_at.max(0) as u64)
             + self.config.build_token_ttl;
-        let (cache_policy, org_id) = self.builder_settings(&build.project_id).await?;
+        let settings = self.builder_settings(&build.project_id).await?;
         let answer = builders
             .connect(BuilderRequest {
                 build_id: build.id.clone(),
@@ -60,8 +60,10 @@ impl ControlPlane {
                 arch,
                 expires_at,
                 isolated: build.isolated != 0,
-                cache_policy,
-                org_id,
+                cache_policy: settings.cache_policy,
+                org_id: settings.org_id,
+                builds_per_builder: settings.builds_per_builder,
+                max_builders: settings.max_builders,
             })
             .await?;
         let connection = match answer {
@@ -174,7 +176,7 @@ impl ControlPlane {
             .finish_build(build_id, status as i64, error)
             .await?;
         if let Some(builders) = &self.builders {
-            builders.release(build_id).await;
+            builders.release(build_id, error).await;
         }
         Ok(ended)
     }

@@ -3,8 +3,8 @@
 
 mod build_lifecycle;
 mod build_page;
+mod builders;
 mod builds;
-mod cache;
 mod login;
 
 pub use login::approve_login;
@@ -33,7 +33,9 @@ use depot_core::connect::ConnectError;
 use depot_core::proto::depot::cli::v1::{build_service, push_service};
 use depot_core::proto::depot::cli::v1beta1::{login_service, projects_service};
 use depot_core::proto::depot::core::v1::{organization_service, project_service};
-use depot_core::proto::depotrs::v1::{cache_service, oidc_service, trust_policy_service};
+use depot_core::proto::depotrs::v1::{
+    builder_settings_service, cache_service, oidc_service, trust_policy_service,
+};
 
 /// Settings of the control plane.
 #[derive(Clone, Debug)]
@@ -54,6 +56,10 @@ pub struct ControlPlaneConfig {
     /// Longest lifetime of a project token exchanged for a CI token (it never outlives the CI
     /// token either).
     pub oidc_token_ttl: Duration,
+    /// Builds one of a project's builders runs at once, for projects that do not say.
+    pub builds_per_builder: u32,
+    /// Builders a project may have per architecture, for projects that do not say.
+    pub max_builders_per_project: u32,
 }
 
 impl ControlPlaneConfig {
@@ -75,6 +81,8 @@ impl ControlPlaneConfig {
             login_ttl: Duration::from_secs(15 * 60),
             build_health_timeout: Duration::from_secs(60),
             oidc_token_ttl: Duration::from_secs(60 * 60),
+            builds_per_builder: 4,
+            max_builders_per_project: 2,
         }
     }
 }
@@ -200,6 +208,14 @@ impl ControlPlane {
             }
             cache_service::GET_CACHE_USAGE => {
                 self.call(headers, body, |p, r| self.get_cache_usage(p, r))
+                    .await
+            }
+            builder_settings_service::GET_BUILDER_SETTINGS => {
+                self.call(headers, body, |p, r| self.get_builder_settings(p, r))
+                    .await
+            }
+            builder_settings_service::UPDATE_BUILDER_SETTINGS => {
+                self.call(headers, body, |p, r| self.update_builder_settings(p, r))
                     .await
             }
             oidc_service::EXCHANGE_TOKEN => {

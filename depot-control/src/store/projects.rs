@@ -24,6 +24,11 @@ pub struct Project {
     pub cache_reset_at: Option<i64>,
     /// Creation time (ms since epoch).
     pub created_at: i64,
+    /// Builds one of its builders runs at once before another is started; `None`: the
+    /// server's default.
+    pub builds_per_builder: Option<i64>,
+    /// Builders it may have per architecture; `None`: the server's default.
+    pub max_builders: Option<i64>,
 }
 
 /// Fields of a new project.
@@ -72,7 +77,7 @@ pub struct ProjectChanges {
     pub cache_policy: Option<(i64, i64)>,
 }
 
-const PROJECT_COLUMNS: &str = "p.id, p.org_id, o.name AS org_name, p.name, p.region_id, p.keep_bytes, p.keep_days, p.cache_reset_at, p.created_at FROM projects p JOIN organizations o ON o.id = p.org_id";
+const PROJECT_COLUMNS: &str = "p.id, p.org_id, o.name AS org_name, p.name, p.region_id, p.keep_bytes, p.keep_days, p.cache_reset_at, p.created_at, p.builds_per_builder, p.max_builders FROM projects p JOIN organizations o ON o.id = p.org_id";
 
 impl Store {
     /// Creates a project.
@@ -167,7 +172,32 @@ impl Store {
         Ok(affected(&result))
     }
 
-    /// Records a cache reset; builders drop cache older than this.
+    /// Sets a project's builder settings: `Some(n)` sets one (`Some(0)` restores the server's
+    /// default), `None` keeps it. Returns the updated project.
+    pub async fn update_builder_settings(
+        &self,
+        id: &str,
+        builds_per_builder: Option<i64>,
+        max_builders: Option<i64>,
+    ) -> Result<Option<Project>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (column, value) in [
+            ("builds_per_builder", builds_per_builder),
+            ("max_builders", max_builders),
+        ] {
+            if let Some(value) = value {
+                sqlx::query(&format!("UPDATE projects SET {column} = $1 WHERE id = $2"))
+                    .bind((value > 0).then_some(value))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        self.get_project(id).await
+    }
+
+    /// Records when the project's cache was last reset (its builders emptied it first).
     pub async fn reset_project_cache(&self, id: &str) -> Result<bool, StoreError> {
         let result = sqlx::query("UPDATE projects SET cache_reset_at = $1 WHERE id = $2")
             .bind(now_ms())

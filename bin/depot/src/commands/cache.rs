@@ -62,6 +62,7 @@ pub async fn run(command: CacheCommand) -> anyhow::Result<()> {
                 .map(|builder| {
                     json!({
                         "arch": builder.arch,
+                        "index": builder.index,
                         "state": builder.state,
                         "bytes": builder.bytes,
                         "entries": builder.entries,
@@ -83,6 +84,7 @@ pub async fn run(command: CacheCommand) -> anyhow::Result<()> {
                 Format::or_default(output),
                 &[
                     column("ARCH", "arch"),
+                    column("BUILDER", "index"),
                     column("STATE", "state"),
                     column("BYTES", "bytes"),
                     column("ENTRIES", "entries"),

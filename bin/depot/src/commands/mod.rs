@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod build;
+pub mod builder_settings;
 pub mod cache;
 pub mod image;
 pub mod init;

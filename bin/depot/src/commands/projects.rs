@@ -1,4 +1,4 @@
-//! `depot projects list|create|delete|trust-policies`.
+//! `depot projects list|create|delete|builders|trust-policies`.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -7,9 +7,10 @@ use clap::Subcommand;
 use depot_core::proto::depot::core::v1::{CreateProjectRequest, DeleteProjectRequest};
 use serde_json::json;
 
+use super::builder_settings;
 use super::list::list_projects;
 use super::trust_policies::{self, TrustPoliciesCommand};
-use crate::context::{Api, TokenArg};
+use crate::context::{Api, ProjectArg, TokenArg};
 use crate::output::{Column, Format, print_rows};
 
 /// `depot projects` subcommands.
@@ -49,6 +50,23 @@ pub enum ProjectsCommand {
         /// Do not ask for confirmation.
         #[arg(long, short)]
         yes: bool,
+    },
+    /// Show or change how many builds one of the project's builders runs at once before
+    /// another is started, and how many builders it may have (depot-server only).
+    Builders {
+        #[command(flatten)]
+        token: TokenArg,
+        #[command(flatten)]
+        project: ProjectArg,
+        /// Builds one builder runs at once (0: the server's default).
+        #[arg(long, value_name = "N")]
+        builds_per_builder: Option<i32>,
+        /// Builders the project may have per architecture (0: the server's default).
+        #[arg(long, value_name = "N")]
+        max_builders: Option<i32>,
+        /// Output format (default: table on a terminal, csv otherwise).
+        #[arg(long, short, value_enum)]
+        output: Option<Format>,
     },
     /// Manage a project's trust policies: which CI jobs (GitHub Actions, GitLab CI/CD,
     /// CircleCI, Buildkite) may act on it with their OIDC token instead of a stored Depot token.
@@ -126,6 +144,15 @@ pub async fn run(command: ProjectsCommand) -> anyhow::Result<()> {
                 .await?;
             println!("Project {project_id} deleted.");
             Ok(())
+        }
+        ProjectsCommand::Builders {
+            token,
+            project,
+            builds_per_builder,
+            max_builders,
+            output,
+        } => {
+            builder_settings::run(&token, &project, builds_per_builder, max_builders, output).await
         }
         ProjectsCommand::TrustPolicies(command) => trust_policies::run(command).await,
     }

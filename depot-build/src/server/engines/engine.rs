@@ -146,6 +146,18 @@ impl Engine {
     }
 }
 
+/// An engine dropped without [`Engine::stop`] (a task that owned it was abandoned) is asked to
+/// stop, so it never runs on with its slot released; whoever claims the slot next waits for it.
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait()
+            && let Some(pid) = self.child.id().and_then(|id| Pid::from_raw(id as i32))
+        {
+            let _ = kill_process(pid, Signal::TERM);
+        }
+    }
+}
+
 /// Creates the slot's bridge and run directory, the data root and the config; opens the log.
 fn prepare(slot: Slot, data_root: &Path, log: &Path) -> Result<(Slot, std::fs::File), EngineError> {
     let io = |action: &'static str, path: &Path| {

@@ -34,9 +34,20 @@ use depot_control::builders::{
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 
+use super::inventory::{instance_dir_name, parse_instance_dir_name};
 use super::upkeep::{self, Usage};
 use super::{Engine, EngineError, Slots};
 use crate::server::{Builder as _, BuilderCa, BuilderPool, LocalBuilder, LocalBuilderConfig};
+
+/// What [`Inner::choose`] decided for a build.
+enum Choice {
+    /// Run it on this instance.
+    Run(Key, Arc<Running>),
+    /// Ask again after this long.
+    Wait(Duration),
+    /// The instance it needs could not be started.
+    Fail(String),
+}
 
 /// What ephemeral instances' directories start with.
 const EPHEMERAL: &str = "ephemeral-";
@@ -62,8 +73,6 @@ pub struct FleetConfig {
     pub advertise_host: Option<String>,
     /// The name the bridges' certificates carry.
     pub server_name: String,
-    /// How many builds an instance runs at once.
-    pub concurrency: usize,
     /// How long an instance with no build keeps running.
     pub idle_timeout: Duration,
     /// How many instances run at once.
@@ -106,6 +115,9 @@ struct Key {
     /// The isolated build (a fork's pull request) an ephemeral instance serves alone; its
     /// state is deleted when the build ends.
     build: Option<String>,
+    /// 0 for the project's main instance of the architecture, 1… for those started when it
+    /// was busy (each with a state of its own).
+    index: u16,
 }
 
 #[derive(Debug)]
@@ -260,12 +272,7 @@ impl Fleet {
                 }
             }
             // State an earlier run left on disk; kept from starting while it is deleted.
-            for arch in [BuilderArch::Amd64, BuilderArch::Arm64] {
-                let key = Key {
-                    project: project.clone(),
-                    arch,
-                    build: None,
-                };
+            for key in self.inner.keys_on_disk(&project) {
                 if !state.instances.contains_key(&key) {
                     let mut instance = Instance::new(Phase::Stopping);
                     instance.reset = true;
@@ -294,11 +301,30 @@ impl Inner {
     }
 
     fn instance_dir(&self, key: &Key) -> PathBuf {
-        let arch = key.arch.as_str();
         self.config.dir.join(match &key.build {
-            Some(build) => format!("{EPHEMERAL}{build}-{arch}"),
-            None => format!("{}-{arch}", key.project),
+            Some(build) => format!("{EPHEMERAL}{build}-{}", key.arch.as_str()),
+            None => instance_dir_name(&key.project, key.arch, key.index),
         })
+    }
+
+    /// The instances of `project` whose state is on disk (from this run or an earlier one).
+    fn keys_on_disk(&self, project: &str) -> Vec<Key> {
+        let Ok(entries) = std::fs::read_dir(&self.config.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let name = entry.file_name();
+                let (owner, arch, index) = parse_instance_dir_name(name.to_str()?)?;
+                (owner == project).then(|| Key {
+                    project: project.to_owned(),
+                    arch,
+                    build: None,
+                    index,
+                })
+            })
+            .collect()
     }
 
     /// The answer for `request`, reserving a slot of its project's instance (starting it if
@@ -307,15 +333,16 @@ impl Inner {
         self: Arc<Self>,
         request: BuilderRequest,
     ) -> Result<BuilderConnection, BuilderError> {
-        let key = Key {
+        let base = Key {
             project: instance_name(&request.project_id)?,
             arch: request.arch,
             build: request
                 .isolated
                 .then(|| instance_name(&request.build_id))
                 .transpose()?,
+            index: 0,
         };
-        let running = {
+        let (key, running) = {
             let mut state = self.state();
             if let Some(lease) = state.leases.get(&request.build_id) {
                 return Ok(match &lease.answer {
@@ -328,27 +355,12 @@ impl Inner {
                     "depot-server is shutting down".into(),
                 ));
             }
-            if let Some(problem) = state.failures.remove(&key) {
-                return Err(BuilderError::Unavailable(problem));
-            }
-            // An ephemeral instance runs its one isolated build.
-            let concurrency = if key.build.is_some() {
-                1
-            } else {
-                self.config.concurrency
-            };
-            let instance = state
-                .instances
-                .entry(key.clone())
-                .or_insert_with(|| Instance::new(Phase::Stopped));
-            instance.policy = request.cache_policy;
-            match &instance.phase {
-                Phase::Running(running)
-                    if !instance.reset && instance.builds.len() < concurrency =>
-                {
-                    let running = running.clone();
-                    instance.builds.insert(request.build_id.clone());
-                    instance.last_used = Instant::now();
+            match self.choose(&mut state, &request, base) {
+                Choice::Run(key, running) => {
+                    if let Some(instance) = state.instances.get_mut(&key) {
+                        instance.builds.insert(request.build_id.clone());
+                        instance.last_used = Instant::now();
+                    }
                     state.leases.insert(
                         request.build_id.clone(),
                         Lease {
@@ -356,22 +368,88 @@ impl Inner {
                             answer: None,
                         },
                     );
-                    running
+                    (key, running)
                 }
-                Phase::Running(_) | Phase::Stopping => return Ok(pending(BUSY_RETRY)),
-                Phase::Starting => return Ok(pending(START_RETRY)),
-                Phase::Stopped => {
-                    if self.make_room(&mut state) {
-                        if let Some(instance) = state.instances.get_mut(&key) {
-                            instance.phase = Phase::Starting;
-                        }
-                        tokio::spawn(self.clone().start(key));
-                    }
-                    return Ok(pending(START_RETRY));
-                }
+                Choice::Wait(retry_after) => return Ok(pending(retry_after)),
+                Choice::Fail(problem) => return Err(BuilderError::Unavailable(problem)),
             }
         };
         self.admit(&request, &key, &running)
+    }
+
+    /// Which of the project's instances takes `request`: a running one with room (the main
+    /// instance first, whose cache is the fullest), else a new one started (while the project
+    /// has fewer than its maximum and the host has room), else none yet.
+    fn choose(self: &Arc<Self>, state: &mut State, request: &BuilderRequest, base: Key) -> Choice {
+        // An ephemeral instance runs its one isolated build.
+        let (per_builder, most) = if base.build.is_some() {
+            (1, 1)
+        } else {
+            (
+                request.builds_per_builder.max(1),
+                request.max_builders.max(1),
+            )
+        };
+        let keys: Vec<Key> = (0..u16::try_from(most).unwrap_or(u16::MAX))
+            .map(|index| Key {
+                index,
+                ..base.clone()
+            })
+            .collect();
+        for key in &keys {
+            let Some(instance) = state.instances.get_mut(key) else {
+                continue;
+            };
+            instance.policy = request.cache_policy;
+            if let Phase::Running(running) = &instance.phase
+                && !instance.reset
+                && instance.builds.len() < per_builder
+            {
+                return Choice::Run(key.clone(), running.clone());
+            }
+        }
+        for key in &keys {
+            if let Some(problem) = state.failures.remove(key) {
+                return Choice::Fail(problem);
+            }
+        }
+        let phase = |key: &Key| state.instances.get(key).map(|i| &i.phase);
+        if keys
+            .iter()
+            .any(|key| matches!(phase(key), Some(Phase::Starting)))
+        {
+            return Choice::Wait(START_RETRY);
+        }
+        if keys
+            .iter()
+            .any(|key| matches!(phase(key), Some(Phase::Stopping)))
+        {
+            return Choice::Wait(BUSY_RETRY);
+        }
+        let Some(next) = keys
+            .iter()
+            .find(|key| matches!(phase(key), None | Some(Phase::Stopped)))
+        else {
+            return Choice::Wait(BUSY_RETRY);
+        };
+        if !self.make_room(state) {
+            return Choice::Wait(BUSY_RETRY);
+        }
+        let instance = state
+            .instances
+            .entry(next.clone())
+            .or_insert_with(|| Instance::new(Phase::Stopped));
+        instance.phase = Phase::Starting;
+        instance.policy = request.cache_policy;
+        if next.index > 0 {
+            tracing::info!(
+                project = %next.project,
+                index = next.index,
+                "the project's builders are busy: starting another"
+            );
+        }
+        tokio::spawn(self.clone().start(next.clone()));
+        Choice::Wait(START_RETRY)
     }
 
     /// Mints the build's certificate and admits it to `running`'s bridge.
@@ -516,7 +594,9 @@ impl Inner {
                 advertise_host: self.config.advertise_host.clone(),
                 server_name: self.config.server_name.clone(),
                 docker_socket: engine.socket().to_owned(),
-                concurrency: self.config.concurrency,
+                // The fleet, not the bridge, decides how many builds an instance takes (the
+                // project's builds per builder).
+                concurrency: 1,
             },
         )
         .await;
@@ -575,8 +655,11 @@ impl Inner {
         }
     }
 
-    /// A build has ended: its slot is free, and a reset waiting for it happens.
-    fn release(self: &Arc<Self>, build_id: &str) -> bool {
+    /// A build has ended: its slot is free, and a reset waiting for it happens. A build that
+    /// failed because the instance's cache is damaged (BuildKit lost a snapshot its records
+    /// still name, which Docker Engine 26 can leave behind when a build or the engine is
+    /// interrupted) has the instance reset, so that the project's later builds work.
+    fn release(self: &Arc<Self>, build_id: &str, failure: Option<&str>) -> bool {
         let mut state = self.state();
         let Some(lease) = state.leases.remove(build_id) else {
             return false;
@@ -589,6 +672,14 @@ impl Inner {
         instance.usage.get_or_insert_default().last_used_ms = Some(now_ms());
         // An ephemeral instance goes with its build, state and all.
         instance.reset |= lease.key.build.is_some();
+        if let Some(failure) = failure.filter(|failure| damaged_cache(failure)) {
+            tracing::warn!(
+                project = %lease.key.project,
+                "a build failed on a damaged builder cache ({failure}): the builder's cache is \
+                 emptied, so that the project's next builds work"
+            );
+            instance.reset = true;
+        }
         if let Phase::Running(running) = &instance.phase {
             running.bridge.evict(build_id);
             let running = running.clone();
@@ -669,13 +760,20 @@ impl Inner {
     /// Each of `project`'s instances (known to this run, or left on disk by an earlier one):
     /// what is known of its cache, and the instance if it runs (to measure it live).
     fn snapshot(&self, state: &State, project: &str) -> Vec<(CacheUsage, Option<Arc<Running>>)> {
+        let mut keys: Vec<Key> = state
+            .instances
+            .keys()
+            .filter(|key| key.project == project && key.build.is_none())
+            .cloned()
+            .collect();
+        for key in self.keys_on_disk(project) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys.sort_by_key(|key| (key.arch.as_str(), key.index));
         let mut snapshot = Vec::new();
-        for arch in [BuilderArch::Amd64, BuilderArch::Arm64] {
-            let key = Key {
-                project: project.to_owned(),
-                arch,
-                build: None,
-            };
+        for key in keys {
             let dir = self.instance_dir(&key);
             let (state_name, builds, usage, running) = match state.instances.get(&key) {
                 Some(instance) => {
@@ -688,8 +786,7 @@ impl Inner {
                     let usage = instance.usage.or_else(|| Usage::load(&dir));
                     (name, instance.builds.len(), usage, running)
                 }
-                None if dir.is_dir() => ("stopped", 0, Usage::load(&dir), None),
-                None => continue,
+                None => ("stopped", 0, Usage::load(&dir), None),
             };
             if usage.is_none() && running.is_none() {
                 continue;
@@ -697,12 +794,13 @@ impl Inner {
             let usage = usage.unwrap_or_default();
             snapshot.push((
                 CacheUsage {
-                    arch,
+                    arch: key.arch,
                     bytes: usage.bytes,
                     entries: usage.entries,
                     last_used: usage.last_used(),
                     state: state_name,
                     running_builds: builds,
+                    index: key.index,
                 },
                 running,
             ));
@@ -765,6 +863,12 @@ fn remove_ephemeral_leftovers(dir: &std::path::Path) {
     }
 }
 
+/// Whether a build's failure says its builder's cache is damaged: a record whose snapshot is
+/// gone (`parent snapshot … does not exist`, `failed to commit … snapshot … does not exist`).
+fn damaged_cache(failure: &str) -> bool {
+    failure.contains("snapshot") && failure.contains("does not exist")
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -801,11 +905,11 @@ impl BuilderProvider for Fleet {
         self.inner.clone().connect(request).boxed()
     }
 
-    fn release(&self, build_id: &str) -> BoxFuture<'_, ()> {
-        if self.inner.release(build_id) {
+    fn release(&self, build_id: &str, failure: Option<&str>) -> BoxFuture<'_, ()> {
+        if self.inner.release(build_id, failure) {
             return futures_util::future::ready(()).boxed();
         }
-        self.inner.others.release(build_id)
+        self.inner.others.release(build_id, failure)
     }
 
     fn reset_cache(&self, project_id: &str) -> BoxFuture<'_, Result<(), BuilderError>> {
@@ -823,5 +927,34 @@ impl BuilderProvider for Fleet {
             Ok(self.inner.usage(&project).await)
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_caches_are_told_from_other_failures() {
+        assert!(damaged_cache(
+            "failed to prepare mzg as 0n1: parent snapshot mzg does not exist: not found"
+        ));
+        assert!(damaged_cache(
+            "failed to commit abc: snapshot sha256:12 does not exist: not found"
+        ));
+        assert!(!damaged_cache(
+            "process \"/bin/sh -c exit 3\" did not complete successfully"
+        ));
+        assert!(!damaged_cache(
+            "failed to read dockerfile: open Dockerfile: does not exist"
+        ));
+    }
+
+    #[test]
+    fn project_ids_name_instances_and_nothing_else_does() {
+        assert_eq!(instance_name("ky8eq4zu").unwrap(), "ky8eq4zu");
+        for bad in ["", "../x", "a-b", "a/b"] {
+            assert!(instance_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

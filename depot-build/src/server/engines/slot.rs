@@ -18,8 +18,12 @@ use rustix::process::{Pid, Signal, kill_process, test_kill_process};
 
 use super::EngineError;
 
-/// How long a leftover engine is given to stop after SIGTERM before it is killed.
+/// How long an engine is given to stop after SIGTERM before it is killed.
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(30);
+/// How long a leftover engine is given to stop on its own first: its server's death already
+/// told it to (`--pdeathsig`), and a third signal would make dockerd quit without cleaning up,
+/// which can damage its build cache.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(20);
 
 /// The slots of this host, under one root directory.
 #[derive(Clone, Debug)]
@@ -171,10 +175,15 @@ impl Slot {
             tracing::info!(
                 slot = self.index,
                 pid = pid.as_raw_nonzero().get(),
-                "stopping a builder engine process a previous depot-server left running"
+                "waiting for a builder engine process a previous depot-server left running"
             );
-            stop_process(pid);
+            if !exits_within(pid, LEFTOVER_GRACE) {
+                stop_process(pid);
+            }
         }
+        // dockerd refuses to start while its pidfile names a process that exists, even one that
+        // has exited and not been reaped yet.
+        let _ = std::fs::remove_file(self.pidfile());
         let mut cleaned = !leftovers.is_empty();
         if bridge_exists(&self.bridge()) {
             ip(&["link", "delete", &self.bridge()])?;
@@ -207,18 +216,25 @@ impl Slot {
 }
 
 /// Sends `pid` SIGTERM and waits for it to exit; kills it if it has not after the grace time.
-pub(super) fn stop_process(pid: Pid) {
+fn stop_process(pid: Pid) {
     if kill_process(pid, Signal::TERM).is_err() {
         return;
     }
+    if !exits_within(pid, STOP_GRACE) {
+        let _ = kill_process(pid, Signal::KILL);
+    }
+}
+
+/// Whether `pid` has exited (or exits within `grace`).
+fn exits_within(pid: Pid, grace: Duration) -> bool {
     let started = Instant::now();
     while alive(pid) {
-        if started.elapsed() > STOP_GRACE {
-            let _ = kill_process(pid, Signal::KILL);
-            return;
+        if started.elapsed() > grace {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    true
 }
 
 /// Whether `pid` runs (a zombie, exited but not yet reaped, does not).

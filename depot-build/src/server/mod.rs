@@ -19,7 +19,7 @@ pub mod local;
 pub mod pool;
 pub mod remote;
 
-use depot_control::builders::{BuilderArch, Tenant};
+use depot_control::builders::{ActiveBuilder, BuilderArch, BuilderError, BuilderRequest, Tenant};
 use futures_util::future::BoxFuture;
 
 pub use ca::{BuilderCa, CaError, Fingerprint, IssuedCertificate};
@@ -68,6 +68,34 @@ pub trait Builder: Send + Sync + std::fmt::Debug + 'static {
         let problem = format!("{} cannot empty its build cache", self.endpoint());
         Box::pin(async move { Err(problem) })
     }
+}
+
+/// What a build is handed for `builder`: its endpoint and server name, the CA, and a client
+/// certificate minted for the build alone (valid no longer than its token); with the
+/// certificate's fingerprint, for the builder to admit.
+fn hand_out(
+    ca: &BuilderCa,
+    builder: &dyn Builder,
+    request: &BuilderRequest,
+) -> Result<(ActiveBuilder, Fingerprint), BuilderError> {
+    let certificate = ca
+        .client_certificate(&request.build_id, request.expires_at)
+        .map_err(|e| BuilderError::Unavailable(depot_core::ErrorChain(&e).to_string()))?;
+    let answer = ActiveBuilder {
+        endpoint: builder.endpoint().to_owned(),
+        server_name: builder.server_name().to_owned(),
+        client_cert: Some(certificate.pair),
+        ca_cert_pem: Some(ca.cert_pem().to_owned()),
+    };
+    Ok((answer, certificate.fingerprint))
+}
+
+/// The error for a build released while its builder was being prepared.
+fn released_meanwhile(request: &BuilderRequest) -> BuilderError {
+    BuilderError::Unavailable(format!(
+        "build {} was released while its builder was being prepared",
+        request.build_id
+    ))
 }
 
 /// Why a builder could not be set up.

@@ -21,7 +21,7 @@ use depot_control::builders::{
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 
-use super::{Builder, BuilderCa};
+use super::{Builder, BuilderCa, hand_out, released_meanwhile};
 
 /// How long a build waiting for a free builder is told to wait before asking again.
 pub const RETRY_AFTER: Duration = Duration::from_millis(500);
@@ -191,22 +191,10 @@ impl BuilderPool {
             })?;
             self.state().dirty.remove(&reserved.builder);
         }
-        let certificate = self
-            .ca
-            .client_certificate(&request.build_id, request.expires_at)
-            .map_err(|e| BuilderError::Unavailable(depot_core::ErrorChain(&e).to_string()))?;
-        let answer = ActiveBuilder {
-            endpoint: builder.endpoint().to_owned(),
-            server_name: builder.server_name().to_owned(),
-            client_cert: Some(certificate.pair),
-            ca_cert_pem: Some(self.ca.cert_pem().to_owned()),
-        };
+        let (answer, fingerprint) = hand_out(&self.ca, builder.as_ref(), request)?;
         let mut state = self.state();
         let Some(lease) = state.leases.get_mut(&request.build_id) else {
-            return Err(BuilderError::Unavailable(format!(
-                "build {} was released while its builder was being prepared",
-                request.build_id
-            )));
+            return Err(released_meanwhile(request));
         };
         lease.answer = Some(answer.clone());
         if !request.isolated {
@@ -214,7 +202,7 @@ impl BuilderPool {
                 .affinity
                 .insert(request.project_id.clone(), reserved.builder);
         }
-        builder.admit(&request.build_id, certificate.fingerprint);
+        builder.admit(&request.build_id, fingerprint);
         reserved.kept = true;
         Ok(BuilderConnection::Active(answer))
     }

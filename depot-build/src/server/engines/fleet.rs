@@ -37,7 +37,10 @@ use futures_util::future::BoxFuture;
 use super::inventory::{instance_dir_name, parse_instance_dir_name};
 use super::upkeep::{self, Usage};
 use super::{Engine, EngineError, Slots};
-use crate::server::{Builder as _, BuilderCa, BuilderPool, LocalBuilder, LocalBuilderConfig};
+use crate::server::{
+    Builder as _, BuilderCa, BuilderPool, LocalBuilder, LocalBuilderConfig, hand_out,
+    released_meanwhile,
+};
 
 /// What [`Inner::choose`] decided for a build.
 enum Choice {
@@ -459,35 +462,19 @@ impl Inner {
         key: &Key,
         running: &Running,
     ) -> Result<BuilderConnection, BuilderError> {
-        let certificate = match self
-            .ca
-            .client_certificate(&request.build_id, request.expires_at)
-        {
-            Ok(certificate) => certificate,
+        let (answer, fingerprint) = match hand_out(&self.ca, &running.bridge, request) {
+            Ok(handed) => handed,
             Err(err) => {
                 self.forget(&request.build_id, key);
-                return Err(BuilderError::Unavailable(
-                    depot_core::ErrorChain(&err).to_string(),
-                ));
+                return Err(err);
             }
-        };
-        let answer = ActiveBuilder {
-            endpoint: running.bridge.endpoint().to_owned(),
-            server_name: running.bridge.server_name().to_owned(),
-            client_cert: Some(certificate.pair),
-            ca_cert_pem: Some(self.ca.cert_pem().to_owned()),
         };
         let mut state = self.state();
         let Some(lease) = state.leases.get_mut(&request.build_id) else {
-            return Err(BuilderError::Unavailable(format!(
-                "build {} was released while its builder was being prepared",
-                request.build_id
-            )));
+            return Err(released_meanwhile(request));
         };
         lease.answer = Some(answer.clone());
-        running
-            .bridge
-            .admit(&request.build_id, certificate.fingerprint);
+        running.bridge.admit(&request.build_id, fingerprint);
         Ok(BuilderConnection::Active(answer))
     }
 

@@ -211,6 +211,8 @@ impl Server {
             .envs(storage_env)
             .args(&self.extra_args)
             .env("DEPOT_SERVER_DATA_DIR", self.dir.path())
+            // At most three builder engines per test server (tests run two at a time).
+            .env("DEPOT_SERVER_MAX_BUILDERS", "3")
             .env(
                 "DEPOT_SERVER_LOG",
                 std::env::var("DEPOT_TEST_SERVER_LOG").unwrap_or("warn".into()),

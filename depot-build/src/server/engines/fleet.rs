@@ -3,7 +3,13 @@
 //! reach), behind an mTLS bridge of its own.
 //!
 //! - **On demand.** A project's first build starts its instance (a cold start: the build waits,
-//!   `Pending`, until the engine answers); later builds reuse it while it runs.
+//!   `Pending`, until the engine answers); later builds reuse it while it runs, up to the
+//!   project's builds per builder at once.
+//! - **Scale out.** When all of a project's instances of an architecture are that busy, the next
+//!   build starts another (up to the project's maximum), with a state of its own (cold at
+//!   first: copying a running instance's state is not safe).
+//! - **Cache policy.** After each build the project's policy is applied and the cache measured
+//!   (`upkeep`); a build that failed on a damaged cache has it emptied.
 //! - **Idle stop.** An instance with no build for the idle timeout is stopped; its state stays
 //!   on disk, so the next start has the cache.
 //! - **Bounded.** At most `max_engines` run at once: to start another, the least recently used
@@ -13,7 +19,6 @@
 //!   and new builds wait for it.
 //! - **Shutdown.** [`Fleet::shutdown`] stops every instance; stale ones a killed server left
 //!   are cleaned when the fleet is made.
-//!
 //! - **Isolated builds** (forks' pull requests) get an ephemeral instance each: fresh state,
 //!   one build, deleted when the build ends, so it neither sees the project's cache nor leaves
 //!   anything in it.
@@ -177,8 +182,8 @@ struct Lease {
 
 impl Fleet {
     /// A fleet handing out instances of this host's architecture, with certificates from
-    /// `ca`, and `others` for isolated builds and other architectures. Cleans the engines a
-    /// killed server left running, and starts the idle reaper.
+    /// `ca`, and `others` for the architectures this host cannot build. Cleans the engines (and
+    /// ephemeral state) a killed server left behind, and starts the idle reaper.
     pub fn new(
         ca: Arc<BuilderCa>,
         config: FleetConfig,
@@ -292,6 +297,7 @@ impl Fleet {
             if let Some(instance) = self.inner.state().instances.get_mut(&key) {
                 instance.phase = Phase::Stopped;
                 instance.reset = false;
+                instance.usage = None;
             }
         }
         Ok(())

@@ -7,7 +7,7 @@
 //! - [`fleet`]: the [`Fleet`], the `BuilderProvider` that gives each project its own instances:
 //!   started on a build's demand, stopped when idle, emptied by a cache reset.
 //! - [`upkeep`]: the project's cache policy applied after each build, and the cache measured.
-//! - [`inventory`]: the instances of a data directory, for `depot-server builders list`.
+//! - [`inventory`](mod@inventory): the instances of a data directory, for `depot-server builders list`.
 //!
 //! Starting engines needs root (dockerd does).
 

@@ -17,12 +17,29 @@ use depot_core::connect::{Code, ConnectError, STREAM_PROTO, UNARY_PROTO};
 /// Largest request message (unary body or one streamed message) the server accepts.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
+/// A request whose declared `Content-Length` is over the limit is refused before its body is
+/// read.
+fn refuse_declared_over_limit(headers: &HeaderMap) -> Result<(), ConnectError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(declared) if declared > MAX_REQUEST_BYTES as u64 => Err(ConnectError::new(
+            Code::ResourceExhausted,
+            format!("request body exceeds {MAX_REQUEST_BYTES} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Decodes a unary request body (binary protobuf, optionally gzip-encoded).
 pub async fn decode_unary<T: Message + Default>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<T, ConnectError> {
     require_content_type(headers, UNARY_PROTO)?;
+    refuse_declared_over_limit(headers)?;
     let gzip = match headers.get(CONTENT_ENCODING).map(HeaderValue::as_bytes) {
         None | Some(b"identity") => false,
         Some(b"gzip") => true,

@@ -1,12 +1,16 @@
 //! Serving an axum app on one TCP port: HTTP/1.1 and HTTP/2 with prior knowledge (h2c) side by
-//! side, or TLS with ALPN (`h2`, `http/1.1`) when a certificate is configured.
+//! side, or TLS with ALPN (`h2`, `http/1.1`) when a certificate is configured, within
+//! [`ConnectionLimits`] (header timeouts, HTTP/2 keep-alive pings and stream limits, and caps on
+//! connections overall and per client address).
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -40,16 +44,139 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, 
     Ok(Arc::new(config))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish for a
-/// short grace period.
+/// Limits on a listener's connections, against clients that hold connections open, send
+/// slowly or open too many.
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    /// How long a client has to send a request's headers: the first bytes of a new connection
+    /// (or its TLS handshake), each request's headers, and the next request on a kept-alive
+    /// HTTP/1.1 connection. Clients that take longer are disconnected.
+    pub header_timeout: Duration,
+    /// Connections served at once; further ones are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Connections served at once per client address.
+    pub max_connections_per_client: usize,
+    /// HTTP/2: an idle connection is pinged this often, and closed if the ping is not answered
+    /// within as long.
+    pub http2_keepalive: Duration,
+    /// HTTP/2: streams (requests) at once per connection.
+    pub http2_max_streams: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_connections_per_client: 512,
+            http2_keepalive: Duration::from_secs(30),
+            http2_max_streams: 256,
+        }
+    }
+}
+
+/// How often refused connections are logged (once per interval, with a count).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The connections a listener serves: counted overall and per client address.
+#[derive(Debug)]
+struct Admission {
+    limits: ConnectionLimits,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+    refused: usize,
+    last_logged: Option<Instant>,
+}
+
+/// A served connection; dropping it frees its place.
+struct Admitted {
+    admission: Arc<Admission>,
+    client: IpAddr,
+}
+
+impl Admission {
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A place for a connection from `client`, or `None` when a limit is reached (the refusal
+    /// is logged once per interval).
+    fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Admitted> {
+        let mut counts = self.counts();
+        let from_client = counts.per_client.get(&client).copied().unwrap_or(0);
+        if counts.total >= self.limits.max_connections
+            || from_client >= self.limits.max_connections_per_client
+        {
+            counts.refused += 1;
+            let due = counts
+                .last_logged
+                .is_none_or(|at| at.elapsed() >= REFUSAL_LOG_INTERVAL);
+            if due {
+                tracing::warn!(
+                    refused = counts.refused,
+                    open = counts.total,
+                    %client,
+                    "refusing connections over the limits (--max-connections, \
+                     --max-connections-per-client)"
+                );
+                counts.refused = 0;
+                counts.last_logged = Some(Instant::now());
+            }
+            return None;
+        }
+        counts.total += 1;
+        *counts.per_client.entry(client).or_default() += 1;
+        Some(Admitted {
+            admission: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut counts = self.admission.counts();
+        counts.total -= 1;
+        if let Some(count) = counts.per_client.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                counts.per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Serves `app` on `listener` within `limits` until `shutdown` resolves, then lets open requests
+/// finish for a short grace period.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     app: axum::Router,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.http2_keepalive)
+        .keep_alive_timeout(limits.http2_keepalive)
+        .max_concurrent_streams(limits.http2_max_streams);
+    let header_timeout = limits.header_timeout;
+    let admission = Arc::new(Admission {
+        limits,
+        counts: Mutex::default(),
+    });
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -64,29 +191,38 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(admitted) = admission.admit(peer.ip()) else {
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _admitted = admitted;
+            // A client that opens a connection and sends nothing is gone after the header
+            // timeout (hyper's own timeout starts once a protocol has been chosen).
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
             let result = match acceptor {
                 None => {
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
                     watcher.watch(conn.into_owned()).await
                 }
                 Some(acceptor) => {
-                    let tls =
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
-                            .await
-                        {
-                            Ok(Ok(tls)) => tls,
-                            Ok(Err(err)) => {
-                                tracing::debug!(%peer, %err, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => return,
-                        };
+                    let handshake = header_timeout.min(TLS_HANDSHAKE_TIMEOUT);
+                    let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(err)) => {
+                            tracing::debug!(%peer, %err, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                     watcher.watch(conn.into_owned()).await
                 }

@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::http::Version;
 use axum::routing::post;
 use depot_control::connect::{decode_stream, decode_unary, stream_response, unary_response};
-use depot_control::http::{serve, tls_config};
+use depot_control::http::{ConnectionLimits, serve, tls_config};
 use depot_core::connect::{Client, ClientOptions, Code, ConnectError};
 use depot_core::proto::depot::cli::v1::ReportStatusStreamRequest;
 use depot_core::proto::depot::cli::v1beta1::{
@@ -112,7 +112,13 @@ fn test_router() -> Router {
 async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, tls, test_router(), std::future::pending()));
+    tokio::spawn(serve(
+        listener,
+        tls,
+        test_router(),
+        ConnectionLimits::default(),
+        std::future::pending(),
+    ));
     addr
 }
 

@@ -61,14 +61,32 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// `VmHWM` of a process: its peak resident set size, in bytes.
-pub fn peak_rss(pid: u32) -> u64 {
+/// `VmRSS` of a process: its resident set size now, in bytes.
+pub fn rss(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:") * 1024
+}
+
+/// A `kB` figure of `/proc/<pid>/status`.
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"));
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmHWM in /proc/<pid>/status")
-        * 1024
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+/// Raises this process's limit of open files to its hard maximum (tests that open many
+/// connections need more than the usual 1024).
+pub fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+}
+
+/// `VmHWM` of a process: its peak resident set size, in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:") * 1024
 }

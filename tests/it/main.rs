@@ -12,6 +12,7 @@ mod buildkit;
 mod depot_build;
 mod depot_cli;
 mod dockerfile_builds;
+mod limits;
 mod official_cli;
 mod oidc;
 mod pull_push;

@@ -153,6 +153,24 @@ pub struct ServeArgs {
     /// Registry upload sessions untouched for this long are removed by garbage collection.
     #[arg(long, env = "DEPOT_SERVER_REGISTRY_UPLOAD_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub registry_upload_ttl: Duration,
+    /// The largest blob the registry accepts; an upload declaring more is refused before its
+    /// body is read.
+    #[arg(long, env = "DEPOT_SERVER_MAX_BLOB_BYTES", default_value_t = depot_registry::server::RegistryConfig::DEFAULT_MAX_BLOB_BYTES)]
+    pub max_blob_bytes: u64,
+    /// How long a client has to send a request's headers (and the first bytes of a connection,
+    /// and the next request on a kept-alive one) before it is disconnected.
+    #[arg(long, env = "DEPOT_SERVER_HEADER_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// Connections served at once per listener; further ones are closed when accepted.
+    #[arg(long, env = "DEPOT_SERVER_MAX_CONNECTIONS", default_value = "4096")]
+    pub max_connections: usize,
+    /// Connections served at once per listener from one client address.
+    #[arg(
+        long,
+        env = "DEPOT_SERVER_MAX_CONNECTIONS_PER_CLIENT",
+        default_value = "512"
+    )]
+    pub max_connections_per_client: usize,
     /// Builders.
     #[command(flatten)]
     pub builders: BuilderArgs,

@@ -24,7 +24,10 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match args.command {
-        None => serve::run(&args.store, &args.serve).await,
+        None => {
+            raise_open_files_limit();
+            serve::run(&args.store, &args.serve).await
+        }
         Some(cli::TopCommand::Admin(command)) => admin::run(&args.store, command).await,
         Some(cli::TopCommand::BuilderCa(command)) => builder_ca::run(&args.store, &command),
     };
@@ -33,6 +36,20 @@ async fn main() -> std::process::ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Raises the limit of open files to its hard maximum: every connection is one, and
+/// `--max-connections` is meant to be the limit that applies, not the default soft limit (often
+/// 1024).
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(err) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(%err, "raising the open files limit failed");
         }
     }
 }

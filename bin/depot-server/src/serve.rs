@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use depot_control::http::{serve, tls_config};
+use depot_control::http::{ConnectionLimits, serve, tls_config};
 use depot_control::{ControlPlane, ControlPlaneConfig, Store, store};
 use depot_oidc::server::{OidcVerifier, TrustedIssuer};
 use depot_registry::server::{BlobBackend, GcSettings, Registry, RegistryConfig};
@@ -79,6 +79,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             blob_backend: args.registry_storage.clone(),
             public_url: registry_url.clone(),
             service: config.registry_host.clone(),
+            max_blob_bytes: args.max_blob_bytes,
         },
     )
     .await?;
@@ -138,21 +139,28 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
     let reaper = plane.spawn_build_reaper();
     let api = plane.router().merge(registry.api_router());
     let shutdown = shutdown_signal().shared();
+    let limits = ConnectionLimits {
+        header_timeout: args.header_timeout,
+        max_connections: args.max_connections,
+        max_connections_per_client: args.max_connections_per_client,
+        ..ConnectionLimits::default()
+    };
     match registry_listener {
         Some(registry_listener) => {
             tokio::join!(
-                serve(listener, tls.clone(), api, shutdown.clone()),
+                serve(listener, tls.clone(), api, limits.clone(), shutdown.clone()),
                 serve(
                     registry_listener,
                     tls,
                     registry.distribution_router(),
+                    limits,
                     shutdown
                 ),
             );
         }
         None => {
             let app = api.merge(registry.distribution_router());
-            serve(listener, tls, app, shutdown).await;
+            serve(listener, tls, app, limits, shutdown).await;
         }
     }
     if let Some(gc) = gc {

@@ -48,6 +48,14 @@ pub struct RegistryConfig {
     pub public_url: String,
     /// The registry's host (`host[:port]`), named as the token service.
     pub service: String,
+    /// The largest blob accepted; an upload request declaring more is refused before its body
+    /// is read.
+    pub max_blob_bytes: u64,
+}
+
+impl RegistryConfig {
+    /// The largest blob accepted unless configured otherwise (100 GiB).
+    pub const DEFAULT_MAX_BLOB_BYTES: u64 = 100 << 30;
 }
 
 /// Failure to open the registry.
@@ -85,6 +93,8 @@ struct Inner {
     /// link, mounting, pushing a manifest) and exclusively by garbage collection while it
     /// decides to delete something.
     gc_lock: tokio::sync::RwLock<()>,
+    /// See [`RegistryConfig::max_blob_bytes`].
+    max_blob_bytes: u64,
 }
 
 impl Registry {
@@ -111,6 +121,7 @@ impl Registry {
                     service: config.service,
                 },
                 gc_lock: tokio::sync::RwLock::new(()),
+                max_blob_bytes: config.max_blob_bytes,
             }),
         })
     }

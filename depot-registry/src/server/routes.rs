@@ -89,6 +89,19 @@ impl Route {
         Ok(route)
     }
 
+    /// The largest body a request of this route and method may declare: a manifest, or a
+    /// blob (upload requests).
+    fn body_limit(&self, method: &Method, max_blob_bytes: u64) -> Option<u64> {
+        match (self, method) {
+            (Route::Manifest(..), &Method::PUT) => {
+                Some(super::manifests::MAX_MANIFEST_BYTES as u64)
+            }
+            (Route::NewUpload(_), &Method::POST)
+            | (Route::Upload(..), &Method::PATCH | &Method::PUT) => Some(max_blob_bytes),
+            _ => None,
+        }
+    }
+
     fn scope(&self, method: &Method) -> Option<(&Name, Action)> {
         let write = !matches!(*method, Method::GET | Method::HEAD);
         let action = if write { Action::Push } else { Action::Pull };
@@ -111,6 +124,21 @@ impl Registry {
         body: Body,
     ) -> Result<Response> {
         let inner = &self.inner;
+        // A body declared over the route's limit is refused before anything is read.
+        if let Some(limit) = route.body_limit(&request.method, inner.max_blob_bytes)
+            && let Some(declared) = declared_length(&request.headers)
+            && declared > limit
+        {
+            let code = match route {
+                Route::Manifest(..) => ErrorCode::ManifestInvalid,
+                _ => ErrorCode::SizeInvalid,
+            };
+            return Err(RegistryError::new(
+                code,
+                format!("the request declares {declared} bytes; at most {limit} are accepted here"),
+            )
+            .with_status(axum::http::StatusCode::PAYLOAD_TOO_LARGE));
+        }
         let scope = route.scope(&request.method);
         let principal =
             auth::authenticate(&inner.auth, &request.headers, &inner.challenge, scope).await?;
@@ -154,6 +182,16 @@ impl Registry {
             )),
         }
     }
+}
+
+/// The request's `Content-Length`, if it declares one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]

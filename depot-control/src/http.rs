@@ -1,7 +1,7 @@
 //! Serving an axum app on one TCP port: HTTP/1.1 and HTTP/2 with prior knowledge (h2c) side by
 //! side, or TLS with ALPN (`h2`, `http/1.1`) when a certificate is configured, within
-//! [`ConnectionLimits`] (header timeouts, HTTP/2 keep-alive pings and stream limits, and caps on
-//! connections overall and per client address).
+//! [`ConnectionLimits`] (header timeouts, a body read timeout, HTTP/2 keep-alive pings and
+//! stream limits, and caps on connections overall and per client address).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,9 +18,13 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower_http::timeout::TimeoutBody;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How much of a refused request's body is read and thrown away, and for how long.
+const DISCARD_BYTES: usize = 64 << 20;
+const DISCARD_TIME: Duration = Duration::from_secs(10);
 
 /// Loads a PEM certificate chain and private key into a TLS config offering h2 and HTTP/1.1.
 pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
@@ -44,6 +48,17 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, 
     Ok(Arc::new(config))
 }
 
+/// Reads and throws away, in the background, the body of a request refused before it was read
+/// (up to 64 MiB within 10 s), so that a client still sending it reads the refusal instead of
+/// a connection reset under its feet; past that the connection is closed.
+pub fn discard_refused_body(body: axum::body::Body) {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, DISCARD_BYTES);
+    tokio::spawn(tokio::time::timeout(DISCARD_TIME, async move {
+        while let Some(Ok(_)) = body.frame().await {}
+    }));
+}
+
 /// Limits on a listener's connections, against clients that hold connections open, send
 /// slowly or open too many.
 #[derive(Clone, Debug)]
@@ -61,6 +76,9 @@ pub struct ConnectionLimits {
     pub http2_keepalive: Duration,
     /// HTTP/2: streams (requests) at once per connection.
     pub http2_max_streams: u32,
+    /// How long a request body may go without sending anything (a minimum upload rate: a
+    /// client that stalls longer has its request failed).
+    pub body_read_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -71,6 +89,7 @@ impl Default for ConnectionLimits {
             max_connections_per_client: 512,
             http2_keepalive: Duration::from_secs(30),
             http2_max_streams: 256,
+            body_read_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -78,9 +97,10 @@ impl Default for ConnectionLimits {
 /// How often refused connections are logged (once per interval, with a count).
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The connections a listener serves: counted overall and per client address.
+/// The connections a listener serves, counted overall and per client address against its
+/// [`ConnectionLimits`] (the HTTP listeners here, and the builder bridges of depot-build).
 #[derive(Debug)]
-struct Admission {
+pub struct ConnectionGate {
     limits: ConnectionLimits,
     counts: Mutex<Counts>,
 }
@@ -94,19 +114,32 @@ struct Counts {
 }
 
 /// A served connection; dropping it frees its place.
-struct Admitted {
-    admission: Arc<Admission>,
+pub struct OpenConnection {
+    gate: Arc<ConnectionGate>,
     client: IpAddr,
 }
 
-impl Admission {
+impl ConnectionGate {
+    /// A gate with nothing open yet.
+    pub fn new(limits: ConnectionLimits) -> Arc<Self> {
+        Arc::new(ConnectionGate {
+            limits,
+            counts: Mutex::default(),
+        })
+    }
+
+    /// The limits it keeps.
+    pub fn limits(&self) -> &ConnectionLimits {
+        &self.limits
+    }
+
     fn counts(&self) -> MutexGuard<'_, Counts> {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A place for a connection from `client`, or `None` when a limit is reached (the refusal
     /// is logged once per interval).
-    fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Admitted> {
+    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Option<OpenConnection> {
         let mut counts = self.counts();
         let from_client = counts.per_client.get(&client).copied().unwrap_or(0);
         if counts.total >= self.limits.max_connections
@@ -131,16 +164,16 @@ impl Admission {
         }
         counts.total += 1;
         *counts.per_client.entry(client).or_default() += 1;
-        Some(Admitted {
-            admission: self.clone(),
+        Some(OpenConnection {
+            gate: self.clone(),
             client,
         })
     }
 }
 
-impl Drop for Admitted {
+impl Drop for OpenConnection {
     fn drop(&mut self) {
-        let mut counts = self.admission.counts();
+        let mut counts = self.gate.counts();
         counts.total -= 1;
         if let Some(count) = counts.per_client.get_mut(&self.client) {
             *count -= 1;
@@ -173,10 +206,8 @@ pub async fn serve(
         .keep_alive_timeout(limits.http2_keepalive)
         .max_concurrent_streams(limits.http2_max_streams);
     let header_timeout = limits.header_timeout;
-    let admission = Arc::new(Admission {
-        limits,
-        counts: Mutex::default(),
-    });
+    let body_read_timeout = limits.body_read_timeout;
+    let gate = ConnectionGate::new(limits);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -191,11 +222,16 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(admitted) = admission.admit(peer.ip()) else {
+        let Some(admitted) = gate.admit(peer.ip()) else {
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |request: hyper::Request<hyper::body::Incoming>| {
+                request.map(|body| axum::body::Body::new(TimeoutBody::new(body_read_timeout, body)))
+            },
+        ));
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();

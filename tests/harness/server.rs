@@ -313,6 +313,21 @@ impl Server {
             .count()
     }
 
+    /// What the registry has staged in unfinished uploads: the session data files and their
+    /// bytes (looked at directly, not through the server).
+    pub fn staged_uploads(&self) -> (usize, u64) {
+        let dir = self.dir.path().join("registry").join("uploads");
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".data"))
+            .filter_map(|entry| entry.metadata().ok())
+            .fold((0, 0), |(files, bytes), meta| {
+                (files + 1, bytes + meta.len())
+            })
+    }
+
     /// Whether the registry's blob store holds `digest` (looked at directly, not through the
     /// server).
     pub async fn blob_stored(&self, digest: &str) -> bool {

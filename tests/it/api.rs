@@ -308,8 +308,13 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         br#"{"name":"x"}"#,
     )
     .await;
-    let (status, _) = (response.status, response.text());
-    assert_eq!(status, 400);
+    let (status, body) = (response.status, response.text());
+    assert_eq!(status, 415, "{body}");
+    assert_eq!(
+        response.header("accept-post"),
+        "application/proto, application/connect+proto"
+    );
+    assert!(body.contains("protobuf codec"), "{body}");
     // Unknown procedure.
     let response = http(
         &server.url,

@@ -75,6 +75,7 @@ async fn local_pool(
                 server_name: DEFAULT_SERVER_NAME.into(),
                 docker_socket,
                 concurrency,
+                connection_limits: Default::default(),
             },
         )
         .await
@@ -426,6 +427,15 @@ async fn a_remote_builders_answer_reaches_buildkit() {
 
 /// The builder `GetBuildKitConnection` hands `build` once it is active.
 async fn buildkit_connection(server: &Server, build: &CreateBuildResponse) -> ActiveBuilder {
+    platform_connection(server, build, BuilderPlatform::Amd64).await
+}
+
+/// The builder of `platform` `GetBuildKitConnection` hands `build` once it is active.
+async fn platform_connection(
+    server: &Server,
+    build: &CreateBuildResponse,
+    platform: BuilderPlatform,
+) -> ActiveBuilder {
     let builds = server.client(&build.build_token).builds();
     // A project's builder may have to start first (a Docker Engine of its own).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -433,7 +443,7 @@ async fn buildkit_connection(server: &Server, build: &CreateBuildResponse) -> Ac
         let answer = builds
             .get_build_kit_connection(GetBuildKitConnectionRequest {
                 build_id: build.build_id.clone(),
-                platform: BuilderPlatform::Amd64 as i32,
+                platform: platform as i32,
             })
             .await
             .expect("GetBuildKitConnection");
@@ -546,4 +556,140 @@ async fn depot_server_hands_out_the_local_builder_and_takes_it_back_when_the_bui
         rustls::pki_types::UnixTime::now(),
     )
     .expect("the buildkitd certificate chains to the builder CA");
+}
+
+#[tokio::test]
+async fn the_bridge_closes_silent_and_surplus_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = BuilderCa::open(&dir.path().join("builder-ca")).unwrap();
+    let local = LocalBuilder::start(
+        &ca,
+        LocalBuilderConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertise_host: None,
+            server_name: DEFAULT_SERVER_NAME.into(),
+            docker_socket: docker_socket(),
+            concurrency: 1,
+            connection_limits: depot_control::http::ConnectionLimits {
+                header_timeout: Duration::from_secs(1),
+                max_connections_per_client: 2,
+                ..Default::default()
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let address = local.local_addr();
+    let closed_within = |mut stream: tokio::net::TcpStream, limit: Duration| async move {
+        let mut buf = [0u8; 64];
+        tokio::time::timeout(limit, async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    };
+    // Two silent connections are held until the handshake timeout; a third from the same
+    // address is closed at once.
+    let first = tokio::net::TcpStream::connect(address).await.unwrap();
+    let second = tokio::net::TcpStream::connect(address).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let third = tokio::net::TcpStream::connect(address).await.unwrap();
+    assert!(
+        closed_within(third, Duration::from_millis(500)).await,
+        "a connection over the per-client limit stayed open"
+    );
+    assert!(
+        closed_within(first, Duration::from_secs(3)).await,
+        "a silent connection outlived the handshake timeout"
+    );
+    assert!(closed_within(second, Duration::from_secs(1)).await);
+}
+
+#[tokio::test]
+async fn a_multi_platform_build_gets_an_instance_per_architecture_and_frees_both() {
+    // arm64 instances that are really this host's engines (testing only).
+    let server = Server::start_with(
+        ["--builder-test-arch", "arm64", "--builder-concurrency", "1"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    let boot = server.bootstrap("multiarch");
+    let create = || async {
+        server
+            .client(&boot.token)
+            .builds()
+            .create_build(CreateBuildRequest {
+                project_id: Some(boot.project_id.clone()),
+                ..Default::default()
+            })
+            .await
+            .expect("CreateBuild")
+    };
+    let first = create().await;
+    let amd64 = platform_connection(&server, &first, BuilderPlatform::Amd64).await;
+    let arm64 = platform_connection(&server, &first, BuilderPlatform::Arm64).await;
+    assert_ne!(
+        amd64.endpoint, arm64.endpoint,
+        "one instance per architecture"
+    );
+    assert_eq!(server.engines(), 2);
+    assert!(answers(endpoint(&amd64)).await && answers(endpoint(&arm64)).await);
+    // Asking again for a platform answers with the same instance.
+    assert_eq!(
+        platform_connection(&server, &first, BuilderPlatform::Arm64)
+            .await
+            .endpoint,
+        arm64.endpoint
+    );
+
+    // The build record names the builder of each platform.
+    let page = depot_tests::http(
+        &server.url,
+        "GET",
+        &format!("/builds/{}", first.build_id),
+        &[],
+        b"",
+    )
+    .await
+    .text();
+    for (arch, active) in [("amd64", &amd64), ("arm64", &arm64)] {
+        assert!(
+            page.contains(&format!("builder {arch}: {}\n", active.endpoint)),
+            "{page}"
+        );
+    }
+
+    // The build's end frees both: the next build gets the same two instances (had either
+    // stayed taken, with one build per builder it would have started another).
+    server
+        .client(&first.build_token)
+        .builds()
+        .finish_build(FinishBuildRequest {
+            build_id: first.build_id.clone(),
+            result: Some(finish_build_request::Result::Success(
+                finish_build_request::BuildSuccess::default(),
+            )),
+        })
+        .await
+        .expect("FinishBuild");
+    let next = create().await;
+    assert_eq!(
+        platform_connection(&server, &next, BuilderPlatform::Arm64)
+            .await
+            .endpoint,
+        arm64.endpoint
+    );
+    assert_eq!(
+        platform_connection(&server, &next, BuilderPlatform::Amd64)
+            .await
+            .endpoint,
+        amd64.endpoint
+    );
+    assert_eq!(server.engines(), 2);
 }

@@ -203,19 +203,35 @@ async fn idle_builders_stop_and_come_back_with_their_cache_and_none_outlives_its
         "the build started the project's builder"
     );
 
-    // Idle for longer than the timeout: stopped; the next build starts it again, cached.
+    // Idle for longer than the timeout: stopped; the next build starts it again, cached, even
+    // in another engine slot (another project's builder took the one it had).
     wait_until(Duration::from_secs(30), "the idle builder's stop", || {
         server.engines() == 0
     });
+    let neighbour = server.bootstrap("idle-neighbour");
+    let neighbour_cli = Cli::ours(&server).env("DEPOT_TOKEN", &neighbour.token);
+    contexts.build(
+        &neighbour_cli,
+        &neighbour.project_id,
+        &contexts.writer,
+        "stamp",
+    );
     assert_eq!(
         contexts.build(&cli, &boot.project_id, &contexts.writer, "stamp"),
         stamp,
         "the restarted builder lost its cache"
     );
+    wait_until(Duration::from_secs(30), "the idle builders' stop", || {
+        server.engines() == 0
+    });
 
     // A server killed outright takes its engines with it; its successor cleans up and builds
     // from the same cache. (`cache show` first: it returns once the cache policy has been
     // applied after the build, so the kill does not interrupt that.)
+    assert_eq!(
+        contexts.build(&cli, &boot.project_id, &contexts.writer, "stamp"),
+        stamp
+    );
     assert_eq!(server.engines(), 1);
     cli.ok(&["cache", "show", "--project", &boot.project_id]);
     server.restart();

@@ -18,4 +18,6 @@ mod oidc;
 mod pull_push;
 mod registry;
 mod registry_clients;
+mod registry_tokens;
+mod registry_uploads;
 mod trust_policies;

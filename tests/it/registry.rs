@@ -34,7 +34,11 @@ async fn pull_and_push_with_every_upload_mode() {
         "{:?}",
         anonymous.headers
     );
-    assert_eq!(reg.call("GET", "/v2/", &[], b"").await.status, 200);
+    let base = reg.call("GET", "/v2/", &[], b"").await;
+    assert_eq!(
+        (base.status, base.header("content-type"), base.json()),
+        (200, "application/json", json!({}))
+    );
     let token = reg
         .call(
             "GET",
@@ -177,12 +181,26 @@ async fn pull_and_push_with_every_upload_mode() {
         part.header("content-range"),
         format!("bytes 10-19/{}", chunked.len())
     );
+    let beyond = reg
+        .call("GET", &blob, &[("range", "bytes=999999999-")], b"")
+        .await;
     assert_eq!(
-        reg.call("GET", &blob, &[("range", "bytes=999999999-")], b"")
-            .await
-            .status,
-        416
+        (beyond.status, error_code(&beyond).as_str()),
+        (416, "RANGE_INVALID")
     );
+    assert_eq!(
+        beyond.header("content-range"),
+        format!("bytes */{}", chunked.len())
+    );
+    // RFC 9110: another unit, several ranges or a malformed one are ignored: the whole blob.
+    for ignored in ["items=0-5", "bytes=0-1,5-9", "bytes=9-2"] {
+        let whole = reg.call("GET", &blob, &[("range", ignored)], b"").await;
+        assert_eq!(
+            (whole.status, whole.body.len()),
+            (200, chunked.len()),
+            "{ignored}"
+        );
+    }
 
     // A body that does not match its digest is refused and leaves nothing behind.
     let wrong = sha256(b"something else");
@@ -277,7 +295,7 @@ async fn pull_and_push_with_every_upload_mode() {
     );
 
     // Docker schema 2 and an index over two manifests.
-    let (_, second) = reg.push_image(&repo, "v2", "two").await;
+    let (second_manifest, second) = reg.push_image(&repo, "v2", "two").await;
     let mut docker = serde_json::from_slice::<Value>(&image_manifest(
         (&reg.push_blob(&repo, b"{\"os\":\"linux\"}").await, 14),
         &[],
@@ -296,10 +314,39 @@ async fn pull_and_push_with_every_upload_mode() {
         "schemaVersion": 2, "mediaType": OCI_INDEX,
         "manifests": [
             {"mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(), "platform": {"os": "linux", "architecture": "amd64"}},
-            {"mediaType": OCI_MANIFEST, "digest": second, "size": 1, "platform": {"os": "linux", "architecture": "arm64"}},
+            {"mediaType": OCI_MANIFEST, "digest": second, "size": second_manifest.len(), "platform": {"os": "linux", "architecture": "arm64"}},
         ]
     }))
     .unwrap();
+    // Descriptors must give the sizes of what they name (the spec: MANIFEST_INVALID), and
+    // nothing is recorded when they do not.
+    let mut wrong_child = serde_json::from_slice::<Value>(&index).unwrap();
+    wrong_child["manifests"][1]["size"] = json!(1);
+    let mut wrong_layer = serde_json::from_slice::<Value>(&manifest).unwrap();
+    wrong_layer["layers"][0]["size"] = json!(3);
+    let mut sizeless = serde_json::from_slice::<Value>(&manifest).unwrap();
+    sizeless["config"].as_object_mut().unwrap().remove("size");
+    for (tag, media_type, bad) in [
+        ("wrong-child", OCI_INDEX, wrong_child),
+        ("wrong-layer", OCI_MANIFEST, wrong_layer),
+        ("sizeless", OCI_MANIFEST, sizeless),
+    ] {
+        let r = reg
+            .put_manifest(&repo, tag, media_type, &serde_json::to_vec(&bad).unwrap())
+            .await;
+        assert_eq!(
+            (r.status, error_code(&r).as_str()),
+            (400, "MANIFEST_INVALID"),
+            "{tag}: {}",
+            r.text()
+        );
+        assert_eq!(
+            reg.call("GET", &format!("/v2/{repo}/manifests/{tag}"), &[], b"")
+                .await
+                .status,
+            404
+        );
+    }
     assert_eq!(
         reg.put_manifest(&repo, "multi", OCI_INDEX, &index)
             .await

@@ -12,6 +12,7 @@ use depot_build::server::{
     RemoteBuilder, Slots,
 };
 use depot_control::builders::BuilderProvider;
+use depot_control::http::ConnectionLimits;
 
 use crate::cli::{BuilderArgs, LocalBuilderKind, StoreArgs};
 
@@ -71,7 +72,11 @@ pub fn config_json(store_args: &StoreArgs, args: &BuilderArgs) -> serde_json::Va
 /// Opens the CA and starts the builders; `None` when there are none (`--builder none` and no
 /// `--remote-builder`). An unreachable Docker Engine is only warned about: builds are told
 /// what is wrong when they ask for a builder.
-pub async fn start(store_args: &StoreArgs, args: &BuilderArgs) -> anyhow::Result<Option<Started>> {
+pub async fn start(
+    store_args: &StoreArgs,
+    args: &BuilderArgs,
+    limits: &ConnectionLimits,
+) -> anyhow::Result<Option<Started>> {
     if args.builder == LocalBuilderKind::None
         && args.remote_builders.is_empty()
         && args.isolated_docker_host.is_none()
@@ -92,6 +97,7 @@ pub async fn start(store_args: &StoreArgs, args: &BuilderArgs) -> anyhow::Result
                 server_name: args.builder_server_name.clone(),
                 docker_socket: docker_socket("--docker-host", &args.docker_host)?,
                 concurrency,
+                connection_limits: limits.clone(),
             },
         )
         .await
@@ -142,6 +148,7 @@ pub async fn start(store_args: &StoreArgs, args: &BuilderArgs) -> anyhow::Result
                 server_name: args.builder_server_name.clone(),
                 docker_socket: docker_socket("--isolated-docker-host", docker_host)?,
                 concurrency: 1,
+                connection_limits: limits.clone(),
             },
         )
         .await
@@ -159,7 +166,7 @@ pub async fn start(store_args: &StoreArgs, args: &BuilderArgs) -> anyhow::Result
     let pool = BuilderPool::new(ca.clone(), builders).with_isolated(isolated);
     let (provider, fleet): (Arc<dyn BuilderProvider>, _) = match args.builder {
         LocalBuilderKind::Engines => {
-            let fleet = start_fleet(store_args, args, ca.clone(), pool, &mut summary)?;
+            let fleet = start_fleet(store_args, args, limits, ca.clone(), pool, &mut summary)?;
             (Arc::new(fleet.clone()), Some(fleet))
         }
         _ => (Arc::new(pool), None),
@@ -178,6 +185,7 @@ pub async fn start(store_args: &StoreArgs, args: &BuilderArgs) -> anyhow::Result
 fn start_fleet(
     store_args: &StoreArgs,
     args: &BuilderArgs,
+    limits: &ConnectionLimits,
     ca: Arc<BuilderCa>,
     pool: BuilderPool,
     summary: &mut Vec<String>,
@@ -209,6 +217,12 @@ fn start_fleet(
         server_name: args.builder_server_name.clone(),
         idle_timeout: args.builder_idle_timeout,
         max_engines: usize::from(args.max_builders),
+        connection_limits: limits.clone(),
+        test_arches: args
+            .builder_test_arches
+            .iter()
+            .map(|&arch| arch.into())
+            .collect(),
     };
     let fleet = Fleet::new(ca, config, pool).map_err(anyhow::Error::msg)?;
     summary.push(format!(

@@ -150,17 +150,32 @@ pub struct ServeArgs {
     /// Unreferenced registry blobs younger than this are kept (pushes in flight).
     #[arg(long, env = "DEPOT_SERVER_REGISTRY_GC_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
     pub registry_gc_grace: Duration,
-    /// Registry upload sessions untouched for this long are removed by garbage collection.
-    #[arg(long, env = "DEPOT_SERVER_REGISTRY_UPLOAD_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    /// Registry upload sessions untouched for this long are removed (a client resuming a chunked
+    /// upload must do so within it).
+    #[arg(long, env = "DEPOT_SERVER_REGISTRY_UPLOAD_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub registry_upload_ttl: Duration,
+    /// Bytes one project may hold in unfinished registry uploads at once.
+    #[arg(long, env = "DEPOT_SERVER_REGISTRY_UPLOAD_QUOTA", default_value_t = depot_registry::server::StagingLimits::default().bytes_per_project)]
+    pub registry_upload_quota: u64,
+    /// Unfinished registry upload sessions one project may have open at once.
+    #[arg(long, env = "DEPOT_SERVER_REGISTRY_UPLOAD_SESSIONS", default_value_t = depot_registry::server::StagingLimits::default().sessions_per_project)]
+    pub registry_upload_sessions: usize,
     /// The largest blob the registry accepts; an upload declaring more is refused before its
     /// body is read.
     #[arg(long, env = "DEPOT_SERVER_MAX_BLOB_BYTES", default_value_t = depot_registry::server::RegistryConfig::DEFAULT_MAX_BLOB_BYTES)]
     pub max_blob_bytes: u64,
+    /// How long a registry bearer token minted by `/auth/token` lives (clients ask for a new
+    /// one when it runs out).
+    #[arg(long, env = "DEPOT_SERVER_REGISTRY_TOKEN_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub registry_token_ttl: Duration,
     /// How long a client has to send a request's headers (and the first bytes of a connection,
     /// and the next request on a kept-alive one) before it is disconnected.
     #[arg(long, env = "DEPOT_SERVER_HEADER_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
+    /// How long a request body may go without sending anything before the request fails (a
+    /// stalled upload's staged bytes are cut back to what was acknowledged).
+    #[arg(long, env = "DEPOT_SERVER_BODY_READ_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
     /// Connections served at once per listener; further ones are closed when accepted.
     #[arg(long, env = "DEPOT_SERVER_MAX_CONNECTIONS", default_value = "4096")]
     pub max_connections: usize,
@@ -218,6 +233,24 @@ impl OidcArgs {
     }
 }
 
+/// An architecture `--builder-test-arch` names.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestArch {
+    /// `linux/amd64`.
+    Amd64,
+    /// `linux/arm64`.
+    Arm64,
+}
+
+impl From<TestArch> for depot_control::builders::BuilderArch {
+    fn from(arch: TestArch) -> Self {
+        match arch {
+            TestArch::Amd64 => Self::Amd64,
+            TestArch::Arm64 => Self::Arm64,
+        }
+    }
+}
+
 /// The embedded builders.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LocalBuilderKind {
@@ -259,6 +292,17 @@ pub struct BuilderArgs {
     /// next build starts another.
     #[arg(long, env = "DEPOT_SERVER_BUILDERS_PER_PROJECT", default_value = "2", value_parser = clap::value_parser!(u16).range(1..=16))]
     pub builders_per_project: u16,
+    /// For testing only, on single-architecture hosts: per-project builders for these
+    /// architectures too (`arm64` on an amd64 host), which are really this host's engines. They
+    /// build what needs no emulation (COPY-only stages, cross-compiling Dockerfiles) and nothing
+    /// else; real deployments use `--remote-builder …,arch=` or hosts of that architecture.
+    #[arg(
+        long = "builder-test-arch",
+        env = "DEPOT_SERVER_BUILDER_TEST_ARCHES",
+        value_delimiter = ',',
+        value_enum
+    )]
+    pub builder_test_arches: Vec<TestArch>,
     /// Where per-project builders' run directories and locks live; shared by every
     /// depot-server on the host.
     #[arg(

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use depot_control::http::{ConnectionLimits, serve, tls_config};
 use depot_control::{ControlPlane, ControlPlaneConfig, Store, store};
 use depot_oidc::server::{OidcVerifier, TrustedIssuer};
-use depot_registry::server::{BlobBackend, GcSettings, Registry, RegistryConfig};
+use depot_registry::server::{BlobBackend, GcSettings, Registry, RegistryConfig, StagingLimits};
 use futures_util::FutureExt as _;
 
 use crate::builders;
@@ -80,10 +80,22 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             public_url: registry_url.clone(),
             service: config.registry_host.clone(),
             max_blob_bytes: args.max_blob_bytes,
+            bearer_ttl: args.registry_token_ttl,
+            staging: StagingLimits {
+                bytes_per_project: args.registry_upload_quota,
+                sessions_per_project: args.registry_upload_sessions,
+            },
         },
     )
     .await?;
-    let builders = builders::start(store_args, &args.builders).await?;
+    let limits = ConnectionLimits {
+        header_timeout: args.header_timeout,
+        max_connections: args.max_connections,
+        max_connections_per_client: args.max_connections_per_client,
+        body_read_timeout: args.body_read_timeout,
+        ..ConnectionLimits::default()
+    };
+    let builders = builders::start(store_args, &args.builders, &limits).await?;
     if let Some(addr) = builders.as_ref().and_then(|b| b.local_listen) {
         println!("depot-server builder listening on tcp://{addr} (mTLS)");
     }
@@ -139,12 +151,6 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
     let reaper = plane.spawn_build_reaper();
     let api = plane.router().merge(registry.api_router());
     let shutdown = shutdown_signal().shared();
-    let limits = ConnectionLimits {
-        header_timeout: args.header_timeout,
-        max_connections: args.max_connections,
-        max_connections_per_client: args.max_connections_per_client,
-        ..ConnectionLimits::default()
-    };
     match registry_listener {
         Some(registry_listener) => {
             tokio::join!(

@@ -13,6 +13,7 @@ use std::time::Duration;
 use bollard_buildkit_proto::moby::buildkit::v1::PruneRequest;
 use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
 use depot_control::builders::BuilderArch;
+use depot_control::http::{ConnectionGate, ConnectionLimits};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use rustls::server::WebPkiClientVerifier;
@@ -29,8 +30,6 @@ use crate::buildkit::Endpoint;
 
 /// How long the builder's server certificate is valid (it is minted at every start).
 const SERVER_CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
-/// How long a client has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the readiness check waits for the Engine's socket.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -48,6 +47,9 @@ pub struct LocalBuilderConfig {
     pub docker_socket: PathBuf,
     /// How many builds run at once.
     pub concurrency: usize,
+    /// Connections the bridge serves at once (overall and per client), and how long a client
+    /// has for its TLS handshake.
+    pub connection_limits: ConnectionLimits,
 }
 
 /// The local Docker Engine's BuildKit behind an mTLS listener. Stops listening when dropped.
@@ -92,6 +94,7 @@ impl LocalBuilder {
             acceptor,
             admissions: admissions.clone(),
             engine: Endpoint::Docker(config.docker_socket.clone()),
+            gate: ConnectionGate::new(config.connection_limits.clone()),
         };
         Ok(Self {
             endpoint: format!("tcp://{host}:{}", local_addr.port()),
@@ -226,6 +229,8 @@ struct Bridge {
     acceptor: TlsAcceptor,
     admissions: Arc<Admissions>,
     engine: Endpoint,
+    /// Connections over the limits are closed as soon as they are accepted.
+    gate: Arc<ConnectionGate>,
 }
 
 impl Bridge {
@@ -234,8 +239,12 @@ impl Bridge {
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {
+                    let Some(open) = bridge.gate.admit(peer.ip()) else {
+                        continue;
+                    };
                     let bridge = bridge.clone();
                     tokio::spawn(async move {
+                        let _open = open;
                         if let Err(err) = bridge.serve(tcp).await {
                             tracing::debug!(%peer, "builder connection ended: {}", depot_core::ErrorChain(&err));
                         }
@@ -253,7 +262,8 @@ impl Bridge {
     /// side closes or the build is evicted.
     async fn serve(&self, tcp: TcpStream) -> std::io::Result<()> {
         tcp.set_nodelay(true)?;
-        let mut client = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp))
+        let handshake_timeout = self.gate.limits().header_timeout;
+        let mut client = tokio::time::timeout(handshake_timeout, self.acceptor.accept(tcp))
             .await
             .map_err(|_| std::io::Error::other("the TLS handshake timed out"))??;
         let certificate = client

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use depot_control::builders::{
-    ActiveBuilder, BuilderConnection, BuilderError, BuilderProvider, BuilderRequest,
+    ActiveBuilder, BuilderArch, BuilderConnection, BuilderError, BuilderProvider, BuilderRequest,
 };
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
@@ -38,8 +38,9 @@ pub struct BuilderPool {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Builds holding (or being given) a builder.
-    leases: HashMap<String, Lease>,
+    /// Builds holding (or being given) a builder, per architecture (a multi-platform build
+    /// holds one of each).
+    leases: HashMap<(String, BuilderArch), Lease>,
     /// The builder that last served each project.
     affinity: HashMap<String, usize>,
     /// Isolated builders whose cache is being emptied (busy until it is).
@@ -115,11 +116,25 @@ impl BuilderPool {
             retry_after: RETRY_AFTER,
         };
         let mut state = self.state();
-        if let Some(lease) = state.leases.get(&request.build_id) {
+        let key = (request.build_id.clone(), request.arch);
+        if let Some(lease) = state.leases.get(&key) {
             return Leased::Answer(match &lease.answer {
                 Some(answer) => BuilderConnection::Active(answer.clone()),
                 None => pending,
             });
+        }
+        // A builder the build already holds that also builds this architecture serves it too,
+        // with the same certificate (a builder admits one per build).
+        let held = state.leases.iter().find_map(|((build, _), lease)| {
+            (*build == request.build_id
+                && self.builders[lease.builder]
+                    .arches()
+                    .contains(&request.arch))
+            .then(|| lease.answer.clone())
+            .flatten()
+        });
+        if let Some(answer) = held {
+            return Leased::Answer(BuilderConnection::Active(answer));
         }
         let mut load = vec![0; self.builders.len()];
         for lease in state.leases.values() {
@@ -158,7 +173,7 @@ impl BuilderPool {
             return Leased::Answer(pending);
         };
         state.leases.insert(
-            request.build_id.clone(),
+            key.clone(),
             Lease {
                 builder,
                 answer: None,
@@ -166,7 +181,7 @@ impl BuilderPool {
         );
         Leased::Reserved(Reserved {
             pool: self,
-            build_id: request.build_id.clone(),
+            key,
             builder,
             kept: false,
         })
@@ -193,7 +208,7 @@ impl BuilderPool {
         }
         let (answer, fingerprint) = hand_out(&self.ca, builder.as_ref(), request)?;
         let mut state = self.state();
-        let Some(lease) = state.leases.get_mut(&request.build_id) else {
+        let Some(lease) = state.leases.get_mut(&reserved.key) else {
             return Err(released_meanwhile(request));
         };
         lease.answer = Some(answer.clone());
@@ -220,7 +235,8 @@ enum Leased<'a> {
 /// or is abandoned.
 struct Reserved<'a> {
     pool: &'a BuilderPool,
-    build_id: String,
+    /// The build and architecture.
+    key: (String, BuilderArch),
     builder: usize,
     kept: bool,
 }
@@ -233,10 +249,10 @@ impl Drop for Reserved<'_> {
         let mut state = self.pool.state();
         if state
             .leases
-            .get(&self.build_id)
+            .get(&self.key)
             .is_some_and(|lease| lease.answer.is_none())
         {
-            state.leases.remove(&self.build_id);
+            state.leases.remove(&self.key);
         }
     }
 }
@@ -280,11 +296,19 @@ impl BuilderProvider for BuilderPool {
 
     fn release(&self, build_id: &str, _failure: Option<&str>) -> BoxFuture<'_, ()> {
         let mut state = self.state();
-        if let Some(lease) = state.leases.remove(build_id) {
+        let held: Vec<(String, BuilderArch)> = state
+            .leases
+            .keys()
+            .filter(|(build, _)| build == build_id)
+            .cloned()
+            .collect();
+        for key in held {
+            let Some(lease) = state.leases.remove(&key) else {
+                continue;
+            };
             let index = lease.builder;
             self.builders[index].evict(build_id);
-            if self.is_isolated(index) {
-                state.resetting.insert(index);
+            if self.is_isolated(index) && state.resetting.insert(index) {
                 tokio::spawn(reset_isolated(
                     self.builders[index].clone(),
                     index,
@@ -618,6 +642,19 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(arm_build, BuilderConnection::Active(a) if a.endpoint == arm.endpoint()));
+        // A multi-platform build holds a builder of each architecture, and gives both back.
+        for build in ["c", "d", "e", "f"] {
+            pool.release(build, None).await;
+        }
+        let amd_for_g = endpoint_of(&pool, "g", "p").await;
+        assert!(amd_for_g.is_some() && amd_for_g.as_deref() != Some(arm.endpoint()));
+        pool.release("g", None).await;
+        assert!(arm.admitted.lock().unwrap().iter().all(|b| b != "g"));
+        assert!(
+            [&one, &two]
+                .iter()
+                .all(|b| b.admitted.lock().unwrap().iter().all(|b| b != "g"))
+        );
         let amd_only = BuilderPool::new(pool.ca.clone(), vec![one.clone()]);
         assert!(matches!(
             amd_only

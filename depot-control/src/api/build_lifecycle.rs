@@ -73,6 +73,10 @@ impl ControlPlane {
                 })
             }
             BuilderConnection::Active(active) => {
+                // The build record keeps which builder runs each of its platforms.
+                self.store
+                    .record_build_builder(&build.id, arch.as_str(), &active.endpoint)
+                    .await?;
                 let (cert, ca_cert) = match (active.client_cert, active.ca_cert_pem) {
                     (Some(pair), Some(ca)) => (
                         Some(api::Cert {

@@ -33,15 +33,16 @@ pub(super) async fn page(State(plane): State<ControlPlane>, Path(id): Path<Strin
         }
     };
     let steps = store.build_steps(&id).await.unwrap_or_default();
+    let builders = store.build_builders(&id).await.unwrap_or_default();
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        render(&build, &steps),
+        render(&build, &builders, &steps),
     )
         .into_response()
 }
 
-/// The summary text.
-fn render(build: &Build, steps: &[BuildStep]) -> String {
+/// The summary text; `builders` are `(architecture, endpoint)`.
+fn render(build: &Build, builders: &[(String, String)], steps: &[BuildStep]) -> String {
     let status = build.status_name();
     let end = build.finished_at.unwrap_or_else(now_ms);
     let mut text = format!(
@@ -54,6 +55,9 @@ fn render(build: &Build, steps: &[BuildStep]) -> String {
         text.push_str(
             "isolated: yes (a pull request from a fork: a throwaway cache, no registry access)\n",
         );
+    }
+    for (arch, endpoint) in builders {
+        text.push_str(&format!("builder {arch}: {endpoint}\n"));
     }
     if let Some(error) = &build.error {
         text.push_str(&format!("error: {error}\n"));
@@ -114,10 +118,15 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let text = render(&build, &steps);
+        let builders = [("amd64".to_owned(), "tcp://127.0.0.1:4000".to_owned())];
+        let text = render(&build, &builders, &steps);
         assert!(text.contains("status: failed\n"), "{text}");
         assert!(text.contains("isolated: yes"), "{text}");
         assert!(text.contains("duration: 3.5s\n"), "{text}");
+        assert!(
+            text.contains("builder amd64: tcp://127.0.0.1:4000\n"),
+            "{text}"
+        );
         assert!(text.contains("steps (2, 1 cached):"), "{text}");
         assert!(text.contains("    CACHED  [1/2] COPY . .\n"), "{text}");
         assert!(text.contains("      1.2s  [2/2] RUN false\n"), "{text}");

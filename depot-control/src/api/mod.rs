@@ -148,7 +148,11 @@ impl ControlPlane {
                 get(login::approve_page).post(login::approve_submit),
             )
             .route("/oidc/exchange", post(oidc_exchange::exchange_json))
-            .route("/{*procedure}", post(connect_endpoint))
+            .route(
+                "/{*procedure}",
+                post(connect_endpoint)
+                    .route_layer(axum::middleware::from_fn(crate::connect::protobuf_only)),
+            )
             .with_state(self.clone())
     }
 

@@ -287,6 +287,41 @@ impl Store {
         .await?)
     }
 
+    /// Records that `build_id`'s platform of `arch` runs on the builder at `endpoint` (the
+    /// latest hand-out of that architecture wins).
+    pub async fn record_build_builder(
+        &self,
+        build_id: &str,
+        arch: &str,
+        endpoint: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO build_builders (build_id, arch, endpoint, acquired_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (build_id, arch) \
+             DO UPDATE SET endpoint = excluded.endpoint, acquired_at = excluded.acquired_at",
+        )
+        .bind(build_id)
+        .bind(arch)
+        .bind(endpoint)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The builders a build ran on: `(architecture, endpoint)`, by architecture.
+    pub async fn build_builders(
+        &self,
+        build_id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT arch, endpoint FROM build_builders WHERE build_id = $1 ORDER BY arch",
+        )
+        .bind(build_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Records the start of a `depot push` of `build_id` to `tag`; returns the push id.
     pub async fn start_push(&self, build_id: &str, tag: &str) -> Result<String, StoreError> {
         let id = ids::new_id();

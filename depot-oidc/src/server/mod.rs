@@ -187,6 +187,24 @@ fn now_secs() -> u64 {
         .as_secs()
 }
 
+/// Parses `json` as a token's claims and reads them as each provider would (fuzzing entry
+/// point: claims are otherwise read only from tokens whose signature verified).
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_claims(json: &[u8]) {
+    use crate::identity::Provider;
+    for provider in [
+        Provider::GitHub,
+        Provider::GitLab,
+        Provider::CircleCi,
+        Provider::Buildkite,
+    ] {
+        if let Ok(raw) = serde_json::from_slice::<claims::RawClaims>(json) {
+            let _ = raw.is_for(provider, "depot");
+            let _ = raw.into_identity(provider, "https://issuer.example");
+        }
+    }
+}
+
 /// Caps attacker-controlled text quoted in errors.
 fn truncate(value: &str) -> String {
     value.chars().take(120).collect()

@@ -6,9 +6,11 @@
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
+use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference, RegistryOperation};
 
 use super::manifests::{self, Blob, Manifest, registry_error, with_digest};
+use super::mount_token::mount_bearer;
 use super::progress::{BlobTransfer, ProgressEvent, ProgressSink};
 use super::{ClientError, DEFAULT_CONCURRENCY, Endpoint, oci_client};
 
@@ -50,10 +52,12 @@ pub async fn copy_image(
         )
         .await
         .map_err(|source| registry_error("authenticating to", &target, source))?;
+        let mounter = mounter(source, destination).await;
         let copy = Copy {
             src: &src,
             source,
             dst: &dst,
+            mounter: mounter.as_ref(),
             destination,
             target: &target,
             progress,
@@ -82,11 +86,35 @@ pub async fn copy_image(
     Ok(top.digest)
 }
 
+/// A client that may mount `source`'s blobs into `destination` (same registry): one holding
+/// a bearer for both repositories where the registry hands those out. `None` across
+/// registries, or where the registry does not use the token flow (its `dst` client mounts).
+async fn mounter(source: &Endpoint, destination: &Endpoint) -> Option<oci_client::Client> {
+    let registry = destination.reference.resolve_registry();
+    if source.reference.resolve_registry() != registry {
+        return None;
+    }
+    let token = mount_bearer(&source.reference, &destination.reference, &destination.auth).await?;
+    let client = oci_client(registry);
+    client
+        .auth(
+            &destination.reference,
+            &RegistryAuth::Bearer(token),
+            RegistryOperation::Push,
+        )
+        .await
+        .ok()?;
+    Some(client)
+}
+
 /// One source and one destination.
 struct Copy<'a> {
     src: &'a oci_client::Client,
     source: &'a Endpoint,
     dst: &'a oci_client::Client,
+    /// Mounts blobs from the source (else `dst` does); the bearer it holds is not renewed, so
+    /// a mount tried after it expires fails and the blob is uploaded instead.
+    mounter: Option<&'a oci_client::Client>,
     destination: &'a Endpoint,
     target: &'a str,
     progress: &'a Arc<dyn ProgressSink>,
@@ -115,7 +143,9 @@ impl Copy<'_> {
             return Ok(BlobTransfer::Present);
         }
         if self.source.reference.resolve_registry() == destination.resolve_registry()
-            && dst
+            && self
+                .mounter
+                .unwrap_or(dst)
                 .mount_blob(destination, &self.source.reference, &blob.digest)
                 .await
                 .is_ok()

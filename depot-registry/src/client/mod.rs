@@ -13,6 +13,7 @@ mod docker;
 mod engine_progress;
 mod layout;
 mod manifests;
+mod mount_token;
 mod packaged;
 mod progress;
 mod pull_layout;

@@ -8,10 +8,9 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use depot_control::auth::Principal;
 
 use super::Registry;
-use super::auth::{self, Action};
+use super::auth::{Action, Caller};
 use super::error::{ErrorCode, RegistryError, Result};
 use super::routes::Request;
 use crate::reference::{Digest, Name};
@@ -46,7 +45,8 @@ impl Registry {
                 )
             })?;
         let range = match request.headers.get(RANGE) {
-            Some(value) => Some(parse_range(value.to_str().unwrap_or(""), size)?),
+            Some(value) => parse_range(value.to_str().unwrap_or(""), size)
+                .map_err(|err| err.with_header(CONTENT_RANGE, format!("bytes */{size}")))?,
             None => None,
         };
         let (start, len) = range.map_or((0, size), |(start, end)| (start, end - start + 1));
@@ -85,14 +85,14 @@ impl Registry {
     pub(super) async fn start_upload(
         &self,
         name: &Name,
-        principal: &Principal,
+        caller: &Caller,
         request: &Request,
         body: Body,
     ) -> Result<Response> {
         if let Some(mount) = request.param("mount") {
             let digest = parse_digest(mount)?;
             if let Some(size) = self
-                .mountable(&digest, request.param("from"), principal)
+                .mountable(&digest, request.param("from"), caller)
                 .await?
             {
                 let _in_use = self.inner.gc_lock.read().await;
@@ -110,14 +110,17 @@ impl Registry {
             let digest = parse_digest(digest)?;
             let storage = &self.inner.storage;
             let id = storage.create_upload(name).await?;
-            if let Err(err) = storage
+            // Nothing can resume this session (its id is never handed out): it goes at once
+            // unless published, also when the request is abandoned halfway.
+            let session = Abandoned {
+                storage,
+                id: Some(&id),
+            };
+            storage
                 .append(&id, Some(0), None, body.into_data_stream())
-                .await
-            {
-                storage.delete_upload(&id).await?;
-                return Err(err);
-            }
+                .await?;
             self.publish_upload(name, &id, &digest).await?;
+            session.published();
             return Ok(blob_created(name, &digest));
         }
         let id = self.inner.storage.create_upload(name).await?;
@@ -130,7 +133,7 @@ impl Registry {
         &self,
         digest: &Digest,
         from: Option<&str>,
-        principal: &Principal,
+        caller: &Caller,
     ) -> Result<Option<u64>> {
         let inner = &self.inner;
         let candidates = match from {
@@ -147,9 +150,7 @@ impl Registry {
                 .collect(),
         };
         for repo in candidates {
-            if auth::authorize(&inner.store, principal, &repo, Action::Pull)
-                .await
-                .is_ok()
+            if caller.may(&inner.store, &repo, Action::Pull).await
                 && let Some(size) = inner.metadata.blob_link(&repo, digest).await?
             {
                 return Ok(Some(size));
@@ -190,12 +191,24 @@ impl Registry {
         body: Body,
     ) -> Result<Response> {
         self.upload_of(name, id).await?;
-        let digest = parse_digest(request.param("digest").ok_or_else(|| {
-            RegistryError::new(
-                ErrorCode::DigestInvalid,
-                "completing an upload needs ?digest=",
-            )
-        })?)?;
+        let digest = request
+            .param("digest")
+            .ok_or_else(|| {
+                RegistryError::new(
+                    ErrorCode::DigestInvalid,
+                    "completing an upload needs ?digest=",
+                )
+            })
+            .and_then(parse_digest);
+        // A completion with a bad digest ends the session, as one whose content does not match
+        // it does: the client starts over.
+        let digest = match digest {
+            Ok(digest) => digest,
+            Err(err) => {
+                self.inner.storage.delete_upload(id).await?;
+                return Err(err);
+            }
+        };
         let storage = &self.inner.storage;
         let (offset, expected_len) = chunk_range(&request.headers)?;
         storage
@@ -229,6 +242,26 @@ impl Registry {
             ));
         }
         Ok(size)
+    }
+}
+
+/// A monolithic upload's session, deleted when dropped unless it was published.
+struct Abandoned<'a> {
+    storage: &'a super::storage::BlobStore,
+    id: Option<&'a str>,
+}
+
+impl Abandoned<'_> {
+    fn published(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.storage.discard_upload(id);
+        }
     }
 }
 
@@ -289,47 +322,56 @@ fn parse_content_range(value: &str) -> Result<(u64, u64)> {
     Ok((start, end))
 }
 
-/// Parses a single `Range: bytes=<start>-[<end>]` (or `bytes=-<suffix>`) against `size`;
-/// returns the inclusive range.
-fn parse_range(value: &str, size: u64) -> Result<(u64, u64)> {
+/// What a `Range` header asks of a blob of `size` bytes, read as RFC 9110 § 14.2 has it:
+/// `Ok(Some)` for one satisfiable byte range (inclusive), `Ok(None)` for a header to ignore
+/// (another unit, a malformed value, several ranges: the whole blob is served), `Err` for a
+/// byte range that cannot be served from `size` bytes (416).
+fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((start, end)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let number = |text: &str| text.trim().parse::<u64>().ok();
     let unsatisfiable = || {
         RegistryError::new(
             ErrorCode::RangeInvalid,
             format!("range {value:?} cannot be served from {size} bytes"),
         )
     };
-    let spec = value
-        .trim()
-        .strip_prefix("bytes=")
-        .ok_or_else(unsatisfiable)?;
-    if spec.contains(',') {
-        return Err(unsatisfiable());
-    }
-    let (start, end) = spec.split_once('-').ok_or_else(unsatisfiable)?;
-    let (start, end) = match (start.trim(), end.trim()) {
+    let last = size.checked_sub(1);
+    let range = match (start.trim(), end.trim()) {
         ("", suffix) => {
-            let suffix: u64 = suffix.parse().map_err(|_| unsatisfiable())?;
-            if suffix == 0 || size == 0 {
-                return Err(unsatisfiable());
+            let Some(suffix) = number(suffix) else {
+                return Ok(None);
+            };
+            match last {
+                Some(last) if suffix > 0 => (size.saturating_sub(suffix), last),
+                _ => return Err(unsatisfiable()),
             }
-            (size.saturating_sub(suffix), size - 1)
         }
-        (start, "") => (
-            start.parse().map_err(|_| unsatisfiable())?,
-            size.saturating_sub(1),
-        ),
         (start, end) => {
-            let end: u64 = end.parse().map_err(|_| unsatisfiable())?;
-            (
-                start.parse().map_err(|_| unsatisfiable())?,
-                end.min(size.saturating_sub(1)),
-            )
+            let Some(start) = number(start) else {
+                return Ok(None);
+            };
+            let end = match end {
+                "" => None,
+                end => match number(end) {
+                    Some(end) if end >= start => Some(end),
+                    _ => return Ok(None),
+                },
+            };
+            match last {
+                Some(last) if start <= last => (start, end.map_or(last, |end| end.min(last))),
+                _ => return Err(unsatisfiable()),
+            }
         }
     };
-    if size == 0 || start >= size || end < start {
-        return Err(unsatisfiable());
-    }
-    Ok((start, end))
+    Ok(Some(range))
 }
 
 #[cfg(test)]
@@ -338,19 +380,26 @@ mod tests {
 
     #[test]
     fn ranges_parse_like_http() {
-        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), (0, 9));
-        assert_eq!(parse_range("bytes=90-", 100).unwrap(), (90, 99));
-        assert_eq!(parse_range("bytes=-10", 100).unwrap(), (90, 99));
-        assert_eq!(parse_range("bytes=95-200", 100).unwrap(), (95, 99));
-        for bad in [
-            "bytes=100-",
-            "bytes=5-2",
-            "items=0-1",
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-1000", 100).unwrap(), Some((0, 99)));
+        assert_eq!(parse_range("bytes=95-200", 100).unwrap(), Some((95, 99)));
+        // Ignored: the whole blob is served.
+        for ignored in [
+            "items=0-5",
             "bytes=0-1,3-4",
-            "bytes=-0",
+            "bytes=5-2",
+            "bytes=x-",
+            "bytes=5",
         ] {
+            assert_eq!(parse_range(ignored, 100).unwrap(), None, "{ignored}");
+        }
+        // Unsatisfiable: 416.
+        for bad in ["bytes=100-", "bytes=-0", "bytes=200-300"] {
             assert!(parse_range(bad, 100).is_err(), "{bad}");
         }
+        assert!(parse_range("bytes=0-", 0).is_err());
         assert_eq!(parse_content_range("0-99").unwrap(), (0, 99));
         assert_eq!(parse_content_range("bytes 10-19/*").unwrap(), (10, 19));
         assert!(parse_content_range("9-1").is_err());

@@ -2,7 +2,7 @@
 //! `{"errors":[{"code":"BLOB_UNKNOWN","message":"…"}]}` with the spec's HTTP statuses.
 
 use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// An error code from the spec (plus `RANGE_INVALID` for unsatisfiable ranges).
@@ -34,7 +34,8 @@ pub enum ErrorCode {
     Denied,
     /// The operation is not supported.
     Unsupported,
-    /// The requested range cannot be served.
+    /// The requested range cannot be served, or an upload chunk is out of order
+    /// (`RANGE_INVALID`, as the reference registry names it).
     RangeInvalid,
     /// The server failed.
     Internal,
@@ -56,7 +57,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
             ErrorCode::Denied => ("DENIED", StatusCode::FORBIDDEN),
             ErrorCode::Unsupported => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
-            ErrorCode::RangeInvalid => ("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
+            ErrorCode::RangeInvalid => ("RANGE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
             ErrorCode::Internal => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -67,7 +68,8 @@ impl ErrorCode {
 pub struct RegistryError {
     code: ErrorCode,
     message: String,
-    challenge: Option<String>,
+    /// Headers of the response (a `WWW-Authenticate` challenge, a `Content-Range`).
+    headers: Vec<(HeaderName, String)>,
     status: Option<StatusCode>,
 }
 
@@ -77,7 +79,7 @@ impl RegistryError {
         Self {
             code,
             message: message.into(),
-            challenge: None,
+            headers: Vec::new(),
             status: None,
         }
     }
@@ -88,12 +90,22 @@ impl RegistryError {
         self
     }
 
+    /// Adds a header to the response.
+    pub fn with_header(mut self, name: HeaderName, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
     /// A 401 carrying a `WWW-Authenticate` challenge.
     pub fn unauthorized(message: impl Into<String>, challenge: String) -> Self {
-        Self {
-            challenge: Some(challenge),
-            ..Self::new(ErrorCode::Unauthorized, message)
-        }
+        Self::new(ErrorCode::Unauthorized, message).with_header(WWW_AUTHENTICATE, challenge)
+    }
+
+    /// A 403 `DENIED` for a bearer that lacks the scope a request needs, with the challenge
+    /// naming it (`error="insufficient_scope"`, RFC 6750 § 3.1), so clients ask for a bearer
+    /// with that scope.
+    pub fn insufficient_scope(message: impl Into<String>, challenge: String) -> Self {
+        Self::new(ErrorCode::Denied, message).with_header(WWW_AUTHENTICATE, challenge)
     }
 
     /// A server-side failure; the detail goes to the log, not the client.
@@ -150,10 +162,10 @@ impl IntoResponse for RegistryError {
             body.to_string(),
         )
             .into_response();
-        if let Some(challenge) = self.challenge
-            && let Ok(value) = HeaderValue::from_str(&challenge)
-        {
-            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
         }
         response
     }

@@ -115,28 +115,48 @@ impl Registry {
         Ok(marked)
     }
 
-    /// Collects garbage every `settings.interval`, logging what each run reclaimed, for as
-    /// long as the registry lives.
+    /// Collects garbage every `settings.interval`, and removes idle upload sessions every
+    /// quarter of the upload TTL (at least every 15 minutes), logging what each run reclaimed,
+    /// until the returned task is aborted.
     pub fn spawn_gc(&self, settings: GcSettings) -> tokio::task::JoinHandle<()> {
         let registry = self.clone();
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(settings.interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                match registry
-                    .collect_garbage(settings.grace, settings.upload_ttl)
-                    .await
-                {
-                    Ok(report) if report != GcReport::default() => {
-                        tracing::info!(?report, "registry garbage collected");
-                    }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(%err, "registry garbage collection failed"),
-                }
-            }
+            tokio::join!(registry.reap_uploads(settings), registry.collect(settings));
         })
+    }
+
+    async fn collect(&self, settings: GcSettings) {
+        let mut ticks = tokio::time::interval(settings.interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match self
+                .collect_garbage(settings.grace, settings.upload_ttl)
+                .await
+            {
+                Ok(report) if report != GcReport::default() => {
+                    tracing::info!(?report, "registry garbage collected");
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, "registry garbage collection failed"),
+            }
+        }
+    }
+
+    async fn reap_uploads(&self, settings: GcSettings) {
+        let every =
+            (settings.upload_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(15 * 60));
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            let storage = &self.inner.storage;
+            match storage.remove_stale_uploads(settings.upload_ttl).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "idle registry uploads removed"),
+                Err(err) => tracing::warn!(%err, "removing idle registry uploads failed"),
+            }
+        }
     }
 }
 

@@ -5,7 +5,6 @@ use axum::body::Body;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LINK, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use depot_control::auth::Principal;
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Value, json};
 
@@ -140,7 +139,11 @@ impl Registry {
                     subject: parsed.subject.as_ref().map(|s| s.to_string()).as_deref(),
                     annotations: parsed.annotations.clone(),
                     size: body.len() as u64,
-                    blobs: &parsed.blobs,
+                    blobs: &parsed
+                        .blobs
+                        .iter()
+                        .map(|blob| blob.digest.clone())
+                        .collect::<Vec<_>>(),
                 },
                 tag,
             )
@@ -155,25 +158,33 @@ impl Registry {
     }
 
     /// Refuses manifests whose blobs (image manifests) or child manifests (indexes) the
-    /// repository does not hold. The subject may be absent (the spec allows pushing referrers
-    /// first).
+    /// repository does not hold, or whose descriptors give them another size than they have.
+    /// The subject may be absent (the spec allows pushing referrers first).
     async fn check_references(&self, name: &Name, manifest: &ParsedManifest) -> Result<()> {
         let metadata = &self.inner.metadata;
-        for digest in &manifest.blobs {
-            if metadata.blob_link(name, digest).await?.is_none() {
+        for blob in &manifest.blobs {
+            let Some(size) = metadata.blob_link(name, &blob.digest).await? else {
                 return Err(RegistryError::new(
                     ErrorCode::ManifestBlobUnknown,
-                    format!("blob {digest} is not in {name}: push it before the manifest"),
+                    format!(
+                        "blob {} is not in {name}: push it before the manifest",
+                        blob.digest
+                    ),
                 ));
-            }
+            };
+            blob.check_size("blob", size)?;
         }
-        for digest in &manifest.children {
-            if metadata.manifest(name, digest).await?.is_none() {
+        for child in &manifest.children {
+            let Some(row) = metadata.manifest(name, &child.digest).await? else {
                 return Err(RegistryError::new(
                     ErrorCode::ManifestBlobUnknown,
-                    format!("manifest {digest} is not in {name}: push it before the index"),
+                    format!(
+                        "manifest {} is not in {name}: push it before the index",
+                        child.digest
+                    ),
                 ));
-            }
+            };
+            child.check_size("manifest", row.size as u64)?;
         }
         Ok(())
     }
@@ -212,10 +223,12 @@ impl Registry {
 
     pub(super) async fn catalog(
         &self,
-        principal: &Principal,
+        caller: &auth::Caller,
         request: &Request,
     ) -> Result<Response> {
-        let visible = auth::visible_projects(&self.inner.store, principal).await?;
+        let visible = caller
+            .catalog_projects(&self.inner.store, &self.inner.challenge)
+            .await?;
         let repositories: Vec<String> = self
             .inner
             .metadata
@@ -290,9 +303,32 @@ struct ParsedManifest {
     subject: Option<Digest>,
     annotations: Option<String>,
     /// Config and layers of an image manifest.
-    blobs: Vec<Digest>,
+    blobs: Vec<Descriptor>,
     /// Manifests of an index.
-    children: Vec<Digest>,
+    children: Vec<Descriptor>,
+}
+
+/// What a manifest says of content it references.
+struct Descriptor {
+    digest: Digest,
+    size: u64,
+}
+
+impl Descriptor {
+    /// Refuses a descriptor whose size is not that of the `what` it names (`MANIFEST_INVALID`,
+    /// as the spec asks).
+    fn check_size(&self, what: &str, actual: u64) -> Result<()> {
+        if self.size == actual {
+            return Ok(());
+        }
+        Err(RegistryError::new(
+            ErrorCode::ManifestInvalid,
+            format!(
+                "the descriptor of {what} {} gives {} bytes, but it has {actual}",
+                self.digest, self.size
+            ),
+        ))
+    }
 }
 
 impl ParsedManifest {
@@ -323,10 +359,22 @@ impl ParsedManifest {
                 .parse()
                 .map_err(|()| invalid("a descriptor has an invalid digest".into()))
         };
-        let descriptors = |key: &str| -> Result<Vec<Digest>> {
+        let descriptor = |d: &Value| -> Result<Descriptor> {
+            let size = d["size"].as_u64().ok_or_else(|| {
+                invalid(format!(
+                    "a descriptor has no size, or one that is not a non-negative integer: {}",
+                    d["size"]
+                ))
+            })?;
+            Ok(Descriptor {
+                digest: descriptor_digest(d)?,
+                size,
+            })
+        };
+        let descriptors = |key: &str| -> Result<Vec<Descriptor>> {
             match &value[key] {
                 Value::Null => Ok(Vec::new()),
-                Value::Array(items) => items.iter().map(descriptor_digest).collect(),
+                Value::Array(items) => items.iter().map(descriptor).collect(),
                 _ => Err(invalid(format!("{key} must be an array"))),
             }
         };
@@ -337,7 +385,7 @@ impl ParsedManifest {
                         "an image manifest needs a config descriptor".into(),
                     ));
                 }
-                let mut blobs = vec![descriptor_digest(&value["config"])?];
+                let mut blobs = vec![descriptor(&value["config"])?];
                 blobs.extend(descriptors("layers")?);
                 (blobs, Vec::new())
             }
@@ -369,6 +417,12 @@ impl ParsedManifest {
             children,
         })
     }
+}
+
+/// Parses a manifest as a `PUT` does (fuzzing entry point).
+#[cfg(feature = "fuzzing")]
+pub(super) fn parse_manifest(body: &[u8], content_type: Option<&str>) -> Result<()> {
+    ParsedManifest::parse(body, content_type).map(drop)
 }
 
 fn unknown_manifest(name: &Name, reference: &str) -> RegistryError {

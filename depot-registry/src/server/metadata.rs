@@ -69,6 +69,26 @@ impl Metadata {
         Ok(Self { pool })
     }
 
+    /// The secret named `name`: `candidate` if none was kept yet (the first replica to ask
+    /// keeps its own; the others read it back).
+    pub async fn signing_secret(&self, name: &str, candidate: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO registry_signing_keys (name, secret, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(depot_control::store::now_ms())
+        .execute(&self.pool)
+        .await?;
+        let (secret,): (String,) =
+            sqlx::query_as("SELECT secret FROM registry_signing_keys WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(secret)
+    }
+
     /// Records that `repository` holds blob `digest`.
     pub async fn link_blob(&self, repository: &Name, digest: &Digest, size: u64) -> Result<()> {
         sqlx::query(

@@ -103,8 +103,11 @@ impl Route {
     }
 
     fn scope(&self, method: &Method) -> Option<(&Name, Action)> {
-        let write = !matches!(*method, Method::GET | Method::HEAD);
-        let action = if write { Action::Push } else { Action::Pull };
+        let action = match *method {
+            Method::GET | Method::HEAD => Action::Pull,
+            Method::DELETE => Action::Delete,
+            _ => Action::Push,
+        };
         match self {
             Route::Catalog => None,
             Route::Tags(name) | Route::Referrers(name, _) => Some((name, Action::Pull)),
@@ -133,6 +136,7 @@ impl Registry {
                 Route::Manifest(..) => ErrorCode::ManifestInvalid,
                 _ => ErrorCode::SizeInvalid,
             };
+            depot_control::http::discard_refused_body(body);
             return Err(RegistryError::new(
                 code,
                 format!("the request declares {declared} bytes; at most {limit} are accepted here"),
@@ -140,14 +144,22 @@ impl Registry {
             .with_status(axum::http::StatusCode::PAYLOAD_TOO_LARGE));
         }
         let scope = route.scope(&request.method);
-        let principal =
-            auth::authenticate(&inner.auth, &request.headers, &inner.challenge, scope).await?;
+        let caller = auth::identify(
+            &inner.auth,
+            &inner.bearers,
+            &request.headers,
+            &inner.challenge,
+            scope,
+        )
+        .await?;
         if let Some((name, action)) = scope {
-            auth::authorize(&inner.store, &principal, name, action).await?;
+            caller
+                .authorize(&inner.store, &inner.challenge, name, action)
+                .await?;
         }
         let method = request.method.clone();
         match (route, method) {
-            (Route::Catalog, Method::GET) => self.catalog(&principal, request).await,
+            (Route::Catalog, Method::GET) => self.catalog(&caller, request).await,
             (Route::Tags(name), Method::GET) => self.tags(&name, request).await,
             (Route::Referrers(name, digest), Method::GET) => {
                 self.referrers(&name, &digest, request).await
@@ -166,7 +178,7 @@ impl Registry {
             }
             (Route::Blob(name, digest), Method::DELETE) => self.delete_blob(&name, &digest).await,
             (Route::NewUpload(name), Method::POST) => {
-                self.start_upload(&name, &principal, request, body).await
+                self.start_upload(&name, &caller, request, body).await
             }
             (Route::Upload(name, id), Method::GET) => self.upload_status(&name, &id).await,
             (Route::Upload(name, id), Method::PATCH) => {

@@ -180,10 +180,19 @@ fn prepare(slot: Slot, data_root: &Path, log: &Path) -> Result<(Slot, std::fs::F
     Ok((slot, log_file))
 }
 
+/// The containerd namespace of the engine whose state is `data_root`: its own, and the same
+/// every time it starts (whatever slot it runs in), since BuildKit's cache records name
+/// snapshots in it; an engine started in another namespace would find them gone.
+fn containerd_namespace(data_root: &Path) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(data_root.as_os_str().as_encoded_bytes());
+    format!("depot-rs-{}", hex::encode(&digest[..8]))
+}
+
 /// `dockerd` with everything of its own, under `setpriv --pdeathsig TERM` when available.
 fn engine_command(dockerd: &Path, slot: &Slot, data_root: &Path) -> Command {
     let dir = slot.dir();
-    let namespace = format!("depot-rs-{}", slot.bridge());
+    let namespace = containerd_namespace(data_root);
     let args: Vec<String> = vec![
         "--config-file".into(),
         dir.join("daemon.json").display().to_string(),
@@ -240,4 +249,18 @@ fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_keeps_its_containerd_namespace_and_no_other_engine_shares_it() {
+        let a = Path::new("/var/lib/depot-rs/builders/p1-amd64-0");
+        let b = Path::new("/var/lib/depot-rs/builders/p2-amd64-0");
+        assert_eq!(containerd_namespace(a), containerd_namespace(a));
+        assert_ne!(containerd_namespace(a), containerd_namespace(b));
+        assert!(containerd_namespace(a).starts_with("depot-rs-"));
+    }
 }

@@ -85,6 +85,13 @@ pub struct FleetConfig {
     pub idle_timeout: Duration,
     /// How many instances run at once.
     pub max_engines: usize,
+    /// Connections each instance's bridge serves at once, and its TLS handshake timeout.
+    pub connection_limits: depot_control::http::ConnectionLimits,
+    /// For tests on single-architecture machines only: architectures besides the host's whose
+    /// instances are engines of this host all the same. They build what needs no emulation
+    /// (COPY-only stages, cross-compiling Dockerfiles); real deployments use remote builders
+    /// or hosts of those architectures.
+    pub test_arches: Vec<BuilderArch>,
 }
 
 /// A builder instance per project and architecture (see the module docs).
@@ -97,7 +104,8 @@ pub struct Fleet {
 struct Inner {
     ca: Arc<BuilderCa>,
     config: FleetConfig,
-    arch: BuilderArch,
+    /// The architectures its instances build: the host's, and any `test_arches`.
+    arches: Vec<BuilderArch>,
     others: BuilderPool,
     state: Mutex<State>,
     /// Woken whenever an instance's cache has been tidied after a build.
@@ -107,8 +115,9 @@ struct Inner {
 #[derive(Debug, Default)]
 struct State {
     instances: HashMap<Key, Instance>,
-    /// Builds holding (or being given) an instance.
-    leases: HashMap<String, Lease>,
+    /// Builds holding (or being given) an instance, per architecture (a multi-platform build
+    /// holds one of each).
+    leases: HashMap<(String, BuilderArch), Lease>,
     /// Why an instance failed to start, for the next build that asks for it.
     failures: HashMap<Key, String>,
     shutting_down: bool,
@@ -155,6 +164,12 @@ impl Instance {
             usage: None,
         }
     }
+
+    /// Running with nothing to do: no build, and no cache policy being applied (stopping the
+    /// engine in the middle of a prune can leave records whose snapshots are gone).
+    fn idle(&self) -> bool {
+        self.builds.is_empty() && self.tidying == 0 && matches!(self.phase, Phase::Running(_))
+    }
 }
 
 #[derive(Debug)]
@@ -189,12 +204,18 @@ impl Fleet {
         config: FleetConfig,
         others: BuilderPool,
     ) -> Result<Self, String> {
-        let arch = BuilderArch::host().ok_or_else(|| {
+        let host = BuilderArch::host().ok_or_else(|| {
             format!(
                 "per-project builders run on amd64 and arm64 hosts, not {}",
                 std::env::consts::ARCH
             )
         })?;
+        let mut arches = vec![host];
+        for arch in &config.test_arches {
+            if !arches.contains(arch) {
+                arches.push(*arch);
+            }
+        }
         let cleaned = config.slots.clean_stale();
         if cleaned > 0 {
             tracing::info!(
@@ -207,7 +228,7 @@ impl Fleet {
             inner: Arc::new(Inner {
                 ca,
                 config,
-                arch,
+                arches,
                 others,
                 state: Mutex::default(),
                 tidied: tokio::sync::Notify::new(),
@@ -353,7 +374,7 @@ impl Inner {
         };
         let (key, running) = {
             let mut state = self.state();
-            if let Some(lease) = state.leases.get(&request.build_id) {
+            if let Some(lease) = state.leases.get(&lease_key(&request)) {
                 return Ok(match &lease.answer {
                     Some(answer) => BuilderConnection::Active(answer.clone()),
                     None => pending(START_RETRY),
@@ -371,7 +392,7 @@ impl Inner {
                         instance.last_used = Instant::now();
                     }
                     state.leases.insert(
-                        request.build_id.clone(),
+                        lease_key(&request),
                         Lease {
                             key: key.clone(),
                             answer: None,
@@ -471,12 +492,12 @@ impl Inner {
         let (answer, fingerprint) = match hand_out(&self.ca, &running.bridge, request) {
             Ok(handed) => handed,
             Err(err) => {
-                self.forget(&request.build_id, key);
+                self.forget(request, key);
                 return Err(err);
             }
         };
         let mut state = self.state();
-        let Some(lease) = state.leases.get_mut(&request.build_id) else {
+        let Some(lease) = state.leases.get_mut(&lease_key(request)) else {
             return Err(released_meanwhile(request));
         };
         lease.answer = Some(answer.clone());
@@ -485,11 +506,11 @@ impl Inner {
     }
 
     /// Drops a lease that never got its answer.
-    fn forget(&self, build_id: &str, key: &Key) {
+    fn forget(&self, request: &BuilderRequest, key: &Key) {
         let mut state = self.state();
-        state.leases.remove(build_id);
+        state.leases.remove(&lease_key(request));
         if let Some(instance) = state.instances.get_mut(key) {
-            instance.builds.remove(build_id);
+            instance.builds.remove(&request.build_id);
         }
     }
 
@@ -507,7 +528,7 @@ impl Inner {
         let idle = state
             .instances
             .iter()
-            .filter(|(_, i)| i.builds.is_empty() && matches!(i.phase, Phase::Running(_)))
+            .filter(|(_, i)| i.idle())
             .min_by_key(|(_, i)| i.last_used)
             .map(|(key, _)| key.clone());
         if let Some(key) = idle
@@ -590,6 +611,7 @@ impl Inner {
                 // The fleet, not the bridge, decides how many builds an instance takes (the
                 // project's builds per builder).
                 concurrency: 1,
+                connection_limits: self.config.connection_limits.clone(),
             },
         )
         .await;
@@ -648,17 +670,36 @@ impl Inner {
         }
     }
 
-    /// A build has ended: its slot is free, and a reset waiting for it happens. A build that
-    /// failed because the instance's cache is damaged (BuildKit lost a snapshot its records
-    /// still name, which Docker Engine 26 can leave behind when a build or the engine is
-    /// interrupted) has the instance reset, so that the project's later builds work.
-    fn release(self: &Arc<Self>, build_id: &str, failure: Option<&str>) -> bool {
+    /// A build has ended: its slots (one per architecture it built) are free, and a reset
+    /// waiting for it happens. A build that failed because the instance's cache is damaged
+    /// (BuildKit lost a snapshot its records still name, which Docker Engine 26 can leave
+    /// behind when a build or the engine is interrupted) has the instance reset, so that the
+    /// project's later builds work.
+    fn release(self: &Arc<Self>, build_id: &str, failure: Option<&str>) {
         let mut state = self.state();
-        let Some(lease) = state.leases.remove(build_id) else {
-            return false;
-        };
+        let held: Vec<(String, BuilderArch)> = state
+            .leases
+            .keys()
+            .filter(|(build, _)| build == build_id)
+            .cloned()
+            .collect();
+        for key in &held {
+            if let Some(lease) = state.leases.remove(key) {
+                self.end_lease(&mut state, build_id, lease, failure);
+            }
+        }
+    }
+
+    /// Frees the instance `lease` held for `build_id` (see [`Inner::release`]).
+    fn end_lease(
+        self: &Arc<Self>,
+        state: &mut State,
+        build_id: &str,
+        lease: Lease,
+        failure: Option<&str>,
+    ) {
         let Some(instance) = state.instances.get_mut(&lease.key) else {
-            return true;
+            return;
         };
         instance.builds.remove(build_id);
         instance.last_used = Instant::now();
@@ -685,7 +726,6 @@ impl Inner {
                 tokio::spawn(self.clone().tidy(lease.key, running, policy));
             }
         }
-        true
     }
 
     /// Applies the project's cache policy to an instance after a build, and measures it.
@@ -808,11 +848,7 @@ impl Inner {
         let idle: Vec<Key> = state
             .instances
             .iter()
-            .filter(|(_, i)| {
-                i.builds.is_empty()
-                    && matches!(i.phase, Phase::Running(_))
-                    && i.last_used.elapsed() >= timeout
-            })
+            .filter(|(_, i)| i.idle() && i.last_used.elapsed() >= timeout)
             .map(|(key, _)| key.clone())
             .collect();
         for key in idle {
@@ -825,6 +861,11 @@ impl Inner {
             }
         }
     }
+}
+
+/// Which lease a request is for: its build's, of its architecture.
+fn lease_key(request: &BuilderRequest) -> (String, BuilderArch) {
+    (request.build_id.clone(), request.arch)
 }
 
 /// Stops idle instances, as long as the fleet lives.
@@ -892,16 +933,16 @@ impl BuilderProvider for Fleet {
         &self,
         request: BuilderRequest,
     ) -> BoxFuture<'_, Result<BuilderConnection, BuilderError>> {
-        if request.arch != self.inner.arch {
+        if !self.inner.arches.contains(&request.arch) {
             return self.inner.others.connect(request);
         }
         self.inner.clone().connect(request).boxed()
     }
 
+    /// Frees what the build holds: its instances here, and the builders of other
+    /// architectures it got from the pool.
     fn release(&self, build_id: &str, failure: Option<&str>) -> BoxFuture<'_, ()> {
-        if self.inner.release(build_id, failure) {
-            return futures_util::future::ready(()).boxed();
-        }
+        self.inner.release(build_id, failure);
         self.inner.others.release(build_id, failure)
     }
 

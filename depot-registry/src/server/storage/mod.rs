@@ -9,6 +9,7 @@
 mod fs;
 #[cfg(feature = "s3")]
 mod object;
+mod staged;
 mod uploads;
 
 use std::path::PathBuf;
@@ -17,6 +18,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures_util::Stream;
 use futures_util::stream::BoxStream;
+
+pub use staged::StagingLimits;
 
 use super::error::{ErrorCode, RegistryError, Result};
 use crate::reference::{Algorithm, Digest, Hasher, Name};
@@ -91,11 +94,15 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
-    /// Opens the store: uploads are staged in `<dir>/uploads`; blobs go to `<dir>/blobs` or to
-    /// the object store `backend` names.
-    pub async fn open(dir: impl Into<PathBuf>, backend: &BlobBackend) -> std::io::Result<Self> {
+    /// Opens the store: uploads are staged in `<dir>/uploads`, each project within `staging`;
+    /// blobs go to `<dir>/blobs` or to the object store `backend` names.
+    pub async fn open(
+        dir: impl Into<PathBuf>,
+        backend: &BlobBackend,
+        staging: StagingLimits,
+    ) -> std::io::Result<Self> {
         let dir = dir.into();
-        let uploads = uploads::Uploads::open(dir.join("uploads")).await?;
+        let uploads = uploads::Uploads::open(dir.join("uploads"), staging).await?;
         let backend = match backend {
             BlobBackend::Filesystem => Backend::Fs(fs::FsBlobs::open(&dir).await?),
             #[cfg(feature = "s3")]
@@ -188,6 +195,11 @@ impl BlobStore {
     /// Cancels an upload.
     pub async fn delete_upload(&self, id: &str) -> Result<()> {
         self.uploads.delete(id).await
+    }
+
+    /// Deletes an upload at once, without waiting (from a guard dropped halfway).
+    pub fn discard_upload(&self, id: &str) {
+        self.uploads.discard(id);
     }
 
     async fn publish(&self, file: &std::path::Path, digest: &Digest) -> Result<()> {

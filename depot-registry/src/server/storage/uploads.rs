@@ -15,6 +15,7 @@ use tokio::fs::{self, File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OwnedMutexGuard;
 
+use super::staged::{Staged, StagingLimits};
 use crate::reference::{Algorithm, Digest, Hasher, Name};
 use crate::server::error::{ErrorCode, RegistryError, Result};
 
@@ -37,6 +38,8 @@ pub(super) struct Uploads {
     /// One lock per upload, held while it is appended to or committed, so concurrent requests
     /// on one upload cannot interleave its bytes and its hash state.
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// What each project holds in unfinished uploads.
+    staged: Arc<Mutex<Staged>>,
 }
 
 /// An upload whose content matched its digest, still locked: publish `path`, then
@@ -50,14 +53,48 @@ pub(super) struct Verified {
 }
 
 impl Uploads {
-    /// A staging area in `dir` (created if needed).
-    pub async fn open(dir: PathBuf) -> std::io::Result<Self> {
+    /// A staging area in `dir` (created if needed), counting what each project already holds
+    /// there against `limits`.
+    pub async fn open(dir: PathBuf, limits: StagingLimits) -> std::io::Result<Self> {
         fs::create_dir_all(&dir).await?;
-        Ok(Self {
+        let uploads = Self {
             dir: Arc::new(dir),
             progress: Arc::default(),
             locks: Arc::default(),
-        })
+            staged: Arc::new(Mutex::new(Staged::new(limits))),
+        };
+        uploads.count_staged().await?;
+        Ok(uploads)
+    }
+
+    /// Counts the sessions on disk (left by an earlier run) per project.
+    async fn count_staged(&self) -> std::io::Result<()> {
+        let mut entries = fs::read_dir(self.dir.as_path()).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name
+                .strip_suffix(".repo")
+                .filter(|id| crate::is_random_id(id))
+            else {
+                continue;
+            };
+            let Ok(repository) = fs::read_to_string(entry.path()).await else {
+                continue;
+            };
+            let (Ok(repository), Ok(data)) = (
+                repository.parse::<Name>(),
+                fs::metadata(self.data(id)).await,
+            ) else {
+                continue;
+            };
+            self.staged_mut()
+                .restore(id, repository.project(), data.len());
+        }
+        Ok(())
+    }
+
+    fn staged_mut(&self) -> std::sync::MutexGuard<'_, Staged> {
+        self.staged.lock().expect("lock")
     }
 
     fn data(&self, id: &str) -> PathBuf {
@@ -73,11 +110,21 @@ impl Uploads {
         self.dir.join(format!("{}.manifest", crate::random_id()))
     }
 
-    /// Starts an upload session for `repository`.
+    /// Starts an upload session for `repository`, unless its project has as many open as
+    /// allowed.
     pub async fn create(&self, repository: &Name) -> Result<String> {
         let id = crate::random_id();
-        write_synced(&self.repo(&id), repository.as_str().as_bytes()).await?;
-        File::create(self.data(&id)).await?;
+        self.staged_mut().open(&id, repository.project())?;
+        let created = async {
+            write_synced(&self.repo(&id), repository.as_str().as_bytes()).await?;
+            File::create(self.data(&id)).await?;
+            std::io::Result::Ok(())
+        }
+        .await;
+        if let Err(err) = created {
+            self.discard(&id);
+            return Err(err.into());
+        }
         Ok(id)
     }
 
@@ -92,11 +139,18 @@ impl Uploads {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(unknown_upload()),
             Err(e) => return Err(e.into()),
         };
-        let size = fs::metadata(self.data(id))
+        let on_disk = fs::metadata(self.data(id))
             .await
             .map_err(|_| unknown_upload())?
             .len();
-        Ok((repo, size))
+        // What was acknowledged, when this process knows (see `append`).
+        let acknowledged = self
+            .progress
+            .lock()
+            .expect("lock")
+            .get(id)
+            .map(|p| p.offset);
+        Ok((repo, acknowledged.unwrap_or(on_disk)))
     }
 
     /// Appends a body to an upload, hashing as it writes: at `offset`, which must be the
@@ -126,7 +180,20 @@ impl Uploads {
         }
         let mut file = OpenOptions::new().append(true).open(self.data(id)).await?;
         let start = progress.offset;
-        let written = copy_hashing(body, &mut file, &mut progress)
+        // A write of an append abandoned halfway can land after it was cut back: what was
+        // not acknowledged goes.
+        if file.metadata().await?.len() != start {
+            file.set_len(start).await?;
+        }
+        // Cuts the data back to `start` and uncounts it unless the append completes, also
+        // when this future is dropped halfway (its client went away).
+        let mut rollback = Rollback {
+            uploads: self,
+            id,
+            start,
+            counted: 0,
+        };
+        let written = copy_hashing(body, &mut file, &mut progress, &mut rollback)
             .await
             .and_then(|()| match expected_len {
                 Some(len) if progress.offset - start != len => Err(RegistryError::new(
@@ -138,21 +205,15 @@ impl Uploads {
                 )),
                 _ => Ok(()),
             });
-        match written {
-            Ok(()) => {
-                file.flush().await?;
-                let new = progress.offset;
-                self.progress
-                    .lock()
-                    .expect("lock")
-                    .insert(id.to_owned(), progress);
-                Ok(new)
-            }
-            Err(err) => {
-                file.set_len(start).await?;
-                Err(err)
-            }
-        }
+        written?;
+        file.flush().await?;
+        let new = progress.offset;
+        self.progress
+            .lock()
+            .expect("lock")
+            .insert(id.to_owned(), progress);
+        rollback.counted = 0;
+        Ok(new)
     }
 
     /// Checks an upload against `digest` and syncs it to disk. A mismatch deletes the upload.
@@ -161,9 +222,18 @@ impl Uploads {
         let guard = self.lock(id).lock_owned().await;
         let progress = self.progress_of(id).await?;
         let path = self.data(id);
-        if fs::metadata(&path).await?.len() != progress.offset {
+        let on_disk = fs::metadata(&path).await?.len();
+        if on_disk > progress.offset {
+            // The late write of an append abandoned halfway (see `append`).
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .await?
+                .set_len(progress.offset)
+                .await?;
+        } else if on_disk < progress.offset {
             return Err(RegistryError::internal(format!(
-                "upload {id} holds a different length than was hashed"
+                "upload {id} holds less than was hashed"
             )));
         }
         let actual = match digest.algorithm() {
@@ -195,7 +265,23 @@ impl Uploads {
     pub async fn forget(&self, id: &str) -> Result<()> {
         self.progress.lock().expect("lock").remove(id);
         self.locks.lock().expect("lock").remove(id);
+        self.staged_mut().close(id);
         Ok(remove_if_present(&self.repo(id)).await?)
+    }
+
+    /// Deletes an upload at once, without waiting (for a request abandoned halfway: its
+    /// session was never handed to the client, so nothing can resume it).
+    pub fn discard(&self, id: &str) {
+        for path in [self.data(id), self.repo(id)] {
+            if let Err(err) = std::fs::remove_file(&path)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %path.display(), %err, "removing an abandoned upload failed");
+            }
+        }
+        self.progress.lock().expect("lock").remove(id);
+        self.locks.lock().expect("lock").remove(id);
+        self.staged_mut().close(id);
     }
 
     fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -231,7 +317,11 @@ impl Uploads {
         let mut entries = fs::read_dir(self.dir.as_path()).await?;
         while let Some(entry) = entries.next_entry().await? {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.metadata().await?.modified()? >= cutoff {
+            // Gone since the listing (published, cancelled, or removed by another sweep).
+            let Ok(modified) = entry.metadata().await.and_then(|m| m.modified()) else {
+                continue;
+            };
+            if modified >= cutoff {
                 continue;
             }
             match name.rsplit_once('.') {
@@ -261,7 +351,49 @@ fn unknown_upload() -> RegistryError {
     RegistryError::new(ErrorCode::BlobUploadUnknown, "unknown upload session")
 }
 
-async fn copy_hashing<S, E>(mut body: S, file: &mut File, progress: &mut Progress) -> Result<()>
+/// An append in progress: unless it completes, the upload's data is cut back to `start` and
+/// the `counted` bytes are uncounted from its project, when it fails or is dropped halfway.
+struct Rollback<'a> {
+    uploads: &'a Uploads,
+    id: &'a str,
+    start: u64,
+    counted: u64,
+}
+
+impl Rollback<'_> {
+    /// Counts `bytes` about to be written against the project's limit.
+    fn count(&mut self, bytes: u64) -> Result<()> {
+        self.uploads.staged_mut().grow(self.id, bytes)?;
+        self.counted += bytes;
+        Ok(())
+    }
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        if self.counted == 0 {
+            return;
+        }
+        self.uploads.staged_mut().shrink(self.id, self.counted);
+        let path = self.uploads.data(self.id);
+        let cut = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_len(self.start));
+        if let Err(err) = cut
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), %err, "cutting back a broken upload failed");
+        }
+    }
+}
+
+async fn copy_hashing<S, E>(
+    mut body: S,
+    file: &mut File,
+    progress: &mut Progress,
+    rollback: &mut Rollback<'_>,
+) -> Result<()>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -273,6 +405,7 @@ where
                 format!("the upload body broke off: {e}"),
             )
         })?;
+        rollback.count(chunk.len() as u64)?;
         file.write_all(&chunk).await?;
         progress.hasher.update(&chunk);
         progress.offset += chunk.len() as u64;

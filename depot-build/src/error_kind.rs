@@ -57,7 +57,8 @@ impl Classify for run::Error {
         match self {
             Error::Invalid(_) => ErrorKind::InvalidArgument,
             Error::Register(inner) | Error::Connect(inner) | Error::Plan(inner) => inner.kind(),
-            Error::Build(inner) => inner.kind(),
+            Error::Build(inner) | Error::Platform { source: inner, .. } => inner.kind(),
+            Error::Index(inner) => inner.kind(),
             Error::Canceled { .. } => ErrorKind::Canceled,
             Error::Task(_) => ErrorKind::Internal,
         }
@@ -69,7 +70,7 @@ impl Classify for run::Error {
             Error::Register(inner) | Error::Connect(inner) | Error::Plan(inner) => {
                 inner.failed_step()
             }
-            Error::Build(inner) => inner.failed_step(),
+            Error::Build(inner) | Error::Platform { source: inner, .. } => inner.failed_step(),
             _ => None,
         }
     }

@@ -179,6 +179,7 @@ impl BuildFlags {
             options,
             outputs,
             show_build_url: false,
+            per_arch_builders: matches!(build_platform, "dynamic" | ""),
         })
     }
 }

@@ -13,6 +13,7 @@ mod depot_build;
 mod depot_cli;
 mod dockerfile_builds;
 mod limits;
+mod multi_platform;
 mod official_cli;
 mod oidc;
 mod pull_push;

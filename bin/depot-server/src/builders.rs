@@ -163,7 +163,10 @@ pub async fn start(
         ));
         isolated.push(Arc::new(builder));
     }
-    let pool = BuilderPool::new(ca.clone(), builders).with_isolated(isolated);
+    let mut pool = BuilderPool::new(ca.clone(), builders).with_isolated(isolated);
+    if args.strict_builder_arch {
+        pool = pool.refusing_other_arches();
+    }
     let (provider, fleet): (Arc<dyn BuilderProvider>, _) = match args.builder {
         LocalBuilderKind::Engines => {
             let fleet = start_fleet(store_args, args, limits, ca.clone(), pool, &mut summary)?;
@@ -223,6 +226,7 @@ fn start_fleet(
             .iter()
             .map(|&arch| arch.into())
             .collect(),
+        refuse_other_arches: args.strict_builder_arch,
     };
     let fleet = Fleet::new(ca, config, pool).map_err(anyhow::Error::msg)?;
     summary.push(format!(

@@ -303,6 +303,11 @@ pub struct BuilderArgs {
         value_enum
     )]
     pub builder_test_arches: Vec<TestArch>,
+    /// Refuse builds for an architecture no builder here has, instead of running those
+    /// platforms on a builder of this host's architecture (which builds only what needs no
+    /// emulation: COPY-only stages, cross-compiling Dockerfiles).
+    #[arg(long, env = "DEPOT_SERVER_STRICT_BUILDER_ARCH")]
+    pub strict_builder_arch: bool,
     /// Where per-project builders' run directories and locks live; shared by every
     /// depot-server on the host.
     #[arg(

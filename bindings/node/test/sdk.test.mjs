@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 
 import {
@@ -32,7 +33,8 @@ let issuer
 
 before(async () => {
   issuer = await startIssuer('/gitlab')
-  peers = await startPeers(['--oidc-issuer', `gitlab=${issuer.url}`])
+  // arm64 builders that are really this host's engines (testing only) for the two-platform build.
+  peers = await startPeers(['--oidc-issuer', `gitlab=${issuer.url}`, '--builder-test-arch', 'arm64'])
   client = await Client.connect({ token: peers.token, apiUrl: peers.apiUrl, project: peers.project })
   rootfs = busyboxRootfs(peers.dir)
 })
@@ -232,6 +234,42 @@ describe('builds', () => {
     await client.deleteImages(['node-extra'])
     assert.ok(!(await client.listImages()).some((i) => i.tag === 'node-extra'))
     execFileSync('docker', ['rmi', name])
+  })
+
+  test('a two-platform build runs on a builder per architecture, with events of both', async () => {
+    // COPY only (a file per architecture): no emulation needed on the arm64 builder.
+    const context = mkdtempSync(join(peers.dir, 'multi-'))
+    writeFileSync(join(context, 'Dockerfile'), 'FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n')
+    for (const arch of ['amd64', 'arm64']) writeFileSync(join(context, `${arch}.txt`), `built for ${arch}\n`)
+    const seen = []
+    const build = await client.build(context, {
+      platforms: ['linux/amd64', 'linux/arm64'],
+      save: true,
+      onEvent: (event) => seen.push(event),
+    })
+    const result = await build.result()
+    const names = seen.filter((e) => e.type === 'vertex_started').map((e) => e.name)
+    for (const expected of ['[depot] connecting to amd64 builder', '[depot] connecting to arm64 builder']) {
+      assert.ok(names.includes(expected), JSON.stringify(names))
+    }
+    for (const platform of ['linux/amd64', 'linux/arm64']) {
+      assert.ok(
+        seen.some((e) => e.type === 'vertex_completed' && e.name.includes(`[${platform}`)),
+        `no completed step of ${platform}: ${JSON.stringify(names)}`,
+      )
+    }
+    // One index: each platform pulls its own image, with its own file.
+    const digests = {}
+    for (const arch of ['amd64', 'arm64']) {
+      const layout = join(peers.dir, `multi-${arch}`)
+      const pulled = await client.pull(result.buildId, { ociLayout: layout, platform: `linux/${arch}` })
+      const blob = (digest) => JSON.parse(readFileSync(join(layout, 'blobs/sha256', digest.slice(7)), 'utf8'))
+      const config = blob(blob(pulled.digest).config.digest)
+      assert.equal(config.architecture, arch)
+      digests[arch] = pulled.digest
+    }
+    assert.notEqual(digests.amd64, digests.arm64)
+    assert.ok(![digests.amd64, digests.arm64].includes(result.imageDigest), 'the build digest is the index')
   })
 
   test('a failing step rejects with BuildFailed carrying its log', async () => {

@@ -88,7 +88,8 @@ def start_server(*extra_args: str) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
-    with start_server() as started:
+    # arm64 builders that are really this host's engines (testing only), for two-platform builds.
+    with start_server("--builder-test-arch", "arm64") as started:
         yield started
 
 

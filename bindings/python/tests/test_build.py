@@ -9,7 +9,7 @@ import json
 import subprocess
 import urllib.request
 from pathlib import Path
-from typing import List
+from typing import Any, Dict, List, cast
 
 import pytest
 
@@ -134,6 +134,44 @@ async def test_build_streams_events_saves_pulls_and_pushes(
     assert "py-latest" in tags and build.build_id in tags
     await client.delete_images(["py-latest"])
     assert "py-latest" not in [image["tag"] for image in await client.list_images()]
+
+
+async def test_a_two_platform_build_runs_a_builder_per_architecture(
+    api: Server, tmp_path: Path
+) -> None:
+    # COPY only (a file per architecture): no emulation needed on the arm64 builder.
+    context = tmp_path / "multi"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n")
+    for arch in ("amd64", "arm64"):
+        (context / f"{arch}.txt").write_text(f"built for {arch}\n")
+    client = await depot_rs.Client.connect()
+    build = await client.build(context, platforms=["linux/amd64", "linux/arm64"], save=True)
+    events = [event async for event in build]
+    result = await build.result()
+    started = [str(e.get("name", "")) for e in events if e["type"] == "vertex_started"]
+    assert "[depot] connecting to amd64 builder" in started, started
+    assert "[depot] connecting to arm64 builder" in started, started
+    for platform in ("linux/amd64", "linux/arm64"):
+        assert any(
+            e["type"] == "vertex_completed" and f"[{platform}" in str(e.get("name", ""))
+            for e in events
+        ), (platform, started)
+
+    # One index: each platform pulls its own image, with its own file.
+    digests = {}
+    for arch in ("amd64", "arm64"):
+        layout = tmp_path / f"layout-{arch}"
+        pulled = await client.pull(build.build_id, oci_layout=layout, platform=f"linux/{arch}")
+
+        def blob(digest: str) -> Dict[str, Any]:
+            return cast(Dict[str, Any], json.loads((layout / "blobs/sha256" / digest[7:]).read_text()))
+
+        config = blob(blob(pulled["digest"])["config"]["digest"])
+        assert config["architecture"] == arch
+        digests[arch] = pulled["digest"]
+    assert digests["amd64"] != digests["arm64"]
+    assert result["image_digest"] not in digests.values()
 
 
 async def test_a_failing_build_raises_build_failed_with_the_step_log(

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use bollard_buildkit_proto::moby::buildkit::v1::ListWorkersRequest;
 use depot_core::DepotClient;
 use depot_core::proto::depot::cli::v1::{
-    self as api, Command, CreateBuildRequest, GetBuildKitConnectionRequest,
+    self as api, BuilderPlatform, Command, CreateBuildRequest, GetBuildKitConnectionRequest,
     get_build_kit_connection_response::{ActiveConnection, Connection},
 };
 use tokio_util::sync::CancellationToken;
 
 use super::credentials::AdditionalCredential;
-use super::{BuildInfo, Builder, BuilderRequest, Error, health};
+use super::{BuildInfo, Builder, BuilderRequest, Error, PlatformConnection, health};
 use crate::buildkit::{BuildKit, Endpoint, TlsSettings};
 
 /// The shortest wait between `GetBuildKitConnection` calls, whatever `wait_ms` says.
@@ -74,35 +74,73 @@ impl Builder {
         };
         let client = client.with_token(info.build_token.clone());
         let canceled = CancellationToken::new();
-        let health = tokio::spawn(health::report(
-            client.clone(),
-            info.build_id.clone(),
-            info.platform,
-            canceled.clone(),
-        ));
-        Ok(Builder {
+        let mut builder = Builder {
             info,
             client,
-            buildkit: None,
+            connections: Vec::new(),
             canceled,
-            health,
+            health: Vec::new(),
             reports: Vec::new(),
             finished: false,
             acquire_timeout: request.acquire_timeout,
             ready_timeout: request.ready_timeout,
+        };
+        builder.report_health(builder.info.platform);
+        Ok(builder)
+    }
+
+    /// Waits for the server to hand out the builder of the build's platform, connects to its
+    /// BuildKit and waits until it answers.
+    pub async fn connect(&mut self) -> Result<&BuildKit, Error> {
+        self.connect_platforms(&[self.info.platform]).await?;
+        self.buildkit()
+    }
+
+    /// Connects the builders of `platforms` at once (a multi-platform build holds one per
+    /// architecture; the server may give one builder for several), each with its own
+    /// `GetBuildKitConnection` and health reports. Platforms already connected are kept.
+    pub async fn connect_platforms(&mut self, platforms: &[BuilderPlatform]) -> Result<(), Error> {
+        let missing: Vec<BuilderPlatform> = platforms
+            .iter()
+            .copied()
+            .filter(|&platform| self.connected(platform).is_none())
+            .collect();
+        for &platform in &missing {
+            self.report_health(platform);
+        }
+        let opened =
+            futures_util::future::try_join_all(missing.iter().map(|&platform| self.open(platform)))
+                .await?;
+        self.connections.extend(opened);
+        Ok(())
+    }
+
+    /// Reports `platform`'s health from now on (once per platform).
+    fn report_health(&mut self, platform: BuilderPlatform) {
+        if self.health.iter().any(|(held, _)| *held == platform) {
+            return;
+        }
+        let task = tokio::spawn(health::report(
+            self.client.clone(),
+            self.info.build_id.clone(),
+            platform,
+            self.canceled.clone(),
+        ));
+        self.health.push((platform, task));
+    }
+
+    /// Waits for `platform`'s builder and its BuildKit.
+    async fn open(&self, platform: BuilderPlatform) -> Result<PlatformConnection, Error> {
+        let active = self.wait_for_active(platform).await?;
+        let buildkit = self.wait_for_ready(endpoint(&active)?).await?;
+        Ok(PlatformConnection {
+            platform,
+            endpoint: active.endpoint,
+            buildkit,
         })
     }
 
-    /// Waits for the server to hand out the builder, connects to its BuildKit and waits until
-    /// it answers.
-    pub async fn connect(&mut self) -> Result<&BuildKit, Error> {
-        let active = self.wait_for_active().await?;
-        let endpoint = endpoint(&active)?;
-        let buildkit = self.wait_for_ready(endpoint).await?;
-        Ok(self.buildkit.insert(buildkit))
-    }
-
-    async fn wait_for_active(&self) -> Result<ActiveConnection, Error> {
+    async fn wait_for_active(&self, platform: BuilderPlatform) -> Result<ActiveConnection, Error> {
         let started = Instant::now();
         loop {
             let response = self
@@ -110,7 +148,7 @@ impl Builder {
                 .builds()
                 .get_build_kit_connection(GetBuildKitConnectionRequest {
                     build_id: self.info.build_id.clone(),
-                    platform: self.info.platform as i32,
+                    platform: platform as i32,
                 })
                 .await
                 .map_err(|source| Error::Api {

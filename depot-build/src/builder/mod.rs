@@ -135,10 +135,11 @@ pub fn host_platform() -> BuilderPlatform {
     platform_for_arch(std::env::consts::ARCH)
 }
 
-/// The builder platform for an architecture name (`arm64`, `aarch64` → arm64; else amd64).
+/// The builder platform for an architecture name (`arm64`, `aarch64`, `arm` → arm64; else
+/// amd64).
 pub fn platform_for_arch(arch: &str) -> BuilderPlatform {
     match arch {
-        "arm64" | "aarch64" => BuilderPlatform::Arm64,
+        "arm64" | "aarch64" | "arm" => BuilderPlatform::Arm64,
         _ => BuilderPlatform::Amd64,
     }
 }
@@ -183,6 +184,22 @@ pub struct BuildInfo {
     pub platform: BuilderPlatform,
 }
 
+/// A platform's builder, connected.
+struct PlatformConnection {
+    platform: BuilderPlatform,
+    /// As the server gave it.
+    endpoint: String,
+    buildkit: BuildKit,
+}
+
+/// A builder platform's architecture name (`amd64`, `arm64`).
+pub fn platform_arch(platform: BuilderPlatform) -> &'static str {
+    match platform {
+        BuilderPlatform::Arm64 => "arm64",
+        _ => "amd64",
+    }
+}
+
 /// How a build ended, for `FinishBuild`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -199,8 +216,15 @@ impl Outcome {
     pub fn of(result: &Result<BuildResult, buildkit::Error>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
-            Err(buildkit::Error::Build(failure)) if failure.is_canceled() => Outcome::Canceled,
-            Err(err) => Outcome::Error(depot_core::ErrorChain(err).to_string()),
+            Err(err) => Outcome::of_failure(err),
+        }
+    }
+
+    /// The outcome of a build that failed with `err`: canceled, or an error.
+    pub fn of_failure(err: &buildkit::Error) -> Outcome {
+        match err {
+            buildkit::Error::Build(failure) if failure.is_canceled() => Outcome::Canceled,
+            err => Outcome::Error(depot_core::ErrorChain(err).to_string()),
         }
     }
 
@@ -225,9 +249,11 @@ pub struct Builder {
     info: BuildInfo,
     /// The client with the build token.
     client: DepotClient,
-    buildkit: Option<BuildKit>,
+    /// The BuildKit of each platform connected so far (the build's own platform first).
+    connections: Vec<PlatformConnection>,
     canceled: CancellationToken,
-    health: JoinHandle<()>,
+    /// Health reports, one task per platform held.
+    health: Vec<(BuilderPlatform, JoinHandle<()>)>,
     reports: Vec<JoinHandle<()>>,
     finished: bool,
     acquire_timeout: Duration,
@@ -240,11 +266,34 @@ impl Builder {
         &self.info
     }
 
-    /// The builder's BuildKit.
+    /// The BuildKit of the build's own platform.
     pub fn buildkit(&self) -> Result<&BuildKit, Error> {
-        self.buildkit
-            .as_ref()
-            .ok_or_else(|| Error::Protocol("the builder is not connected yet".into()))
+        self.buildkit_of(self.info.platform)
+    }
+
+    /// The BuildKit of `platform`'s builder, once connected.
+    pub fn buildkit_of(&self, platform: BuilderPlatform) -> Result<&BuildKit, Error> {
+        self.connected(platform)
+            .map(|connection| &connection.buildkit)
+            .ok_or_else(|| {
+                Error::Protocol(format!(
+                    "the {} builder is not connected yet",
+                    platform_arch(platform)
+                ))
+            })
+    }
+
+    /// The endpoint the server gave for `platform`'s builder, once connected (two platforms
+    /// may share one builder).
+    pub fn endpoint_of(&self, platform: BuilderPlatform) -> Option<&str> {
+        self.connected(platform)
+            .map(|connection| connection.endpoint.as_str())
+    }
+
+    fn connected(&self, platform: BuilderPlatform) -> Option<&PlatformConnection> {
+        self.connections
+            .iter()
+            .find(|connection| connection.platform == platform)
     }
 
     /// Resolves when the server cancels the build (a past `cancels_at` in a health report).
@@ -276,8 +325,17 @@ impl Builder {
 
     /// Starts a build on the builder. Its status goes to `ReportStatusStream` (one stream per
     /// build, a batch a second); credentials default to [`Builder::credentials`].
-    pub fn build(&mut self, mut options: BuildOptions) -> Result<Build, Error> {
-        let buildkit = self.buildkit()?.clone();
+    pub fn build(&mut self, options: BuildOptions) -> Result<Build, Error> {
+        self.build_on(self.info.platform, options)
+    }
+
+    /// Starts a build on `platform`'s builder, like [`Builder::build`].
+    pub fn build_on(
+        &mut self,
+        platform: BuilderPlatform,
+        mut options: BuildOptions,
+    ) -> Result<Build, Error> {
+        let buildkit = self.buildkit_of(platform)?.clone();
         let (tap, statuses) = mpsc::channel(report::TAP_CAPACITY);
         options.status_tap = Some(tap);
         if options.credentials.is_none() {
@@ -295,7 +353,9 @@ impl Builder {
     /// `FinishBuild` with `outcome`.
     pub async fn finish(mut self, outcome: Outcome) -> Result<(), Error> {
         self.finished = true;
-        self.health.abort();
+        for (_, health) in &self.health {
+            health.abort();
+        }
         for report in self.reports.drain(..) {
             // A stuck report stream must not keep the builder: give up on it after a while.
             let _ = tokio::time::timeout(REPORT_DRAIN, report).await;
@@ -314,7 +374,9 @@ impl Builder {
 
 impl Drop for Builder {
     fn drop(&mut self) {
-        self.health.abort();
+        for (_, health) in &self.health {
+            health.abort();
+        }
         for report in &self.reports {
             report.abort();
         }

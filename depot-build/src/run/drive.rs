@@ -1,13 +1,13 @@
-//! The task that runs a registered build to its end and releases its builder.
+//! The task that runs a registered build to its end and releases its builder (on a builder
+//! per architecture: [`fan_out`]).
 
-use depot_core::proto::depot::cli::v1::BuilderPlatform;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::steps::Step;
-use super::{BuildOutput, BuildSpec, Error, Finished, metadata};
-use crate::builder::{Builder, Outcome};
+use super::{BuildOutput, BuildSpec, Error, Finished, fan_out, metadata, nodes};
+use crate::builder::{Builder, Outcome, platform_arch};
 use crate::events::BuildEvent;
 
 /// Connects, builds and releases; events go to `events` (ignored once nobody reads them).
@@ -26,9 +26,17 @@ pub(super) async fn drive(
         send(started);
         send(step.done());
     }
+    let nodes = nodes::plan(
+        info.platform,
+        &spec.options.platforms,
+        spec.per_arch_builders,
+    );
+    if nodes.len() > 1 {
+        return fan_out::drive(builder, spec, nodes, &events, cancel).await;
+    }
     let (connecting, started) = Step::start(format!(
         "[depot] connecting to {} builder",
-        arch_name(info.platform)
+        platform_arch(info.platform)
     ));
     send(started);
     let connected = tokio::select! {
@@ -98,7 +106,7 @@ pub(super) async fn drive(
 }
 
 /// Releases a canceled build.
-async fn canceled(builder: Builder) -> Finished {
+pub(super) async fn canceled(builder: Builder) -> Finished {
     let error = Error::Canceled {
         build_id: builder.info().build_id.clone(),
         by_server: builder.is_canceled(),
@@ -107,7 +115,7 @@ async fn canceled(builder: Builder) -> Finished {
 }
 
 /// Releases the builder with `outcome` (`FinishBuild`).
-async fn release(
+pub(super) async fn release(
     builder: Builder,
     outcome: Outcome,
     output: Result<BuildOutput, Error>,
@@ -115,12 +123,5 @@ async fn release(
     Finished {
         release: builder.finish(outcome).await,
         outcome: output,
-    }
-}
-
-fn arch_name(platform: BuilderPlatform) -> &'static str {
-    match platform {
-        BuilderPlatform::Arm64 => "arm64",
-        _ => "amd64",
     }
 }

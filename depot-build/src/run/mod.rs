@@ -1,6 +1,8 @@
 //! A whole build, as `depot build` runs it: register the build (`CreateBuild`), connect to its
 //! builder, plan the outputs (`save`, `push`, `load`), build with the context while streaming
-//! typed events, and release the builder (`FinishBuild`) however the build ends.
+//! typed events, and release the builder (`FinishBuild`) however the build ends. Platforms of
+//! several architectures build on a builder each and are merged into one index (see
+//! [`BuildSpec::per_arch_builders`]).
 //!
 //! [`start`] registers the build and returns a [`RunningBuild`]: a `Stream` of
 //! [`BuildEvent`]s (including steps of its own, `[depot] connecting to amd64 builder`), a
@@ -19,6 +21,7 @@
 //!     options: BuildOptions { context: "./app".into(), ..BuildOptions::default() },
 //!     outputs: Vec::new(),
 //!     show_build_url: false,
+//!     per_arch_builders: true,
 //! };
 //! let mut build = start(&client, spec).await?;
 //! while let Some(event) = build.next().await {
@@ -30,7 +33,10 @@
 //! ```
 
 mod drive;
+mod fan_out;
 pub mod metadata;
+mod nodes;
+mod oci_merge;
 mod steps;
 
 use std::pin::Pin;
@@ -60,6 +66,10 @@ pub struct BuildSpec {
     /// Whether to report the build's page as a step (`[depot] build: <url>`) when the server
     /// has one.
     pub show_build_url: bool,
+    /// Whether platforms of several architectures each build on a builder of their own
+    /// architecture (`--build-platform dynamic`), merged into one image index; otherwise every
+    /// platform builds on the builder of `request.platform`.
+    pub per_arch_builders: bool,
 }
 
 impl BuildSpec {
@@ -113,6 +123,19 @@ pub enum Error {
     /// The build ran and failed, or BuildKit failed.
     #[error(transparent)]
     Build(buildkit::Error),
+    /// One platform's build failed on its builder (a build with a builder per
+    /// architecture); the other platforms' builds were canceled.
+    #[error("the {platforms} build failed")]
+    Platform {
+        /// The platforms of the builder that failed (`linux/arm64`).
+        platforms: String,
+        /// Why.
+        #[source]
+        source: buildkit::Error,
+    },
+    /// The platforms' images could not be merged into one index.
+    #[error("merging the platforms' images into one index failed")]
+    Index(#[source] depot_registry::client::ClientError),
     /// The build was canceled, by a [`Canceller`] or by the server.
     #[error("{}", if *by_server { format!("build {build_id} was canceled by the server") } else { "build canceled".to_owned() })]
     Canceled {
@@ -131,7 +154,11 @@ impl Error {
     pub fn is_canceled(&self) -> bool {
         match self {
             Error::Canceled { .. } => true,
-            Error::Build(buildkit::Error::Build(failure)) => failure.is_canceled(),
+            Error::Build(buildkit::Error::Build(failure))
+            | Error::Platform {
+                source: buildkit::Error::Build(failure),
+                ..
+            } => failure.is_canceled(),
             _ => false,
         }
     }

@@ -10,6 +10,11 @@
 //! emptied ([`Builder::reset`]) after each one, before the next can start; one whose emptying
 //! failed (or that has not been emptied since the pool started) is emptied again before its next
 //! build, and refused to builds while that fails.
+//!
+//! A build for an architecture no builder here has runs that platform on a builder of this
+//! host's architecture instead (BuildKit builds what needs no emulation there: COPY-only
+//! stages, cross-compiling Dockerfiles), unless the pool [refuses other
+//! architectures](BuilderPool::refusing_other_arches).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -33,6 +38,9 @@ pub struct BuilderPool {
     /// The trusted builders, then the isolated ones (from index `first_isolated` on).
     builders: Vec<Arc<dyn Builder>>,
     first_isolated: usize,
+    /// Whether a build for an architecture no builder has is refused rather than run on a
+    /// builder of the host's architecture.
+    refuse_other_arches: bool,
     state: Arc<Mutex<State>>,
 }
 
@@ -66,7 +74,42 @@ impl BuilderPool {
             ca,
             builders,
             first_isolated,
+            refuse_other_arches: false,
             state: Arc::default(),
+        }
+    }
+
+    /// Refuses builds for an architecture no builder here has, instead of running those
+    /// platforms on a builder of the host's architecture.
+    pub fn refusing_other_arches(mut self) -> Self {
+        self.refuse_other_arches = true;
+        self
+    }
+
+    /// Whether any builder here (isolated ones when `isolated`) builds for `arch`.
+    pub fn has_arch(&self, arch: BuilderArch, isolated: bool) -> bool {
+        (0..self.builders.len()).any(|index| {
+            self.is_isolated(index) == isolated && self.builders[index].arches().contains(&arch)
+        })
+    }
+
+    /// The architecture `request` runs on here: its own, or, when no builder has it and other
+    /// architectures are not refused, the host's (if a builder has that).
+    fn arch_for(&self, request: &BuilderRequest) -> BuilderArch {
+        if self.refuse_other_arches || self.has_arch(request.arch, request.isolated) {
+            return request.arch;
+        }
+        match BuilderArch::host() {
+            Some(host) if self.has_arch(host, request.isolated) => {
+                tracing::info!(
+                    build = request.build_id,
+                    "no builder here builds for linux/{}: that platform runs on a linux/{} builder",
+                    request.arch.as_str(),
+                    host.as_str()
+                );
+                host
+            }
+            _ => request.arch,
         }
     }
 
@@ -263,6 +306,10 @@ impl BuilderProvider for BuilderPool {
         request: BuilderRequest,
     ) -> BoxFuture<'_, Result<BuilderConnection, BuilderError>> {
         async move {
+            let request = BuilderRequest {
+                arch: self.arch_for(&request),
+                ..request
+            };
             if !self.serves(&request) {
                 let arch = request.arch.as_str();
                 return Err(BuilderError::Unsupported(if request.isolated {
@@ -281,6 +328,13 @@ impl BuilderProvider for BuilderPool {
                          projects (an operator assigns one with --remote-builder \
                          'tcp://…?project={}')",
                         request.project_id, request.project_id
+                    )
+                } else if self.refuse_other_arches {
+                    format!(
+                        "no builder here builds for linux/{arch}, and this server does not run \
+                         other architectures' platforms on its own (--strict-builder-arch): \
+                         build for the architectures it has, or an operator adds a \
+                         linux/{arch} builder with --remote-builder 'tcp://…?arch={arch}'"
                     )
                 } else {
                     format!("no builder here builds for linux/{arch}")
@@ -655,12 +709,42 @@ mod tests {
                 .iter()
                 .all(|b| b.admitted.lock().unwrap().iter().all(|b| b != "g"))
         );
-        let amd_only = BuilderPool::new(pool.ca.clone(), vec![one.clone()]);
-        assert!(matches!(
-            amd_only
-                .connect(request("h", "p", BuilderArch::Arm64))
-                .await,
-            Err(BuilderError::Unsupported(_))
-        ));
+    }
+
+    #[tokio::test]
+    async fn an_architecture_without_builders_runs_on_the_hosts_unless_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Arc::new(BuilderCa::open(dir.path()).unwrap());
+        let host = BuilderArch::host().unwrap();
+        let one = Slots::new(1, host, 2);
+        let other = match host {
+            BuilderArch::Amd64 => BuilderArch::Arm64,
+            BuilderArch::Arm64 => BuilderArch::Amd64,
+        };
+        let pool = BuilderPool::new(ca.clone(), vec![one.clone()]);
+        assert!(pool.has_arch(host, false) && !pool.has_arch(other, false));
+        // Both platforms of a build run on the one builder, with one certificate, and one
+        // slot: a second build still finds room.
+        let cert = |connection: BuilderConnection| match connection {
+            BuilderConnection::Active(active) => {
+                assert_eq!(active.endpoint, one.endpoint());
+                active.client_cert.unwrap().cert_pem
+            }
+            BuilderConnection::Pending { .. } => panic!("pending"),
+        };
+        let foreign = cert(pool.connect(request("a", "p", other)).await.unwrap());
+        let native = cert(pool.connect(request("a", "p", host)).await.unwrap());
+        assert_eq!(foreign, native);
+        cert(pool.connect(request("b", "q", host)).await.unwrap());
+        pool.release("a", None).await;
+        assert!(one.admitted.lock().unwrap().iter().all(|b| b != "a"));
+
+        let strict = BuilderPool::new(ca, vec![one.clone()]).refusing_other_arches();
+        match strict.connect(request("c", "p", other)).await {
+            Err(BuilderError::Unsupported(message)) => {
+                assert!(message.contains("--strict-builder-arch"), "{message}")
+            }
+            answer => panic!("not refused: {answer:?}"),
+        }
     }
 }

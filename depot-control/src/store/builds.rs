@@ -232,29 +232,24 @@ impl Store {
         steps: &[BuildStep],
         max_steps: i64,
     ) -> Result<(), StoreError> {
+        // Writing first takes SQLite's write lock at the start: a transaction that read first
+        // fails with "database is locked" (a stale snapshot) when another report committed in
+        // between, which two platforms' reports of one build do.
         let mut tx = self.pool.begin().await?;
+        let mut new_steps = Vec::new();
+        for step in steps {
+            if !update_step(&mut tx, build_id, step).await? {
+                new_steps.push(step);
+            }
+        }
         let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM build_steps WHERE build_id = $1")
             .bind(build_id)
             .fetch_one(&mut *tx)
             .await?;
         let mut room = max_steps - known;
-        for step in steps {
-            let result = sqlx::query(
-                "UPDATE build_steps SET name = $1, started_at = COALESCE(started_at, $2), \
-                 completed_at = COALESCE($3, completed_at), \
-                 cached = CASE WHEN $4 = 1 THEN 1 ELSE cached END, \
-                 error = COALESCE($5, error) WHERE build_id = $6 AND digest = $7",
-            )
-            .bind(&step.name)
-            .bind(step.started_at)
-            .bind(step.completed_at)
-            .bind(step.cached)
-            .bind(step.error.clone())
-            .bind(build_id)
-            .bind(&step.digest)
-            .execute(&mut *tx)
-            .await?;
-            if affected(&result) || room <= 0 {
+        for step in new_steps {
+            // A step reported twice in one batch is inserted once, then updated.
+            if room <= 0 || update_step(&mut tx, build_id, step).await? {
                 continue;
             }
             sqlx::query(
@@ -354,4 +349,29 @@ impl Store {
         .await?;
         Ok(affected(&result))
     }
+}
+
+/// Merges `step` into its row, if the build has one for it (names and errors replaced, times
+/// and cache hits kept once known); whether it had.
+async fn update_step(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    build_id: &str,
+    step: &BuildStep,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE build_steps SET name = $1, started_at = COALESCE(started_at, $2), \
+         completed_at = COALESCE($3, completed_at), \
+         cached = CASE WHEN $4 = 1 THEN 1 ELSE cached END, \
+         error = COALESCE($5, error) WHERE build_id = $6 AND digest = $7",
+    )
+    .bind(&step.name)
+    .bind(step.started_at)
+    .bind(step.completed_at)
+    .bind(step.cached)
+    .bind(step.error.clone())
+    .bind(build_id)
+    .bind(&step.digest)
+    .execute(&mut **tx)
+    .await?;
+    Ok(affected(&result))
 }

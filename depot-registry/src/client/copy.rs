@@ -195,7 +195,7 @@ impl Copy<'_> {
     }
 }
 
-async fn push_manifest(
+pub(crate) async fn push_manifest(
     client: &oci_client::Client,
     reference: &Reference,
     manifest: &Manifest,

@@ -1,5 +1,6 @@
 //! Client operations on registries: copying an image (or index) to one or more registries,
-//! pulling an image into the local Docker Engine or into an OCI Image Layout directory, and
+//! merging images into one index, pulling an image into the local Docker Engine or into an
+//! OCI Image Layout directory, and
 //! the same for images saved by builds, found through the Depot API. Each reports its progress
 //! per blob to a [`ProgressSink`].
 //!
@@ -11,6 +12,7 @@ mod copy;
 mod credentials;
 mod docker;
 mod engine_progress;
+mod index;
 mod layout;
 mod manifests;
 mod mount_token;
@@ -28,6 +30,7 @@ pub use oci_client::secrets::RegistryAuth;
 pub use copy::{CopyOptions, copy_image};
 pub use credentials::push_credentials;
 pub use docker::{DockerPull, pull_into_docker};
+pub use index::{IndexSource, OCI_INDEX, PushedIndex, push_index};
 pub use packaged::{PullRequest, Pulled, copy_references, pull_reference};
 pub use progress::{BlobTransfer, ProgressEvent, ProgressSink};
 pub use pull_layout::{LayoutPull, pull_into_layout};

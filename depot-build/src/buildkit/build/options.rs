@@ -27,6 +27,10 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// Target platforms (`linux/amd64`); empty builds for the daemon's.
     pub platforms: Vec<String>,
+    /// This solve is part of a build for more platforms than its own (one builder per
+    /// architecture): the frontend names steps after their platform and the image is an
+    /// index, as with several platforms in one solve.
+    pub multi_platform: bool,
     /// `--no-cache`: build every step again.
     pub no_cache: bool,
     /// `--no-cache-filter STAGE`: build these stages again.
@@ -62,6 +66,38 @@ pub struct BuildOptions {
     /// them elsewhere, e.g. to Depot's `ReportStatusStream`). Messages that do not fit in the
     /// channel are dropped rather than slowing the build down.
     pub status_tap: Option<mpsc::Sender<StatusResponse>>,
+}
+
+impl BuildOptions {
+    /// The same build for `platforms` only, with `outputs`: one builder's share of a build
+    /// for several architectures ([`BuildOptions::multi_platform`]).
+    pub fn for_platforms(&self, platforms: Vec<String>, outputs: Vec<Output>) -> BuildOptions {
+        BuildOptions {
+            context: self.context.clone(),
+            dockerfile: self.dockerfile.clone(),
+            target: self.target.clone(),
+            build_args: self.build_args.clone(),
+            labels: self.labels.clone(),
+            platforms,
+            multi_platform: true,
+            no_cache: self.no_cache,
+            no_cache_filter: self.no_cache_filter.clone(),
+            build_contexts: self.build_contexts.clone(),
+            add_hosts: self.add_hosts.clone(),
+            network: self.network.clone(),
+            cache_from: self.cache_from.clone(),
+            cache_to: self.cache_to.clone(),
+            provenance: self.provenance.clone(),
+            sbom: self.sbom.clone(),
+            secrets: self.secrets.clone(),
+            ssh: self.ssh.clone(),
+            allow: self.allow.clone(),
+            outputs,
+            credentials: self.credentials.clone(),
+            client_id: self.client_id.clone(),
+            status_tap: self.status_tap.clone(),
+        }
+    }
 }
 
 /// A `--cache-from`/`--cache-to` entry: `type=registry,ref=…,mode=max`, or a bare reference.
@@ -165,6 +201,9 @@ impl BuildOptions {
         }
         if !self.platforms.is_empty() {
             attrs.insert("platform".into(), self.platforms.join(","));
+        }
+        if self.multi_platform {
+            attrs.insert("multi-platform".into(), "true".into());
         }
         if self.no_cache {
             attrs.insert("no-cache".into(), String::new());

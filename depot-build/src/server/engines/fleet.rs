@@ -24,7 +24,9 @@
 //!   anything in it.
 //!
 //! Architectures the host cannot build go to the fleet's other builders (a [`BuilderPool`] of
-//! remote buildkitd endpoints).
+//! remote buildkitd endpoints). An architecture none of those has either runs on the project's
+//! host-architecture instance (what BuildKit builds without emulation: COPY-only stages,
+//! cross-compiling Dockerfiles), unless the fleet refuses other architectures.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -92,6 +94,9 @@ pub struct FleetConfig {
     /// (COPY-only stages, cross-compiling Dockerfiles); real deployments use remote builders
     /// or hosts of those architectures.
     pub test_arches: Vec<BuilderArch>,
+    /// Whether a build for an architecture no builder here has (neither an instance nor one of
+    /// the other builders) is refused, rather than run on the host architecture's instance.
+    pub refuse_other_arches: bool,
 }
 
 /// A builder instance per project and architecture (see the module docs).
@@ -933,8 +938,21 @@ impl BuilderProvider for Fleet {
         &self,
         request: BuilderRequest,
     ) -> BoxFuture<'_, Result<BuilderConnection, BuilderError>> {
+        let mut request = request;
         if !self.inner.arches.contains(&request.arch) {
-            return self.inner.others.connect(request);
+            if self.inner.config.refuse_other_arches
+                || self.inner.others.has_arch(request.arch, request.isolated)
+            {
+                return self.inner.others.connect(request);
+            }
+            tracing::info!(
+                build = request.build_id,
+                "no builder here builds for linux/{}: that platform runs on the project's \
+                 linux/{} builder",
+                request.arch.as_str(),
+                self.inner.arches[0].as_str()
+            );
+            request.arch = self.inner.arches[0];
         }
         self.inner.clone().connect(request).boxed()
     }

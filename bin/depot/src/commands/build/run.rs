@@ -75,7 +75,12 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
             report_release(release);
             return Err(err.into());
         }
-        Err(err @ (Error::Connect(_) | Error::Build(_) | Error::Canceled { .. })) => {
+        Err(
+            err @ (Error::Connect(_)
+            | Error::Build(_)
+            | Error::Platform { .. }
+            | Error::Canceled { .. }),
+        ) => {
             printer.finish(Some(&ErrorChain(&err).to_string()));
             drop(printer);
             report_release(release);

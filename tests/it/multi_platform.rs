@@ -322,17 +322,38 @@ async fn a_platform_that_fails_fails_the_build_names_it_and_frees_both_builders(
     assert_eq!(server.engines(), 2);
 
     // Both builders were freed: with one build each, the next two-platform build gets the
-    // same two (had either stayed taken, another instance would have started).
+    // same two (had either stayed taken, another instance would have started). `--load` puts
+    // this machine's platform into Docker.
     arch_context(context.path(), COPY_PER_ARCH);
+    let loaded = depot_tests::unique_image("multi-load");
     let (ok, log, metadata) = build(
         &cli,
         &boot.project_id,
         context.path(),
-        &["--platform", "linux/amd64,linux/arm64", "--save"],
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--load",
+            "-t",
+            &loaded,
+        ],
     );
     assert!(ok, "{log}");
     assert_eq!(server.engines(), 2);
     assert_eq!(builders_of(&server, &build_id(&metadata)).await.len(), 2);
+    let inspected = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Architecture}}", &loaded])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&inspected.stdout).trim(),
+        "amd64",
+        "{}",
+        text(&inspected.stderr)
+    );
+    let _ = std::process::Command::new("docker")
+        .args(["image", "rm", &loaded])
+        .output();
 }
 
 #[tokio::test]

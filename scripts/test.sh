@@ -12,6 +12,7 @@ install_system_packages
 install_official_cli
 install_python_clients
 start_dockerd
+install_buildx
 start_postgres
 start_s3
 

@@ -111,23 +111,31 @@ start_s3() {
   exit 1
 }
 
-# Docker Engine 26 with the containerd image store: Debian trixie's docker.io, installed alone
-# (trixie pinned low so nothing else is upgraded), and dockerd started unless one already runs.
-start_dockerd() {
-  if ! command -v dockerd >/dev/null 2>&1 || ! dockerd --version | grep -qE "version (2[6-9]|[3-9][0-9])"; then
-    log "installing Docker Engine 26 (docker.io from Debian trixie)"
-    as_root tee /etc/apt/sources.list.d/depot-rs-trixie.sources >/dev/null <<'SOURCES'
+# Debian trixie as an apt source, pinned low (only packages asked for as <name>/trixie come
+# from it).
+add_trixie_source() {
+  [ -f /etc/apt/sources.list.d/depot-rs-trixie.sources ] && return
+  as_root tee /etc/apt/sources.list.d/depot-rs-trixie.sources >/dev/null <<'SOURCES'
 Types: deb
 URIs: http://deb.debian.org/debian
 Suites: trixie
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
-    as_root tee /etc/apt/preferences.d/depot-rs-trixie >/dev/null <<'PIN'
+  as_root tee /etc/apt/preferences.d/depot-rs-trixie >/dev/null <<'PIN'
 Package: *
 Pin: release n=trixie
 Pin-Priority: 100
 PIN
+  as_root apt-get update -qq
+}
+
+# Docker Engine 26 with the containerd image store: Debian trixie's docker.io, installed alone
+# (trixie pinned low so nothing else is upgraded), and dockerd started unless one already runs.
+start_dockerd() {
+  if ! command -v dockerd >/dev/null 2>&1 || ! dockerd --version | grep -qE "version (2[6-9]|[3-9][0-9])"; then
+    log "installing Docker Engine 26 (docker.io from Debian trixie)"
+    add_trixie_source
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends docker.io/trixie >/dev/null
   fi
@@ -153,6 +161,16 @@ PIN
   tail -n 20 "$CACHE_DIR/dockerd.log" >&2
   echo "error: dockerd did not start" >&2
   exit 1
+}
+
+# docker buildx 0.13 (Debian trixie): the peer of `depot bake --print` in the tests and of the
+# build benchmarks. Needs start_dockerd's trixie source.
+install_buildx() {
+  if ! docker buildx version >/dev/null 2>&1; then
+    log "installing docker buildx (docker-buildx from Debian trixie)"
+    add_trixie_source
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends docker-buildx/trixie >/dev/null
+  fi
 }
 
 # oras-py (the OCI artifact client) and moto (an S3-compatible server) from PyPI in a venv;

@@ -5,6 +5,7 @@
 //! `cargo test -p depot-tests --test it -- registry::`.
 
 mod api;
+mod bake;
 mod build_lifecycle;
 mod builder_pool;
 mod builders;

@@ -26,6 +26,8 @@ enum Command {
     /// Build a Dockerfile on a builder (docker buildx build's flags, plus --save and
     /// --project).
     Build(Box<commands::build::BuildArgs>),
+    /// Evaluate buildx bake files (HCL, JSON): `--print` writes the targets as JSON.
+    Bake(commands::bake::BakeArgs),
     /// Log in through the browser (device flow) and store the token in the user config.
     Login(commands::login::LoginArgs),
     /// Forget the stored token and organization.
@@ -61,6 +63,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => commands::build::run(*args).await,
+        Command::Bake(args) => commands::bake::run(args).await,
         Command::Login(args) => commands::login::run(args).await,
         Command::Logout => commands::login::logout(),
         Command::Init(args) => commands::init::run(args).await,

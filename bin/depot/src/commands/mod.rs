@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod bake;
 pub mod build;
 pub mod builder_settings;
 pub mod cache;

@@ -1,0 +1,473 @@
+//! Bake files evaluated as buildx does: every file's `variable`s (defaults overridden by the
+//! environment, converted to the default's type), top-level attributes, `target` and `group`
+//! blocks, merged in file order (a later file's attribute replaces an earlier one's, block by
+//! block); expressions and `${}` templates evaluated with the variables and the standard
+//! functions.
+
+use std::collections::BTreeMap;
+
+use hcl::eval::{Context, Evaluate};
+use hcl::{Block, BlockLabel, Body, Expression, Structure, Value};
+
+use crate::Error;
+use crate::files::{BakeFile, Format};
+use crate::functions;
+use crate::model::Declared;
+
+/// The targets and groups of the merged files, in the order they were first declared.
+#[derive(Debug, Default)]
+pub(crate) struct Config {
+    pub targets: Vec<(String, Declared)>,
+    pub groups: Vec<(String, Vec<String>)>,
+}
+
+/// An expression and the file it comes from.
+#[derive(Clone, Debug)]
+struct Sourced {
+    file: String,
+    expr: Expression,
+}
+
+/// A block's attributes, in order.
+type Attributes = Vec<(String, Sourced)>;
+
+/// What the files declare, before evaluation.
+#[derive(Default)]
+struct Declarations {
+    /// Variables and their defaults (the last file's wins).
+    variables: Vec<(String, Option<Sourced>)>,
+    /// Top-level attributes, usable like variables (the environment does not override them).
+    attributes: Vec<(String, Sourced)>,
+    /// Each target's blocks (one per file that declares it), merged once evaluated.
+    targets: Vec<(String, Vec<Attributes>)>,
+    /// Each group's attributes (a later file's replace an earlier one's).
+    groups: Vec<(String, Attributes)>,
+}
+
+/// Parses and evaluates `files`; `env` looks variables up, `builtins` are variables every file
+/// sees (`BAKE_CMD_CONTEXT`, `BAKE_LOCAL_PLATFORM`).
+pub(crate) fn evaluate(
+    files: &[BakeFile],
+    env: &dyn Fn(&str) -> Option<String>,
+    builtins: &[(&str, String)],
+) -> Result<Config, Error> {
+    let mut declarations = Declarations::default();
+    for file in files {
+        let body = match file.format() {
+            Format::Hcl => hcl::parse(&file.data).map_err(|err| parse_error(file, err))?,
+            Format::Json => crate::json_file::to_body(file)?,
+            Format::Compose => {
+                return Err(Error::Invalid {
+                    file: file.name.clone(),
+                    message: "compose files are not supported yet: name docker-bake.hcl or \
+                              docker-bake.json files with -f"
+                        .into(),
+                });
+            }
+        };
+        declarations.add(&file.name, body)?;
+    }
+    let mut ctx = Context::new();
+    functions::declare(&mut ctx);
+    for (name, value) in builtins {
+        ctx.declare_var(*name, value.clone());
+    }
+    let values = resolve_variables(&declarations, env, builtins, &ctx)?;
+    for (name, value) in &values {
+        ctx.declare_var(name.as_str(), value.clone());
+    }
+    let mut config = Config::default();
+    for (name, blocks) in &declarations.targets {
+        let mut merged = Declared::default();
+        for attributes in blocks {
+            merged.merge(&target(name, attributes, &ctx)?);
+        }
+        config.targets.push((name.clone(), merged));
+    }
+    for (name, attributes) in &declarations.groups {
+        let mut targets = Vec::new();
+        for (key, sourced) in attributes {
+            match key.as_str() {
+                "targets" => {
+                    targets =
+                        strings(&eval(sourced, &ctx, "group", name, key)?).ok_or_else(|| {
+                            invalid(sourced, "group", name, key, "a list of target names")
+                        })?
+                }
+                other => {
+                    return Err(Error::Invalid {
+                        file: sourced.file.clone(),
+                        message: format!(
+                            "group {name:?}: unsupported argument {other:?} (a group has targets)"
+                        ),
+                    });
+                }
+            }
+        }
+        config.groups.push((name.clone(), targets));
+    }
+    Ok(config)
+}
+
+impl Declarations {
+    fn add(&mut self, file: &str, body: Body) -> Result<(), Error> {
+        for structure in body.into_inner() {
+            match structure {
+                Structure::Attribute(attribute) => {
+                    let sourced = Sourced {
+                        file: file.to_owned(),
+                        expr: attribute.expr,
+                    };
+                    upsert(&mut self.attributes, attribute.key.to_string(), sourced);
+                }
+                Structure::Block(block) => self.add_block(file, block)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn add_block(&mut self, file: &str, block: Block) -> Result<(), Error> {
+        let kind = block.identifier.to_string();
+        let name = match &block.labels[..] {
+            [label] => label_text(label),
+            _ => {
+                return Err(Error::Invalid {
+                    file: file.to_owned(),
+                    message: format!("a {kind} block takes one name: {kind} \"name\" {{ … }}"),
+                });
+            }
+        };
+        let attributes = block
+            .body
+            .into_inner()
+            .into_iter()
+            .map(|structure| match structure {
+                Structure::Attribute(attribute) => Ok((
+                    attribute.key.to_string(),
+                    Sourced {
+                        file: file.to_owned(),
+                        expr: attribute.expr,
+                    },
+                )),
+                Structure::Block(inner) => Err(Error::Invalid {
+                    file: file.to_owned(),
+                    message: format!(
+                        "{kind} {name:?}: unexpected block {:?}",
+                        inner.identifier.to_string()
+                    ),
+                }),
+            });
+        let attributes = attributes.collect::<Result<Vec<_>, _>>()?;
+        match kind.as_str() {
+            "variable" => {
+                let mut default = None;
+                for (key, sourced) in attributes {
+                    match key.as_str() {
+                        "default" => default = Some(sourced),
+                        // Descriptions and validation are accepted and not checked.
+                        "description" | "validation" => {}
+                        other => {
+                            return Err(Error::Invalid {
+                                file: file.to_owned(),
+                                message: format!(
+                                    "variable {name:?}: unsupported argument {other:?}"
+                                ),
+                            });
+                        }
+                    }
+                }
+                match self.variables.iter_mut().find(|(known, _)| *known == name) {
+                    // A later file's default replaces the earlier one; no default keeps it.
+                    Some((_, known)) => {
+                        if default.is_some() {
+                            *known = default;
+                        }
+                    }
+                    None => self.variables.push((name, default)),
+                }
+            }
+            // Blocks of one target in several files merge like an inherited target (maps
+            // key by key, caches and secrets added up), as buildx merges them.
+            "target" => match self.targets.iter_mut().find(|(known, _)| *known == name) {
+                Some((_, blocks)) => blocks.push(attributes),
+                None => self.targets.push((name, vec![attributes])),
+            },
+            "group" => {
+                let merged = match self.groups.iter_mut().find(|(known, _)| *known == name) {
+                    Some((_, merged)) => merged,
+                    None => {
+                        self.groups.push((name, Vec::new()));
+                        &mut self.groups.last_mut().expect("just pushed").1
+                    }
+                };
+                for (key, sourced) in attributes {
+                    upsert(merged, key, sourced);
+                }
+            }
+            "function" => {
+                return Err(Error::Invalid {
+                    file: file.to_owned(),
+                    message: format!(
+                        "function {name:?}: user functions are not supported yet (the standard \
+                         functions are)"
+                    ),
+                });
+            }
+            other => {
+                return Err(Error::Invalid {
+                    file: file.to_owned(),
+                    message: format!(
+                        "unknown block {other:?}: bake files have variable, target, group and \
+                         function blocks"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets `key` in `list`, replacing an earlier value in place.
+fn upsert<T>(list: &mut Vec<(String, T)>, key: String, value: T) {
+    match list.iter_mut().find(|(known, _)| *known == key) {
+        Some((_, known)) => *known = value,
+        None => list.push((key, value)),
+    }
+}
+
+fn label_text(label: &BlockLabel) -> String {
+    match label {
+        BlockLabel::Identifier(ident) => ident.to_string(),
+        BlockLabel::String(text) => text.clone(),
+    }
+}
+
+/// Every variable's and top-level attribute's value. Defaults may use other variables: they
+/// are evaluated once what they use is known (a cycle is an error).
+fn resolve_variables(
+    declarations: &Declarations,
+    env: &dyn Fn(&str) -> Option<String>,
+    builtins: &[(&str, String)],
+    base: &Context<'_>,
+) -> Result<BTreeMap<String, Value>, Error> {
+    let mut values: BTreeMap<String, Value> = BTreeMap::new();
+    let mut pending: Vec<(&str, Option<&Sourced>, bool)> = Vec::new();
+    for (name, default) in &declarations.variables {
+        if builtins.iter().any(|(builtin, _)| builtin == name) {
+            continue;
+        }
+        pending.push((name, default.as_ref(), true));
+    }
+    for (name, sourced) in &declarations.attributes {
+        pending.push((name, Some(sourced), false));
+    }
+    loop {
+        let mut progressed = false;
+        let mut waiting = Vec::new();
+        let mut last_error = None;
+        for (name, default, is_variable) in pending {
+            let Some(sourced) = default else {
+                values.insert(
+                    name.to_owned(),
+                    Value::String(env(name).unwrap_or_default()),
+                );
+                progressed = true;
+                continue;
+            };
+            let mut ctx = base.clone();
+            for (known, value) in &values {
+                ctx.declare_var(known.as_str(), value.clone());
+            }
+            match sourced.expr.evaluate(&ctx) {
+                Ok(value) => {
+                    let value = match env(name).filter(|_| is_variable) {
+                        Some(text) => from_env(name, &value, text, &sourced.file)?,
+                        None => value,
+                    };
+                    values.insert(name.to_owned(), value);
+                    progressed = true;
+                }
+                Err(err) => {
+                    last_error = Some((sourced.file.clone(), name.to_owned(), err.to_string()));
+                    waiting.push((name, default, is_variable));
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(values);
+        }
+        if !progressed {
+            let (file, name, message) = last_error.expect("a default failed");
+            return Err(Error::Invalid {
+                file,
+                message: format!("variable {name:?}: {message}"),
+            });
+        }
+        pending = waiting;
+    }
+}
+
+/// A variable's value from the environment, converted to its default's type.
+fn from_env(name: &str, default: &Value, text: String, file: &str) -> Result<Value, Error> {
+    let invalid = |kind: &str| Error::Invalid {
+        file: file.to_owned(),
+        message: format!("variable {name:?}: {text:?} from the environment is not a {kind}"),
+    };
+    Ok(match default {
+        Value::Bool(_) => Value::Bool(match text.as_str() {
+            "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+            "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+            _ => return Err(invalid("boolean")),
+        }),
+        Value::Number(_) => {
+            let number: f64 = text.parse().map_err(|_| invalid("number"))?;
+            hcl::Number::from_f64(number)
+                .map(Value::Number)
+                .ok_or_else(|| invalid("number"))?
+        }
+        Value::String(_) | Value::Null => Value::String(text),
+        _ => {
+            return Err(Error::Invalid {
+                file: file.to_owned(),
+                message: format!(
+                    "variable {name:?}: a list or object cannot be set from the environment"
+                ),
+            });
+        }
+    })
+}
+
+fn eval(
+    sourced: &Sourced,
+    ctx: &Context<'_>,
+    kind: &str,
+    name: &str,
+    key: &str,
+) -> Result<Value, Error> {
+    sourced.expr.evaluate(ctx).map_err(|err| Error::Invalid {
+        file: sourced.file.clone(),
+        message: format!("{kind} {name:?}: {key}: {err}"),
+    })
+}
+
+fn invalid(sourced: &Sourced, kind: &str, name: &str, key: &str, expected: &str) -> Error {
+    Error::Invalid {
+        file: sourced.file.clone(),
+        message: format!("{kind} {name:?}: {key} must be {expected}"),
+    }
+}
+
+/// A target block's attributes, evaluated.
+fn target(
+    name: &str,
+    attributes: &[(String, Sourced)],
+    ctx: &Context<'_>,
+) -> Result<Declared, Error> {
+    let mut declared = Declared::default();
+    for (key, sourced) in attributes {
+        let value = eval(sourced, ctx, "target", name, key)?;
+        if value.is_null() {
+            continue;
+        }
+        let bad = |expected: &str| invalid(sourced, "target", name, key, expected);
+        let list = || strings(&value).ok_or_else(|| bad("a list of strings"));
+        let text = || string(&value).ok_or_else(|| bad("a string"));
+        let map = || string_map(&value).ok_or_else(|| bad("a map of strings"));
+        let boolean = || match &value {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) if s == "true" => Ok(true),
+            Value::String(s) if s == "false" => Ok(false),
+            _ => Err(bad("a boolean")),
+        };
+        match key.as_str() {
+            "inherits" => declared.inherits = list()?,
+            "annotations" => declared.annotations = Some(list()?),
+            "attest" => declared.attest = Some(list()?),
+            "context" => declared.context = Some(text()?),
+            "contexts" => {
+                declared.contexts = Some(
+                    map()?
+                        .into_iter()
+                        .map(|(k, v)| (k, v.unwrap_or_default()))
+                        .collect(),
+                )
+            }
+            "dockerfile" => declared.dockerfile = Some(text()?),
+            "dockerfile-inline" => declared.dockerfile_inline = Some(text()?),
+            "args" => declared.args = Some(map()?),
+            "labels" => declared.labels = Some(map()?),
+            "tags" => declared.tags = Some(list()?),
+            "cache-from" => declared.cache_from = Some(list()?),
+            "cache-to" => declared.cache_to = Some(list()?),
+            "target" => declared.target = Some(text()?),
+            "secret" => declared.secrets = Some(list()?),
+            "ssh" => declared.ssh = Some(list()?),
+            "platforms" => declared.platforms = Some(list()?),
+            "output" => declared.outputs = Some(list()?),
+            "pull" => declared.pull = Some(boolean()?),
+            "no-cache" => declared.no_cache = Some(boolean()?),
+            "no-cache-filter" => declared.no_cache_filter = Some(list()?),
+            "shm-size" => declared.shm_size = Some(text()?),
+            "ulimits" => declared.ulimits = Some(list()?),
+            "matrix" | "name" => {
+                return Err(Error::Invalid {
+                    file: sourced.file.clone(),
+                    message: format!("target {name:?}: matrix targets are not supported yet"),
+                });
+            }
+            other => {
+                return Err(Error::Invalid {
+                    file: sourced.file.clone(),
+                    message: format!("target {name:?}: unsupported argument {other:?}"),
+                });
+            }
+        }
+    }
+    Ok(declared)
+}
+
+/// A scalar as a string (numbers and booleans converted, as buildx does).
+fn string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A list of scalars as strings.
+fn strings(value: &Value) -> Option<Vec<String>> {
+    value.as_array()?.iter().map(string).collect()
+}
+
+/// An object of scalars (or nulls) as strings.
+fn string_map(value: &Value) -> Option<BTreeMap<String, Option<String>>> {
+    value
+        .as_object()?
+        .iter()
+        .map(|(k, v)| {
+            let v = if v.is_null() { None } else { Some(string(v)?) };
+            Some((k.clone(), v))
+        })
+        .collect()
+}
+
+/// A parse error with its file, line and column.
+fn parse_error(file: &BakeFile, err: hcl::Error) -> Error {
+    match err {
+        hcl::Error::Parse(parse) => {
+            let location = parse.location();
+            Error::Parse {
+                file: file.name.clone(),
+                line: location.line(),
+                column: location.column(),
+                message: parse.message().to_owned(),
+            }
+        }
+        other => Error::Invalid {
+            file: file.name.clone(),
+            message: other.to_string(),
+        },
+    }
+}

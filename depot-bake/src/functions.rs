@@ -1,0 +1,510 @@
+//! The standard functions bake files call, as buildx defines them (go-cty's standard library):
+//! strings, collections, numbers, logic and encodings. Those not here yet fail as undefined
+//! functions, naming the function.
+
+use hcl::Value;
+use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+
+type Result = std::result::Result<Value, String>;
+
+/// Declares the functions in `ctx`.
+pub(crate) fn declare(ctx: &mut Context<'_>) {
+    use ParamType::{Any, Array, Number, Object, String};
+    let s = || String;
+    let n = || Number;
+    let list = || Array(Box::new(Any));
+    let one =
+        |param: ParamType, f: fn(FuncArgs) -> Result| FuncDef::builder().param(param).build(f);
+    let two = |a: ParamType, b: ParamType, f: fn(FuncArgs) -> Result| {
+        FuncDef::builder().param(a).param(b).build(f)
+    };
+    let three = |a: ParamType, b: ParamType, c: ParamType, f: fn(FuncArgs) -> Result| {
+        FuncDef::builder().param(a).param(b).param(c).build(f)
+    };
+    let variadic = |param: ParamType, f: fn(FuncArgs) -> Result| {
+        FuncDef::builder().variadic_param(param).build(f)
+    };
+    let defs: Vec<(&str, FuncDef)> = vec![
+        ("upper", one(s(), |a| Ok(text(&a[0]).to_uppercase().into()))),
+        ("lower", one(s(), |a| Ok(text(&a[0]).to_lowercase().into()))),
+        ("title", one(s(), |a| Ok(title(text(&a[0])).into()))),
+        ("trimspace", one(s(), |a| Ok(text(&a[0]).trim().into()))),
+        (
+            "chomp",
+            one(s(), |a| {
+                Ok(text(&a[0]).trim_end_matches(['\n', '\r']).into())
+            }),
+        ),
+        (
+            "strlen",
+            one(s(), |a| Ok(text(&a[0]).chars().count().into())),
+        ),
+        (
+            "trim",
+            two(s(), s(), |a| {
+                let cut: Vec<char> = text(&a[1]).chars().collect();
+                Ok(text(&a[0]).trim_matches(&cut[..]).into())
+            }),
+        ),
+        (
+            "trimprefix",
+            two(s(), s(), |a| {
+                let (t, p) = (text(&a[0]), text(&a[1]));
+                Ok(t.strip_prefix(p).unwrap_or(t).into())
+            }),
+        ),
+        (
+            "trimsuffix",
+            two(s(), s(), |a| {
+                let (t, p) = (text(&a[0]), text(&a[1]));
+                Ok(t.strip_suffix(p).unwrap_or(t).into())
+            }),
+        ),
+        (
+            "replace",
+            three(s(), s(), s(), |a| {
+                Ok(text(&a[0]).replace(text(&a[1]), text(&a[2])).into())
+            }),
+        ),
+        (
+            "substr",
+            three(s(), n(), n(), |a| {
+                substr(text(&a[0]), int(&a[1])?, int(&a[2])?)
+            }),
+        ),
+        (
+            "join",
+            FuncDef::builder()
+                .param(s())
+                .variadic_param(list())
+                .build(|a| {
+                    let sep = text(&a[0]).to_owned();
+                    let mut parts = Vec::new();
+                    for list in a.variadic_args() {
+                        for item in items(list) {
+                            parts.push(scalar(item)?);
+                        }
+                    }
+                    Ok(parts.join(&sep).into())
+                }),
+        ),
+        (
+            "split",
+            two(s(), s(), |a| {
+                let (sep, t) = (text(&a[0]), text(&a[1]));
+                Ok(Value::Array(t.split(sep).map(Value::from).collect()))
+            }),
+        ),
+        (
+            "format",
+            FuncDef::builder()
+                .param(s())
+                .variadic_param(Any)
+                .build(|a| format(text(&a[0]), &a.variadic_args().cloned().collect::<Vec<_>>())),
+        ),
+        (
+            "concat",
+            variadic(list(), |a| {
+                Ok(Value::Array(
+                    a.iter().flat_map(|l| items(l).iter().cloned()).collect(),
+                ))
+            }),
+        ),
+        (
+            "contains",
+            two(list(), Any, |a| Ok(items(&a[0]).contains(&a[1]).into())),
+        ),
+        (
+            "distinct",
+            one(list(), |a| {
+                let mut out: Vec<Value> = Vec::new();
+                for item in items(&a[0]) {
+                    if !out.contains(item) {
+                        out.push(item.clone());
+                    }
+                }
+                Ok(Value::Array(out))
+            }),
+        ),
+        (
+            "compact",
+            one(list(), |a| {
+                Ok(Value::Array(
+                    items(&a[0])
+                        .iter()
+                        .filter(|v| !matches!(v, Value::Null) && v.as_str() != Some(""))
+                        .cloned()
+                        .collect(),
+                ))
+            }),
+        ),
+        (
+            "element",
+            two(list(), n(), |a| {
+                let list = items(&a[0]);
+                if list.is_empty() {
+                    return Err("cannot use element function with an empty list".into());
+                }
+                let index = usize::try_from(int(&a[1])?).map_err(|_| "a negative index")?;
+                Ok(list[index % list.len()].clone())
+            }),
+        ),
+        (
+            "index",
+            two(Any, Any, |a| match &a[0] {
+                Value::Array(list) => {
+                    let index = usize::try_from(int(&a[1])?).map_err(|_| "a negative index")?;
+                    list.get(index)
+                        .cloned()
+                        .ok_or_else(|| "the index is out of range".to_owned())
+                }
+                Value::Object(map) => map
+                    .get(&scalar(&a[1])?)
+                    .cloned()
+                    .ok_or_else(|| "the given key does not exist".to_owned()),
+                _ => Err("index needs a list or a map".into()),
+            }),
+        ),
+        (
+            "flatten",
+            one(list(), |a| Ok(Value::Array(flatten(items(&a[0]))))),
+        ),
+        (
+            "reverse",
+            one(s(), |a| {
+                Ok(text(&a[0])
+                    .chars()
+                    .rev()
+                    .collect::<std::string::String>()
+                    .into())
+            }),
+        ),
+        (
+            "reverselist",
+            one(list(), |a| {
+                Ok(Value::Array(items(&a[0]).iter().rev().cloned().collect()))
+            }),
+        ),
+        (
+            "slice",
+            three(list(), n(), n(), |a| {
+                let list = items(&a[0]);
+                let (from, to) = (int(&a[1])?, int(&a[2])?);
+                let (from, to) = (usize::try_from(from).ok(), usize::try_from(to).ok());
+                match (from, to) {
+                    (Some(from), Some(to)) if from <= to && to <= list.len() => {
+                        Ok(Value::Array(list[from..to].to_vec()))
+                    }
+                    _ => Err("slice indices out of range".into()),
+                }
+            }),
+        ),
+        (
+            "sort",
+            one(list(), |a| {
+                let mut texts = items(&a[0])
+                    .iter()
+                    .map(scalar)
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                texts.sort();
+                Ok(Value::Array(texts.into_iter().map(Value::from).collect()))
+            }),
+        ),
+        (
+            "length",
+            one(Any, |a| {
+                Ok(match &a[0] {
+                    Value::Array(items) => items.len(),
+                    Value::Object(map) => map.len(),
+                    Value::String(s) => s.chars().count(),
+                    other => return Err(format!("length of {other} is not defined")),
+                }
+                .into())
+            }),
+        ),
+        (
+            "keys",
+            one(Object(Box::new(Any)), |a| {
+                Ok(Value::Array(
+                    sorted(object(&a[0]))
+                        .into_iter()
+                        .map(|(k, _)| Value::from(k.as_str()))
+                        .collect(),
+                ))
+            }),
+        ),
+        (
+            "values",
+            one(Object(Box::new(Any)), |a| {
+                Ok(Value::Array(
+                    sorted(object(&a[0]))
+                        .into_iter()
+                        .map(|(_, v)| v.clone())
+                        .collect(),
+                ))
+            }),
+        ),
+        (
+            "lookup",
+            three(Object(Box::new(Any)), s(), Any, |a| {
+                Ok(object(&a[0])
+                    .get(text(&a[1]))
+                    .cloned()
+                    .unwrap_or_else(|| a[2].clone()))
+            }),
+        ),
+        (
+            "merge",
+            variadic(Object(Box::new(Any)), |a| {
+                let mut merged = hcl::Map::new();
+                for map in a.iter() {
+                    merged.extend(object(map).iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                Ok(Value::Object(merged))
+            }),
+        ),
+        (
+            "zipmap",
+            two(list(), list(), |a| {
+                let (keys, values) = (items(&a[0]), items(&a[1]));
+                if keys.len() != values.len() {
+                    return Err("zipmap needs as many keys as values".into());
+                }
+                let mut map = hcl::Map::new();
+                for (k, v) in keys.iter().zip(values) {
+                    map.insert(scalar(k)?, v.clone());
+                }
+                Ok(Value::Object(map))
+            }),
+        ),
+        (
+            "coalesce",
+            variadic(Any, |a| {
+                a.iter()
+                    .find(|v| !matches!(v, Value::Null))
+                    .cloned()
+                    .ok_or_else(|| "no non-null arguments".to_owned())
+            }),
+        ),
+        ("equal", two(Any, Any, |a| Ok((a[0] == a[1]).into()))),
+        ("notequal", two(Any, Any, |a| Ok((a[0] != a[1]).into()))),
+        (
+            "and",
+            two(ParamType::Bool, ParamType::Bool, |a| {
+                Ok((boolean(&a[0]) && boolean(&a[1])).into())
+            }),
+        ),
+        (
+            "or",
+            two(ParamType::Bool, ParamType::Bool, |a| {
+                Ok((boolean(&a[0]) || boolean(&a[1])).into())
+            }),
+        ),
+        (
+            "not",
+            one(ParamType::Bool, |a| Ok((!boolean(&a[0])).into())),
+        ),
+        ("add", two(n(), n(), |a| number(num(&a[0]) + num(&a[1])))),
+        (
+            "subtract",
+            two(n(), n(), |a| number(num(&a[0]) - num(&a[1]))),
+        ),
+        (
+            "multiply",
+            two(n(), n(), |a| number(num(&a[0]) * num(&a[1]))),
+        ),
+        (
+            "divide",
+            two(n(), n(), |a| {
+                if num(&a[1]) == 0.0 {
+                    return Err("divide by zero".into());
+                }
+                number(num(&a[0]) / num(&a[1]))
+            }),
+        ),
+        ("modulo", two(n(), n(), |a| number(num(&a[0]) % num(&a[1])))),
+        ("negate", one(n(), |a| number(-num(&a[0])))),
+        ("absolute", one(n(), |a| number(num(&a[0]).abs()))),
+        ("ceil", one(n(), |a| number(num(&a[0]).ceil()))),
+        ("floor", one(n(), |a| number(num(&a[0]).floor()))),
+        (
+            "max",
+            variadic(n(), |a| number(a.iter().map(num).fold(f64::MIN, f64::max))),
+        ),
+        (
+            "min",
+            variadic(n(), |a| number(a.iter().map(num).fold(f64::MAX, f64::min))),
+        ),
+        (
+            "greaterthan",
+            two(n(), n(), |a| Ok((num(&a[0]) > num(&a[1])).into())),
+        ),
+        (
+            "lessthan",
+            two(n(), n(), |a| Ok((num(&a[0]) < num(&a[1])).into())),
+        ),
+        (
+            "greaterthanorequalto",
+            two(n(), n(), |a| Ok((num(&a[0]) >= num(&a[1])).into())),
+        ),
+        (
+            "lessthanorequalto",
+            two(n(), n(), |a| Ok((num(&a[0]) <= num(&a[1])).into())),
+        ),
+        ("int", one(n(), |a| number(num(&a[0]).trunc()))),
+        (
+            "jsonencode",
+            one(Any, |a| Ok(crate::model::go_json(&to_json(&a[0])).into())),
+        ),
+        (
+            "jsondecode",
+            one(s(), |a| {
+                serde_json::from_str(text(&a[0])).map_err(|e| e.to_string())
+            }),
+        ),
+    ];
+    for (name, def) in defs {
+        ctx.declare_func(name, def);
+    }
+}
+
+/// An object's entries in key order, as cty keeps them.
+fn sorted(map: &hcl::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
+}
+
+/// A value as JSON with object keys in order.
+fn to_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => serde_json::to_value(n).unwrap_or_default(),
+        Value::String(s) => s.as_str().into(),
+        Value::Array(items) => items.iter().map(to_json).collect(),
+        Value::Object(map) => serde_json::Value::Object(
+            sorted(map)
+                .into_iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or_default()
+}
+
+fn items(value: &Value) -> &[Value] {
+    value.as_array().map_or(&[], Vec::as_slice)
+}
+
+fn object(value: &Value) -> &hcl::Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<hcl::Map<String, Value>> = std::sync::OnceLock::new();
+    value
+        .as_object()
+        .unwrap_or_else(|| EMPTY.get_or_init(hcl::Map::new))
+}
+
+fn boolean(value: &Value) -> bool {
+    value.as_bool().unwrap_or_default()
+}
+
+fn num(value: &Value) -> f64 {
+    value.as_f64().unwrap_or_default()
+}
+
+fn int(value: &Value) -> std::result::Result<i64, String> {
+    let n = num(value);
+    if n.fract() != 0.0 {
+        return Err(format!("{n} is not a whole number"));
+    }
+    Ok(n as i64)
+}
+
+fn number(n: f64) -> Result {
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        return Ok(Value::from(n as i64));
+    }
+    hcl::Number::from_f64(n)
+        .map(Value::Number)
+        .ok_or_else(|| format!("{n} is not a number"))
+}
+
+/// A scalar as text (numbers and booleans converted).
+fn scalar(value: &Value) -> std::result::Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(format!("{other} is not a string")),
+    }
+}
+
+fn flatten(list: &[Value]) -> Vec<Value> {
+    list.iter()
+        .flat_map(|item| match item {
+            Value::Array(inner) => flatten(inner),
+            other => vec![other.clone()],
+        })
+        .collect()
+}
+
+fn title(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut start = true;
+    for c in text.chars() {
+        if start && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = !c.is_alphanumeric();
+    }
+    out
+}
+
+fn substr(text: &str, offset: i64, length: i64) -> Result {
+    let chars: Vec<char> = text.chars().collect();
+    let len = chars.len() as i64;
+    let start = if offset < 0 {
+        (len + offset).max(0)
+    } else {
+        offset.min(len)
+    };
+    let end = if length < 0 {
+        len
+    } else {
+        (start + length).min(len)
+    };
+    Ok(chars[start as usize..end.max(start) as usize]
+        .iter()
+        .collect::<String>()
+        .into())
+}
+
+/// `format` for the verbs bake files use: `%s`, `%d`, `%v`, `%q`, `%%`.
+fn format(spec: &str, args: &[Value]) -> Result {
+    let mut out = String::new();
+    let mut args = args.iter();
+    let mut chars = spec.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let verb = chars.next().ok_or("format ends with %")?;
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let arg = args.next().ok_or("not enough arguments for format")?;
+        match verb {
+            's' | 'v' | 'd' => out.push_str(&scalar(arg)?),
+            'q' => out.push_str(&serde_json::to_string(&scalar(arg)?).map_err(|e| e.to_string())?),
+            other => return Err(format!("unsupported format verb %{other}")),
+        }
+    }
+    Ok(out.into())
+}

@@ -1,0 +1,135 @@
+//! depot-bake: `docker buildx bake` definitions for depot-rs.
+//!
+//! Bake files (HCL and JSON; compose files are not read yet) are found like buildx finds
+//! them ([`files`]), evaluated — variables with their defaults and environment overrides,
+//! top-level attributes, the standard functions, `${}` templates — and resolved into the
+//! targets to build: groups expanded, `inherits` applied, `--set` overrides, defaults, and
+//! targets used through `target:` contexts. [`Definition`] is what `--print` writes, the same
+//! JSON as `docker buildx bake --print`.
+//!
+//! ```
+//! use depot_bake::{BakeFile, Request, read};
+//! let file = BakeFile {
+//!     name: "docker-bake.hcl".into(),
+//!     data: r#"
+//!         variable "TAG" { default = "dev" }
+//!         group "default" { targets = ["app"] }
+//!         target "app" { tags = ["app:${TAG}"] }
+//!     "#.into(),
+//! };
+//! let definition = read(&[file], &Request::default(), &|_| None).unwrap();
+//! assert_eq!(definition.target["app"].tags, ["app:dev"]);
+//! ```
+
+mod evaluate;
+pub mod files;
+mod functions;
+mod json_file;
+mod model;
+mod overrides;
+mod resolve;
+
+pub use files::{BakeFile, DEFAULT_FILES, default_files, read_file};
+pub use model::{Definition, Group, Target};
+
+/// Why a bake definition cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read.
+    #[error("reading {file}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not valid HCL or JSON.
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// The line (from 1).
+        line: usize,
+        /// The column (from 1).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file's contents cannot be evaluated.
+    #[error("{file}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A target asked for (or inherited) is not defined.
+    #[error("failed to find target {name} (the files define: {known})")]
+    UnknownTarget {
+        /// The name asked for.
+        name: String,
+        /// The targets and groups the files define.
+        known: String,
+    },
+    /// No file was given or found.
+    #[error(
+        "couldn't find a bake definition: name one with -f, or add docker-bake.hcl (or \
+         docker-bake.json, compose.yaml) to this directory"
+    )]
+    NoFiles,
+    /// The definition is inconsistent (bad `--set`, a target linking to itself…).
+    #[error("{0}")]
+    Definition(String),
+}
+
+/// What to read from the files.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// Targets or groups to build (`default` when empty).
+    pub targets: Vec<String>,
+    /// `--set target.key=value` overrides.
+    pub overrides: Vec<String>,
+    /// `BAKE_CMD_CONTEXT` (default `cwd://`).
+    pub command_context: Option<String>,
+}
+
+/// Reads the definition of `request`'s targets from `files`; `env` looks variables up (the
+/// process environment, usually: `&|name| std::env::var(name).ok()`).
+pub fn read(
+    files: &[BakeFile],
+    request: &Request,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Definition, Error> {
+    if files.is_empty() {
+        return Err(Error::NoFiles);
+    }
+    let builtins = [
+        (
+            "BAKE_CMD_CONTEXT",
+            request
+                .command_context
+                .clone()
+                .unwrap_or_else(|| "cwd://".into()),
+        ),
+        ("BAKE_LOCAL_PLATFORM", local_platform()),
+    ];
+    let config = evaluate::evaluate(files, env, &builtins)?;
+    let names: Vec<&str> = config
+        .targets
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let overrides = overrides::Overrides::parse(&request.overrides, &names, env)?;
+    resolve::resolve(&config, &request.targets, &overrides)
+}
+
+/// This machine's platform as buildx names it (`linux/amd64`, `linux/arm64`).
+fn local_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("{}/{arch}", std::env::consts::OS)
+}

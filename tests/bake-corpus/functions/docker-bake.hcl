@@ -1,0 +1,60 @@
+variable "NAMES" {
+  default = ["alpha", "beta", "gamma", "beta"]
+}
+variable "VERSION" {
+  default = "v1.20.3"
+}
+variable "PARTS" {
+  default = split(".", trimprefix(VERSION, "v"))
+}
+target "default" {
+  tags = concat(
+    [for n in distinct(NAMES) : "reg/${n}:${PARTS[0]}.${PARTS[1]}"],
+    [join(",", reverselist(sort(NAMES))), reverse("abc")],
+  )
+  args = {
+    UPPER     = upper(VERSION)
+    TITLE     = title("hello bake world")
+    LEN       = length(NAMES)
+    STRLEN    = strlen(VERSION)
+    SUB       = substr(VERSION, 1, 4)
+    REPLACED  = replace(VERSION, ".", "-")
+    TRIMMED   = trimspace("  spaced  ")
+    TRIMSUF   = trimsuffix("image.tar", ".tar")
+    CHOMP     = chomp("line\n")
+    ELEMENT   = element(NAMES, 5)
+    INDEX     = index(NAMES, 2)
+    CONTAINS  = contains(NAMES, "beta")
+    MATH      = add(multiply(3, 4), subtract(10, divide(8, 2)))
+    MAX       = max(3, 9, 4)
+    MIN       = min(3, 9, 4)
+    FLOOR     = floor(2.7)
+    CEIL      = ceil(2.1)
+    MOD       = modulo(10, 3)
+    COND      = equal(PARTS[0], "1") ? "one" : "other"
+    NOT       = notequal(1, 2)
+    LOGIC     = and(true, or(false, not(false)))
+    LOOKUP    = lookup({ a = "x" }, "b", "fallback")
+    KEYS      = join("+", keys({ z = 1, a = 2 }))
+    JSON      = jsonencode({ list = [1, 2], name = "n" })
+    DECODED   = jsondecode("{\"k\": \"v\"}").k
+    FORMAT    = format("%s-%d", "build", 42)
+    COALESCE  = coalesce("", "first")
+    SLICE     = join(",", slice(NAMES, 1, 3))
+    FLATTEN   = length(flatten([[1, 2], [3, [4]]]))
+    COMPACT   = length(compact(["a", "", "b"]))
+    MERGED    = jsonencode(merge({ a = 1 }, { b = 2 }))
+    ZIPPED    = jsonencode(zipmap(["x", "y"], [1, 2]))
+    VALUES    = join(",", values({ a = "1", b = "2" }))
+    NEGATE    = negate(5)
+    ABS       = absolute(-3)
+    INT       = int(7.9)
+    TEMPLATE  = "%{ for n in PARTS }<${n}>%{ endfor }"
+    LOWER     = lower("MiXeD")
+    TRIM      = trim("--x--", "-")
+    COMPARE   = jsonencode([greaterthan(2, 1), lessthan(2, 1), greaterthanorequalto(2, 2), lessthanorequalto(3, 2)])
+    STRINGIFY = 1.5
+    BOOL      = true
+    EXPR      = 7 % 3 == 1 && !false ? "${2 * 21}" : "no"
+  }
+}

@@ -1,0 +1,4 @@
+target "db" {
+  tags = ["db:extra"]
+  no-cache-filter = ["deps", "deps", "build"]
+}

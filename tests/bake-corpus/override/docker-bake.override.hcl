@@ -1,0 +1,7 @@
+variable "TAG" {
+  default = "override"
+}
+target "default" {
+  args      = { B = "3", C = "4" }
+  platforms = ["linux/arm64"]
+}

@@ -13,6 +13,7 @@ use crate::Error;
 use crate::files::{BakeFile, Format};
 use crate::functions;
 use crate::model::Declared;
+use crate::user_functions::{self, UserFunction};
 
 /// The targets and groups of the merged files, in the order they were first declared.
 #[derive(Debug, Default)]
@@ -42,6 +43,8 @@ struct Declarations {
     targets: Vec<(String, Vec<Attributes>)>,
     /// Each group's attributes (a later file's replace an earlier one's).
     groups: Vec<(String, Attributes)>,
+    /// User functions (a later file's replaces an earlier one of the same name).
+    functions: Vec<UserFunction>,
 }
 
 /// Parses and evaluates `files`; `env` looks variables up, `builtins` are variables every file
@@ -67,8 +70,11 @@ pub(crate) fn evaluate(
         };
         declarations.add(&file.name, body)?;
     }
+    let _installed = InstalledFunctions::install(std::mem::take(&mut declarations.functions))
+        .map_err(Error::Definition)?;
     let mut ctx = Context::new();
     functions::declare(&mut ctx);
+    user_functions::declare(&mut ctx);
     for (name, value) in builtins {
         ctx.declare_var(*name, value.clone());
     }
@@ -76,13 +82,34 @@ pub(crate) fn evaluate(
     for (name, value) in &values {
         ctx.declare_var(name.as_str(), value.clone());
     }
+    user_functions::set_globals(
+        builtins
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), Value::from(value.as_str())))
+            .chain(values.clone())
+            .collect(),
+    );
     let mut config = Config::default();
     for (name, blocks) in &declarations.targets {
+        if blocks
+            .iter()
+            .any(|attributes| attributes.iter().any(|(key, _)| key == "matrix"))
+        {
+            let expanded = matrix_targets(name, blocks, &ctx)?;
+            let names: Vec<String> = expanded.iter().map(|(name, _)| name.clone()).collect();
+            for (expanded_name, declared) in expanded {
+                add_target(&mut config, expanded_name, declared);
+            }
+            if names != [name.clone()] {
+                config.groups.push((name.clone(), names));
+            }
+            continue;
+        }
         let mut merged = Declared::default();
         for attributes in blocks {
             merged.merge(&target(name, attributes, &ctx)?);
         }
-        config.targets.push((name.clone(), merged));
+        add_target(&mut config, name.clone(), merged);
     }
     for (name, attributes) in &declarations.groups {
         let mut targets = Vec::new();
@@ -205,13 +232,11 @@ impl Declarations {
                 }
             }
             "function" => {
-                return Err(Error::Invalid {
-                    file: file.to_owned(),
-                    message: format!(
-                        "function {name:?}: user functions are not supported yet (the standard \
-                         functions are)"
-                    ),
-                });
+                let function = user_function(file, name, attributes)?;
+                match self.functions.iter_mut().find(|f| f.name == function.name) {
+                    Some(known) => *known = function,
+                    None => self.functions.push(function),
+                }
             }
             other => {
                 return Err(Error::Invalid {
@@ -278,6 +303,13 @@ fn resolve_variables(
             for (known, value) in &values {
                 ctx.declare_var(known.as_str(), value.clone());
             }
+            user_functions::set_globals(
+                builtins
+                    .iter()
+                    .map(|(name, value)| ((*name).to_owned(), Value::from(value.as_str())))
+                    .chain(values.clone())
+                    .collect(),
+            );
             match sourced.expr.evaluate(&ctx) {
                 Ok(value) => {
                     let value = match env(name).filter(|_| is_variable) {
@@ -288,7 +320,7 @@ fn resolve_variables(
                     progressed = true;
                 }
                 Err(err) => {
-                    last_error = Some((sourced.file.clone(), name.to_owned(), err.to_string()));
+                    last_error = Some((sourced.file.clone(), name.to_owned(), err));
                     waiting.push((name, default, is_variable));
                 }
             }
@@ -297,11 +329,15 @@ fn resolve_variables(
             return Ok(values);
         }
         if !progressed {
-            let (file, name, message) = last_error.expect("a default failed");
-            return Err(Error::Invalid {
-                file,
-                message: format!("variable {name:?}: {message}"),
-            });
+            let (file, name, err) = last_error.expect("a default failed");
+            let cycle = matches!(err.kind(), hcl::eval::ErrorKind::UndefinedVar(needed)
+                if waiting.iter().any(|(waiting, _, _)| *waiting == needed.as_str()));
+            let message = if cycle {
+                format!("variable cycle not allowed for {name}")
+            } else {
+                format!("variable {name:?}: {err}")
+            };
+            return Err(Error::Invalid { file, message });
         }
         pending = waiting;
     }
@@ -409,10 +445,11 @@ fn target(
             "no-cache-filter" => declared.no_cache_filter = Some(list()?),
             "shm-size" => declared.shm_size = Some(text()?),
             "ulimits" => declared.ulimits = Some(list()?),
-            "matrix" | "name" => {
+            "matrix" => {}
+            "name" => {
                 return Err(Error::Invalid {
                     file: sourced.file.clone(),
-                    message: format!("target {name:?}: matrix targets are not supported yet"),
+                    message: format!("target {name:?}: name requires matrix"),
                 });
             }
             other => {
@@ -470,4 +507,145 @@ fn parse_error(file: &BakeFile, err: hcl::Error) -> Error {
             message: other.to_string(),
         },
     }
+}
+
+/// The user functions installed while a definition is evaluated.
+struct InstalledFunctions;
+
+impl InstalledFunctions {
+    fn install(functions: Vec<UserFunction>) -> Result<InstalledFunctions, String> {
+        user_functions::install(functions)?;
+        Ok(InstalledFunctions)
+    }
+}
+
+impl Drop for InstalledFunctions {
+    fn drop(&mut self) {
+        user_functions::clear();
+    }
+}
+
+/// A `function` block: `params = [a, b]`, optional `variadic_params = rest`, `result = …`.
+fn user_function(file: &str, name: String, attributes: Attributes) -> Result<UserFunction, Error> {
+    let invalid = |message: &str| Error::Invalid {
+        file: file.to_owned(),
+        message: format!("function {name:?}: {message}"),
+    };
+    let identifier = |expr: &Expression| match expr {
+        Expression::Variable(variable) => Some(variable.to_string()),
+        _ => None,
+    };
+    let (mut params, mut variadic, mut result) = (None, None, None);
+    for (key, sourced) in attributes {
+        match key.as_str() {
+            "params" => {
+                let Expression::Array(items) = &sourced.expr else {
+                    return Err(invalid("params must be a list of names"));
+                };
+                params = Some(
+                    items
+                        .iter()
+                        .map(identifier)
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| invalid("each parameter name must be an identifier"))?,
+                );
+            }
+            "variadic_params" => {
+                variadic = Some(
+                    identifier(&sourced.expr)
+                        .ok_or_else(|| invalid("variadic_params must be a name"))?,
+                );
+            }
+            "result" => result = Some(sourced.expr),
+            other => return Err(invalid(&format!("unsupported argument {other:?}"))),
+        }
+    }
+    Ok(UserFunction {
+        params: params.ok_or_else(|| invalid("empty params not allowed"))?,
+        variadic,
+        result: result.ok_or_else(|| invalid("empty result not allowed"))?,
+        name,
+    })
+}
+
+/// Adds a target, merged into an earlier one of the same name (a matrix may make one).
+fn add_target(config: &mut Config, name: String, declared: Declared) {
+    match config.targets.iter_mut().find(|(known, _)| *known == name) {
+        Some((_, known)) => known.merge(&declared),
+        None => config.targets.push((name, declared)),
+    }
+}
+
+/// The targets of a `matrix` block: one per combination of its values, named by its `name`
+/// (evaluated with the combination's variables). Keys are combined in name order.
+fn matrix_targets(
+    label: &str,
+    blocks: &[Attributes],
+    ctx: &Context<'_>,
+) -> Result<Vec<(String, Declared)>, Error> {
+    let [attributes] = blocks else {
+        return Err(Error::Definition(format!(
+            "target {label:?}: a matrix target is declared in one block"
+        )));
+    };
+    let sourced = |key: &str| attributes.iter().find(|(k, _)| k == key).map(|(_, s)| s);
+    let matrix = sourced("matrix").expect("a matrix target");
+    let value = eval(matrix, ctx, "target", label, "matrix")?;
+    let Value::Object(map) = value else {
+        return Err(invalid(matrix, "target", label, "matrix", "a map"));
+    };
+    let mut keys: Vec<_> = map.into_iter().collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut combinations: Vec<Vec<(String, Value)>> = vec![Vec::new()];
+    for (key, values) in keys {
+        let Value::Array(values) = values else {
+            return Err(invalid(matrix, "target", label, "matrix", "a map of lists"));
+        };
+        let mut next = Vec::new();
+        for value in &values {
+            for combination in &combinations {
+                let mut combination = combination.clone();
+                combination.push((key.clone(), value.clone()));
+                next.push(combination);
+            }
+        }
+        combinations = next;
+    }
+    let mut targets = Vec::new();
+    for combination in combinations {
+        let mut child = ctx.clone();
+        for (key, value) in &combination {
+            child.declare_var(key.as_str(), value.clone());
+        }
+        let name = match sourced("name") {
+            Some(name) => string(&eval(name, &child, "target", label, "name")?)
+                .ok_or_else(|| invalid(name, "target", label, "name", "a string"))?,
+            None => label.to_owned(),
+        };
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(Error::Invalid {
+                file: matrix.file.clone(),
+                message: format!(
+                    "target {label:?}: name {name:?}: only \"[a-zA-Z0-9_-]+\" are allowed"
+                ),
+            });
+        }
+        if targets.iter().any(|(known, _)| *known == name) {
+            return Err(Error::Invalid {
+                file: matrix.file.clone(),
+                message: format!("target {label:?}: duplicate name {name:?}"),
+            });
+        }
+        let rest: Attributes = attributes
+            .iter()
+            .filter(|(key, _)| key != "name")
+            .cloned()
+            .collect();
+        targets.push((name.clone(), target(&name, &rest, &child)?));
+    }
+    Ok(targets)
 }

@@ -362,6 +362,153 @@ pub(crate) fn declare(ctx: &mut Context<'_>) {
                 serde_json::from_str(text(&a[0])).map_err(|e| e.to_string())
             }),
         ),
+        (
+            "base64encode",
+            one(s(), |a| {
+                use base64::Engine as _;
+                Ok(base64::engine::general_purpose::STANDARD
+                    .encode(text(&a[0]))
+                    .into())
+            }),
+        ),
+        (
+            "base64decode",
+            one(s(), |a| {
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text(&a[0]))
+                    .map_err(|e| format!("failed to decode base64 data: {e}"))?;
+                std::string::String::from_utf8(bytes)
+                    .map(Value::from)
+                    .map_err(|_| {
+                        "the result of decoding the provided string is not valid UTF-8".into()
+                    })
+            }),
+        ),
+        (
+            "sha256",
+            one(s(), |a| {
+                use sha2::Digest as _;
+                Ok(hex::encode(sha2::Sha256::digest(text(&a[0]))).into())
+            }),
+        ),
+        (
+            "sha512",
+            one(s(), |a| {
+                use sha2::Digest as _;
+                Ok(hex::encode(sha2::Sha512::digest(text(&a[0]))).into())
+            }),
+        ),
+        (
+            "urlencode",
+            one(s(), |a| Ok(query_escape(text(&a[0])).into())),
+        ),
+        (
+            "range",
+            variadic(n(), |a| range(&a.iter().map(num).collect::<Vec<_>>())),
+        ),
+        (
+            "parseint",
+            two(s(), n(), |a| {
+                let base = u32::try_from(int(&a[1])?).map_err(|_| "invalid base")?;
+                if !(2..=62).contains(&base) {
+                    return Err("base must be a whole number between 2 and 62 inclusive".into());
+                }
+                i64::from_str_radix(text(&a[0]), base)
+                    .map(Value::from)
+                    .map_err(|_| format!("cannot parse {:?} as a base {base} integer", text(&a[0])))
+            }),
+        ),
+        (
+            "pow",
+            two(n(), n(), |a| number(num(&a[0]).powf(num(&a[1])))),
+        ),
+        (
+            "signum",
+            one(n(), |a| {
+                number(num(&a[0]).signum() * f64::from(u8::from(num(&a[0]) != 0.0)))
+            }),
+        ),
+        (
+            "hasindex",
+            two(Any, Any, |a| {
+                Ok(match &a[0] {
+                    Value::Array(list) => {
+                        int(&a[1]).is_ok_and(|i| usize::try_from(i).is_ok_and(|i| i < list.len()))
+                    }
+                    Value::Object(map) => scalar(&a[1]).is_ok_and(|key| map.contains_key(&key)),
+                    _ => false,
+                }
+                .into())
+            }),
+        ),
+        (
+            "chunklist",
+            two(list(), n(), |a| {
+                let size =
+                    usize::try_from(int(&a[1])?).map_err(|_| "the size must not be negative")?;
+                let list = items(&a[0]);
+                if size == 0 {
+                    return Ok(Value::Array(vec![Value::Array(list.to_vec())]));
+                }
+                Ok(Value::Array(
+                    list.chunks(size)
+                        .map(|c| Value::Array(c.to_vec()))
+                        .collect(),
+                ))
+            }),
+        ),
+        (
+            "coalescelist",
+            variadic(list(), |a| {
+                a.iter()
+                    .find(|l| !items(l).is_empty())
+                    .cloned()
+                    .ok_or_else(|| "no non-null arguments".to_owned())
+            }),
+        ),
+        (
+            "indent",
+            two(n(), s(), |a| {
+                let pad = " ".repeat(usize::try_from(int(&a[0])?).unwrap_or(0));
+                Ok(text(&a[1]).replace('\n', &format!("\n{pad}")).into())
+            }),
+        ),
+        (
+            "regex_replace",
+            three(s(), s(), s(), |a| {
+                let re =
+                    regex::Regex::new(text(&a[1])).map_err(|e| format!("invalid regex: {e}"))?;
+                Ok(re.replace_all(text(&a[0]), text(&a[2])).into_owned().into())
+            }),
+        ),
+        (
+            "setunion",
+            variadic(list(), |a| Ok(set(a.iter().flat_map(items).cloned()))),
+        ),
+        (
+            "setintersection",
+            variadic(list(), |a| {
+                let first = a.first().map(items).unwrap_or_default();
+                Ok(set(first
+                    .iter()
+                    .filter(|v| a.iter().all(|l| items(l).contains(v)))
+                    .cloned()))
+            }),
+        ),
+        (
+            "setsubtract",
+            two(list(), list(), |a| {
+                Ok(set(items(&a[0])
+                    .iter()
+                    .filter(|v| !items(&a[1]).contains(v))
+                    .cloned()))
+            }),
+        ),
+        (
+            "sethaselement",
+            two(list(), Any, |a| Ok(items(&a[0]).contains(&a[1]).into())),
+        ),
     ];
     for (name, def) in defs {
         ctx.declare_func(name, def);
@@ -390,6 +537,63 @@ fn to_json(value: &Value) -> serde_json::Value {
                 .collect(),
         ),
     }
+}
+
+/// A set as cty orders it: strings sorted, each once.
+fn set(values: impl Iterator<Item = Value>) -> Value {
+    let mut out: Vec<Value> = Vec::new();
+    for value in values {
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    out.sort_by(|a, b| match (a, b) {
+        (Value::String(a), Value::String(b)) => a.cmp(b),
+        (Value::Number(a), Value::Number(b)) => a
+            .as_f64()
+            .partial_cmp(&b.as_f64())
+            .unwrap_or(std::cmp::Ordering::Equal),
+        _ => std::cmp::Ordering::Equal,
+    });
+    Value::Array(out)
+}
+
+/// `range(end)`, `range(start, end)` or `range(start, end, step)`.
+fn range(args: &[f64]) -> Result {
+    let (start, end, step) = match *args {
+        [end] => (0.0, end, 1.0),
+        [start, end] => (start, end, if end < start { -1.0 } else { 1.0 }),
+        [start, end, step] => (start, end, step),
+        _ => return Err("range takes one, two or three numbers".into()),
+    };
+    if step == 0.0 {
+        return Err("step must not be zero".into());
+    }
+    let mut out = Vec::new();
+    let mut at = start;
+    while (step > 0.0 && at < end) || (step < 0.0 && at > end) {
+        out.push(number(at)?);
+        at += step;
+        if out.len() > 1024 {
+            return Err("more than 1024 values were generated".into());
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// Go's `url.QueryEscape`.
+fn query_escape(text: &str) -> std::string::String {
+    let mut out = std::string::String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
 }
 
 fn text(value: &Value) -> &str {

@@ -2,7 +2,8 @@
 //!
 //! Bake files (HCL and JSON; compose files are not read yet) are found like buildx finds
 //! them ([`files`]), evaluated — variables with their defaults and environment overrides,
-//! top-level attributes, the standard functions, `${}` templates — and resolved into the
+//! top-level attributes, the standard functions and user `function` blocks, `${}` templates,
+//! `matrix` targets — and resolved into the
 //! targets to build: groups expanded, `inherits` applied, `--set` overrides, defaults, and
 //! targets used through `target:` contexts. [`Definition`] is what `--print` writes, the same
 //! JSON as `docker buildx bake --print`.
@@ -28,6 +29,7 @@ mod json_file;
 mod model;
 mod overrides;
 mod resolve;
+mod user_functions;
 
 pub use files::{BakeFile, DEFAULT_FILES, default_files, read_file};
 pub use model::{Definition, Group, Target};
@@ -132,4 +134,79 @@ fn local_platform() -> String {
         other => other,
     };
     format!("{}/{arch}", std::env::consts::OS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_hcl(data: &str, env: &[(&str, &str)]) -> Result<Definition, Error> {
+        let file = BakeFile {
+            name: "docker-bake.hcl".into(),
+            data: data.into(),
+        };
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        };
+        read(&[file], &Request::default(), &lookup)
+    }
+
+    fn error(data: &str, env: &[(&str, &str)]) -> String {
+        read_hcl(data, env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_definitions_say_what_is_wrong() {
+        let cycle = error(
+            "variable \"A\" { default = B }\nvariable \"B\" { default = A }\ntarget \"default\" {}",
+            &[],
+        );
+        assert!(cycle.contains("variable cycle not allowed for"), "{cycle}");
+        let recursion = error(
+            "function \"f\" {\n params = [x]\n result = f(x)\n}\ntarget \"default\" { tags = [f(1)] }",
+            &[],
+        );
+        assert!(
+            recursion.contains("function cycle not allowed for f"),
+            "{recursion}"
+        );
+        let name = error("target \"default\" { name = \"x\" }", &[]);
+        assert!(name.contains("name requires matrix"), "{name}");
+        let duplicate = error(
+            "target \"default\" {\n matrix = { v = [\"a\", \"b\"] }\n name = \"same\"\n}",
+            &[],
+        );
+        assert!(duplicate.contains("duplicate name \"same\""), "{duplicate}");
+        let bad_name = error(
+            "target \"default\" {\n matrix = { v = [\"a b\"] }\n name = v\n}",
+            &[],
+        );
+        assert!(
+            bad_name.contains("only \"[a-zA-Z0-9_-]+\" are allowed"),
+            "{bad_name}"
+        );
+        let boolean = error(
+            "variable \"DEBUG\" { default = false }\ntarget \"default\" {}",
+            &[("DEBUG", "maybe")],
+        );
+        assert!(boolean.contains("is not a boolean"), "{boolean}");
+    }
+
+    #[test]
+    fn variables_without_a_default_come_from_the_environment() {
+        let definition = read_hcl(
+            "variable \"TAG\" {}\ntarget \"default\" { tags = [\"app:${TAG}\"] }",
+            &[("TAG", "v2")],
+        )
+        .unwrap();
+        assert_eq!(definition.target["default"].tags, ["app:v2"]);
+        let definition = read_hcl(
+            "variable \"TAG\" {}\ntarget \"default\" { tags = [\"app:${TAG}\"] }",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(definition.target["default"].tags, ["app:"]);
+    }
 }

@@ -56,5 +56,23 @@ target "default" {
     STRINGIFY = 1.5
     BOOL      = true
     EXPR      = 7 % 3 == 1 && !false ? "${2 * 21}" : "no"
+    B64       = base64encode("bake & build")
+    UNB64     = base64decode("aGVsbG8=")
+    SHA256    = sha256("depot")
+    SHA512    = substr(sha512("depot"), 0, 16)
+    URL       = urlencode("a b&c=d/é")
+    RANGE     = jsonencode([range(3), range(1, 4), range(10, 0, -3)])
+    PARSEINT  = parseint("ff", 16) + parseint("-101", 2)
+    POW       = pow(2, 10)
+    SIGNUM    = jsonencode([signum(-3), signum(0), signum(7)])
+    HASINDEX  = jsonencode([hasindex(NAMES, 1), hasindex(NAMES, 9)])
+    CHUNKS    = jsonencode(chunklist(NAMES, 3))
+    COALESCEL = jsonencode(coalescelist([], ["x"]))
+    INDENT    = indent(2, "a\nb")
+    REGEXREP  = regex_replace("v1.2.3", "[.]", "_")
+    SETUNION  = jsonencode(setunion(["b", "a"], ["c", "a"]))
+    SETINTER  = jsonencode(setintersection(["b", "a", "c"], ["c", "a"]))
+    SETSUB    = jsonencode(setsubtract(["b", "a", "c"], ["a"]))
+    SETHAS    = sethaselement(["a"], "a")
   }
 }

@@ -216,8 +216,7 @@ pub(crate) fn declare(ctx: &mut Context<'_>) {
                 Ok(match &a[0] {
                     Value::Array(items) => items.len(),
                     Value::Object(map) => map.len(),
-                    Value::String(s) => s.chars().count(),
-                    other => return Err(format!("length of {other} is not defined")),
+                    _ => return Err("collection must be a list, a map or a tuple".into()),
                 }
                 .into())
             }),
@@ -509,6 +508,127 @@ pub(crate) fn declare(ctx: &mut Context<'_>) {
             "sethaselement",
             two(list(), Any, |a| Ok(items(&a[0]).contains(&a[1]).into())),
         ),
+        (
+            "setsymmetricdifference",
+            variadic(list(), |a| {
+                let all: Vec<&Value> = a.iter().flat_map(items).collect();
+                Ok(set(all
+                    .iter()
+                    .filter(|v| a.iter().filter(|l| items(l).contains(v)).count() % 2 == 1)
+                    .map(|v| (*v).clone())))
+            }),
+        ),
+        (
+            "setproduct",
+            variadic(list(), |a| {
+                let mut product: Vec<Vec<Value>> = vec![Vec::new()];
+                for list in a.iter() {
+                    product = product
+                        .iter()
+                        .flat_map(|prefix| {
+                            items(list).iter().map(move |item| {
+                                let mut next = prefix.clone();
+                                next.push(item.clone());
+                                next
+                            })
+                        })
+                        .collect();
+                }
+                Ok(Value::Array(
+                    product.into_iter().map(Value::Array).collect(),
+                ))
+            }),
+        ),
+        (
+            "md5",
+            one(s(), |a| {
+                use md5::Digest as _;
+                Ok(hex::encode(md5::Md5::digest(text(&a[0]))).into())
+            }),
+        ),
+        (
+            "sha1",
+            one(s(), |a| {
+                use sha1::Digest as _;
+                Ok(hex::encode(sha1::Sha1::digest(text(&a[0]))).into())
+            }),
+        ),
+        (
+            "log",
+            two(n(), n(), |a| number(num(&a[0]).ln() / num(&a[1]).ln())),
+        ),
+        (
+            "regex",
+            two(s(), s(), |a| {
+                let re =
+                    regex::Regex::new(text(&a[0])).map_err(|e| format!("invalid regex: {e}"))?;
+                let captures = re
+                    .captures(text(&a[1]))
+                    .ok_or("pattern did not match any part of the given string")?;
+                Ok(captured(&re, &captures))
+            }),
+        ),
+        (
+            "regexall",
+            two(s(), s(), |a| {
+                let re =
+                    regex::Regex::new(text(&a[0])).map_err(|e| format!("invalid regex: {e}"))?;
+                Ok(Value::Array(
+                    re.captures_iter(text(&a[1]))
+                        .map(|c| captured(&re, &c))
+                        .collect(),
+                ))
+            }),
+        ),
+        (
+            "formatlist",
+            FuncDef::builder()
+                .param(s())
+                .variadic_param(Any)
+                .build(|a| {
+                    let args: Vec<Value> = a.variadic_args().cloned().collect();
+                    let lengths: Vec<usize> = args
+                        .iter()
+                        .filter_map(|v| v.as_array().map(Vec::len))
+                        .collect();
+                    let Some(&length) = lengths.first() else {
+                        return Ok(Value::Array(vec![format(text(&a[0]), &args)?]));
+                    };
+                    if lengths.iter().any(|l| *l != length) {
+                        return Err("all list arguments must have the same length".into());
+                    }
+                    let mut out = Vec::new();
+                    for index in 0..length {
+                        let row: Vec<Value> = args
+                            .iter()
+                            .map(|arg| match arg {
+                                Value::Array(list) => list[index].clone(),
+                                other => other.clone(),
+                            })
+                            .collect();
+                        out.push(format(text(&a[0]), &row)?);
+                    }
+                    Ok(Value::Array(out))
+                }),
+        ),
+        (
+            "uuidv4",
+            FuncDef::builder().build(|_| {
+                let mut bytes: [u8; 16] = rand::random();
+                bytes[6] = (bytes[6] & 0x0f) | 0x40;
+                bytes[8] = (bytes[8] & 0x3f) | 0x80;
+                let hex = hex::encode(bytes);
+                Ok(format!(
+                    "{}-{}-{}-{}-{}",
+                    &hex[..8],
+                    &hex[8..12],
+                    &hex[12..16],
+                    &hex[16..20],
+                    &hex[20..]
+                )
+                .into())
+            }),
+        ),
     ];
     for (name, def) in defs {
         ctx.declare_func(name, def);
@@ -537,6 +657,29 @@ fn to_json(value: &Value) -> serde_json::Value {
                 .collect(),
         ),
     }
+}
+
+/// What `regex` gives for a match: the match itself without groups, the groups in a list,
+/// or named groups in an object.
+fn captured(re: &regex::Regex, captures: &regex::Captures<'_>) -> Value {
+    let group =
+        |m: Option<regex::Match<'_>>| m.map_or(Value::from(""), |m| Value::from(m.as_str()));
+    if re.captures_len() == 1 {
+        return group(captures.get(0));
+    }
+    let names: Vec<Option<&str>> = re.capture_names().skip(1).collect();
+    if names.iter().all(Option::is_some) {
+        let mut map = hcl::Map::new();
+        for name in names.into_iter().flatten() {
+            map.insert(name.to_owned(), group(captures.name(name)));
+        }
+        return Value::Object(map);
+    }
+    Value::Array(
+        (1..re.captures_len())
+            .map(|i| group(captures.get(i)))
+            .collect(),
+    )
 }
 
 /// A set as cty orders it: strings sorted, each once.

@@ -74,5 +74,16 @@ target "default" {
     SETINTER  = jsonencode(setintersection(["b", "a", "c"], ["c", "a"]))
     SETSUB    = jsonencode(setsubtract(["b", "a", "c"], ["a"]))
     SETHAS    = sethaselement(["a"], "a")
+    SETSYM    = jsonencode(setsymmetricdifference(["a", "b"], ["b", "c"]))
+    SETPROD   = jsonencode(setproduct(["a", "b"], ["1", "2"]))
+    MD5       = md5("depot")
+    SHA1      = sha1("depot")
+    LOG       = log(8, 2)
+    REGEX     = jsonencode(regex("^v([0-9]+)", VERSION))
+    REGEXALL  = jsonencode(regexall("[0-9]+", VERSION))
+    REGEXNAME = jsonencode(regex("(?P<major>[0-9]+)[.](?P<minor>[0-9]+)", VERSION))
+    REGEXPLAIN = regex("[a-z]+", "123abc456")
+    FORMATLST = jsonencode(formatlist("%s=%s", ["a", "b"], "x"))
+    UUIDLEN   = strlen(uuidv4())
   }
 }

@@ -55,20 +55,28 @@ pub(crate) fn evaluate(
     builtins: &[(&str, String)],
 ) -> Result<Config, Error> {
     let mut declarations = Declarations::default();
+    let mut compose_files = Vec::new();
     for file in files {
         let body = match file.format() {
             Format::Hcl => hcl::parse(&file.data).map_err(|err| parse_error(file, err))?,
             Format::Json => crate::json_file::to_body(file)?,
             Format::Compose => {
-                return Err(Error::Invalid {
-                    file: file.name.clone(),
-                    message: "compose files are not supported yet: name docker-bake.hcl or \
-                              docker-bake.json files with -f"
-                        .into(),
-                });
+                compose_files.push(file);
+                continue;
             }
         };
         declarations.add(&file.name, body)?;
+    }
+    let mut config = Config::default();
+    // Compose services come first: a bake file's target of the same name merges over one.
+    let compose_targets = crate::compose::targets(&compose_files, env)?;
+    if !compose_targets.is_empty() {
+        let names = compose_targets
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect();
+        config.groups.push(("default".into(), names));
+        config.targets = compose_targets;
     }
     let _installed = InstalledFunctions::install(std::mem::take(&mut declarations.functions))
         .map_err(Error::Definition)?;
@@ -89,7 +97,6 @@ pub(crate) fn evaluate(
             .chain(values.clone())
             .collect(),
     );
-    let mut config = Config::default();
     for (name, blocks) in &declarations.targets {
         if blocks
             .iter()

@@ -1,6 +1,6 @@
 //! depot-bake: `docker buildx bake` definitions for depot-rs.
 //!
-//! Bake files (HCL and JSON; compose files are not read yet) are found like buildx finds
+//! Bake files (HCL, JSON and compose) are found like buildx finds
 //! them ([`files`]), evaluated — variables with their defaults and environment overrides,
 //! top-level attributes, the standard functions and user `function` blocks, `${}` templates,
 //! `matrix` targets — and resolved into the
@@ -22,6 +22,7 @@
 //! assert_eq!(definition.target["app"].tags, ["app:dev"]);
 //! ```
 
+mod compose;
 mod evaluate;
 pub mod files;
 mod functions;

@@ -1,0 +1,4 @@
+target "web" {
+  args = { EXTRA = "from-hcl" }
+  tags = ["reg.example/web:hcl"]
+}

@@ -57,7 +57,9 @@ impl Classify for run::Error {
         match self {
             Error::Invalid(_) => ErrorKind::InvalidArgument,
             Error::Register(inner) | Error::Connect(inner) | Error::Plan(inner) => inner.kind(),
-            Error::Build(inner) | Error::Platform { source: inner, .. } => inner.kind(),
+            Error::Build(inner)
+            | Error::Platform { source: inner, .. }
+            | Error::Target { source: inner, .. } => inner.kind(),
             Error::Index(inner) => inner.kind(),
             Error::Canceled { .. } => ErrorKind::Canceled,
             Error::Task(_) => ErrorKind::Internal,
@@ -70,7 +72,9 @@ impl Classify for run::Error {
             Error::Register(inner) | Error::Connect(inner) | Error::Plan(inner) => {
                 inner.failed_step()
             }
-            Error::Build(inner) | Error::Platform { source: inner, .. } => inner.failed_step(),
+            Error::Build(inner)
+            | Error::Platform { source: inner, .. }
+            | Error::Target { source: inner, .. } => inner.failed_step(),
             _ => None,
         }
     }

@@ -147,3 +147,184 @@ fn an_unknown_target_lists_the_known_ones() {
         text(&out.stderr)
     );
 }
+
+/// Writes a bake file of three targets: `app` is built `FROM` the `base` target
+/// (`target:base`), `tool` alone; the default group is `app` and `tool`.
+fn three_targets(dir: &Path, rootfs: &Path) {
+    let rootfs = rootfs.display();
+    std::fs::write(
+        dir.join("docker-bake.hcl"),
+        format!(
+            r#"group "default" {{
+  targets = ["app", "tool"]
+}}
+target "base" {{
+  dockerfile-inline = "FROM scratch\nCOPY --from=rootfs / /\nRUN echo base > /base.txt"
+  contexts = {{ rootfs = "{rootfs}" }}
+}}
+target "app" {{
+  dockerfile-inline = "FROM base\nRUN echo app > /app.txt"
+  contexts = {{ base = "target:base" }}
+}}
+target "tool" {{
+  dockerfile-inline = "FROM scratch\nCOPY --from=rootfs / /\nRUN echo tool > /tool.txt"
+  contexts = {{ rootfs = "{rootfs}" }}
+}}
+"#
+        ),
+    )
+    .unwrap();
+}
+
+/// `depot pull --target` of `app` and `tool` (our CLI): each runs with its own files.
+fn pull_each_target(cli: &depot_tests::Cli, project: &str, build_id: &str) {
+    for (target, files) in [("app", "/base.txt /app.txt"), ("tool", "/tool.txt")] {
+        let image = depot_tests::unique_image(&format!("bake-{target}"));
+        cli.ok(&[
+            "pull",
+            build_id,
+            "--project",
+            project,
+            "--target",
+            target,
+            "-t",
+            &image,
+        ]);
+        let ran = Command::new("docker")
+            .args(["run", "--rm", &image, "sh", "-c", &format!("cat {files}")])
+            .output()
+            .unwrap();
+        assert!(ran.status.success(), "{}", text(&ran.stderr));
+        let expected: String = files
+            .split(' ')
+            .map(|f| format!("{}\n", f.trim_start_matches('/').trim_end_matches(".txt")))
+            .collect();
+        assert_eq!(text(&ran.stdout), expected, "{target}");
+        let _ = Command::new("docker")
+            .args(["image", "rm", &image])
+            .output();
+    }
+}
+
+/// A bake of three targets through depot-server with our CLI: `--save` saves each, the
+/// metadata file has each target's digest and the build, and each pulls back by `--target`.
+#[tokio::test]
+async fn bake_save_builds_every_target_and_each_pulls_back() {
+    let server = depot_tests::Server::start().await;
+    let boot = server.bootstrap("baker");
+    let cli = depot_tests::Cli::ours(&server).env("DEPOT_TOKEN", &boot.token);
+    let rootfs = depot_tests::busybox_rootfs();
+    let dir = tempfile::tempdir().unwrap();
+    three_targets(dir.path(), rootfs.path());
+    let metadata = dir.path().join("metadata.json");
+    let mut command = cli.command(
+        &[
+            "bake",
+            "--project",
+            &boot.project_id,
+            "--save",
+            "--progress",
+            "plain",
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+        ],
+        Some(dir.path()),
+    );
+    let out = command.output().unwrap();
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "depot bake --save failed:\n{log}");
+    for step in ["[base", "[app", "[tool"] {
+        assert!(log.contains(step), "{step} is not in:\n{log}");
+    }
+    let metadata: Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    let build_id = metadata["depot.build"]["buildID"]
+        .as_str()
+        .expect("buildID")
+        .to_owned();
+    assert_eq!(
+        metadata["depot.build"]["projectID"],
+        boot.project_id.as_str()
+    );
+    for target in ["app", "base", "tool"] {
+        assert!(
+            metadata[target]["containerimage.digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:")),
+            "{target}: {metadata}"
+        );
+    }
+    pull_each_target(&cli, &boot.project_id, &build_id);
+
+    // `--load` puts a target into the Docker Engine under its tags (here from --set).
+    let loaded = depot_tests::unique_image("bake-load");
+    let mut command = cli.command(
+        &[
+            "bake",
+            "tool",
+            "--project",
+            &boot.project_id,
+            "--load",
+            "--set",
+            &format!("tool.tags={loaded}"),
+            "--progress",
+            "plain",
+        ],
+        Some(dir.path()),
+    );
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let ran = Command::new("docker")
+        .args(["run", "--rm", &loaded, "cat", "/tool.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&ran.stdout), "tool\n", "{}", text(&ran.stderr));
+    let _ = Command::new("docker")
+        .args(["image", "rm", &loaded])
+        .output();
+}
+
+/// The official CLI's `depot bake --save` of the same file against depot-server; its targets
+/// pull back with our CLI.
+#[tokio::test]
+async fn the_official_cli_bakes_and_saves_every_target() {
+    let server = depot_tests::Server::start().await;
+    let boot = server.bootstrap("official-baker");
+    let official = depot_tests::Cli::official(&server).env("DEPOT_TOKEN", &boot.token);
+    let rootfs = depot_tests::busybox_rootfs();
+    let dir = tempfile::tempdir().unwrap();
+    three_targets(dir.path(), rootfs.path());
+    let metadata = dir.path().join("metadata.json");
+    let mut command = official.command(
+        &[
+            "bake",
+            "--project",
+            &boot.project_id,
+            "--save",
+            "--progress",
+            "plain",
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+        ],
+        Some(dir.path()),
+    );
+    let out = command.output().unwrap();
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the official depot bake --save failed:\n{log}"
+    );
+    let metadata: Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    let build_id = metadata["depot.build"]["buildID"]
+        .as_str()
+        .expect("buildID")
+        .to_owned();
+    let ours = depot_tests::Cli::ours(&server).env("DEPOT_TOKEN", &boot.token);
+    pull_each_target(&ours, &boot.project_id, &build_id);
+}

@@ -26,7 +26,8 @@ enum Command {
     /// Build a Dockerfile on a builder (docker buildx build's flags, plus --save and
     /// --project).
     Build(Box<commands::build::BuildArgs>),
-    /// Evaluate buildx bake files (HCL, JSON): `--print` writes the targets as JSON.
+    /// Build the targets of buildx bake files (HCL, JSON, compose) on a builder; `--print`
+    /// writes them as JSON.
     Bake(commands::bake::BakeArgs),
     /// Log in through the browser (device flow) and store the token in the user config.
     Login(commands::login::LoginArgs),

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::credentials::AdditionalCredential;
 use super::{BuildInfo, Builder, BuilderRequest, Error, PlatformConnection, health};
-use crate::buildkit::{BuildKit, Endpoint, TlsSettings};
+use crate::buildkit::{BuildKit, Endpoint, OutputSpec, TlsSettings};
 
 /// The shortest wait between `GetBuildKitConnection` calls, whatever `wait_ms` says.
 const MIN_POLL: Duration = Duration::from_millis(50);
@@ -210,10 +210,48 @@ impl Builder {
     }
 }
 
-/// `CreateBuild` as the official CLI sends it for `depot build`.
+/// `CreateBuild` as the official CLI sends it for `depot build`, or for `depot bake` (one
+/// option per target).
 fn create_request(request: &BuilderRequest) -> CreateBuildRequest {
-    let mut outputs: Vec<api::BuildOutput> = request
-        .outputs
+    let options = if request.bake_targets.is_empty() {
+        vec![build_options(
+            request,
+            Command::Build,
+            None,
+            &request.tags,
+            &request.outputs,
+        )]
+    } else {
+        request
+            .bake_targets
+            .iter()
+            .map(|target| {
+                build_options(
+                    request,
+                    Command::Bake,
+                    Some(target.name.clone()),
+                    &target.tags,
+                    &target.outputs,
+                )
+            })
+            .collect()
+    };
+    CreateBuildRequest {
+        project_id: Some(request.project_id.clone().unwrap_or_default()),
+        options,
+        required_engine: None,
+    }
+}
+
+/// One entry of `CreateBuildRequest.options`.
+fn build_options(
+    request: &BuilderRequest,
+    command: Command,
+    target_name: Option<String>,
+    tags: &[String],
+    specs: &[OutputSpec],
+) -> api::BuildOptions {
+    let mut outputs: Vec<api::BuildOutput> = specs
         .iter()
         .map(|spec| api::BuildOutput {
             kind: spec.kind.clone(),
@@ -234,20 +272,16 @@ fn create_request(request: &BuilderRequest) -> CreateBuildRequest {
             attributes: Default::default(),
         });
     }
-    CreateBuildRequest {
-        project_id: Some(request.project_id.clone().unwrap_or_default()),
-        options: vec![api::BuildOptions {
-            command: Command::Build as i32,
-            tags: request.tags.clone(),
-            outputs,
-            push: request.push,
-            load: request.load,
-            target_name: None,
-            lint: request.lint,
-            save: request.save,
-            save_tags: request.save_tags.clone(),
-        }],
-        required_engine: None,
+    api::BuildOptions {
+        command: command as i32,
+        tags: tags.to_vec(),
+        outputs,
+        push: request.push,
+        load: request.load,
+        target_name,
+        lint: request.lint,
+        save: request.save,
+        save_tags: request.save_tags.clone(),
     }
 }
 

@@ -106,6 +106,9 @@ pub struct BuilderRequest {
     pub lint: bool,
     /// The builder's architecture.
     pub platform: BuilderPlatform,
+    /// For a bake: its targets (the build is registered with one option per target, as
+    /// `COMMAND_BAKE`); empty for a plain build.
+    pub bake_targets: Vec<BakeTargetRequest>,
     /// How long to wait for the server to hand out a builder.
     pub acquire_timeout: Duration,
     /// How long to wait for the builder's BuildKit to answer once handed out.
@@ -124,10 +127,22 @@ impl Default for BuilderRequest {
             save_tags: Vec::new(),
             lint: false,
             platform: host_platform(),
+            bake_targets: Vec::new(),
             acquire_timeout: Duration::from_secs(15 * 60),
             ready_timeout: Duration::from_secs(5 * 60),
         }
     }
+}
+
+/// One target of a bake, as `CreateBuild` registers it.
+#[derive(Clone, Debug, Default)]
+pub struct BakeTargetRequest {
+    /// The target's name.
+    pub name: String,
+    /// Its image names.
+    pub tags: Vec<String>,
+    /// Its outputs as given.
+    pub outputs: Vec<OutputSpec>,
 }
 
 /// The builder platform matching this machine's architecture (amd64 unless it is arm64).

@@ -99,6 +99,7 @@ pub(super) async fn drive(
             },
             result,
             info,
+            targets: Vec::new(),
         }),
         Err(err) => Err(Error::Build(err)),
     };

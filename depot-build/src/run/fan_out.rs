@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::drive::{canceled, release};
+use super::labeled::labeled;
 use super::nodes::Node;
 use super::oci_merge;
 use super::steps::Step;
@@ -24,7 +25,7 @@ use super::{BuildOutput, BuildSpec, Error, Finished, metadata};
 use crate::builder::{self, Builder, Outcome, host_platform, platform_arch};
 use crate::buildkit::session::{Credentials, CredentialsProvider};
 use crate::buildkit::{self, BuildResult, ExporterResponse, Output, TarDestination};
-use crate::events::{BuildEvent, VertexId};
+use crate::events::BuildEvent;
 
 /// Connects a builder per node, builds on each and merges the results.
 pub(super) async fn drive(
@@ -90,7 +91,7 @@ pub(super) async fn drive(
         let (sender, label) = (sender.clone(), node.label());
         builds.spawn(async move {
             while let Some(event) = build.next().await {
-                let _ = sender.send(on_node(event, &label));
+                let _ = sender.send(labeled(event, &label));
             }
             (index, build.result().await)
         });
@@ -201,6 +202,7 @@ pub(super) async fn drive(
             transfers,
         },
         info,
+        targets: Vec::new(),
     };
     release(builder, Outcome::Success, Ok(output)).await
 }
@@ -496,108 +498,10 @@ fn endpoint(reference: &str, credentials: &dyn CredentialsProvider) -> Result<En
     Ok(endpoint)
 }
 
-/// `event` of the node building `label`'s platforms: its vertex is the node's own, and its
-/// name says the platform unless the frontend's name does already.
-fn on_node(event: BuildEvent, label: &str) -> BuildEvent {
-    let vertex = |vertex: VertexId| VertexId(format!("{label}/{vertex}"));
-    let name = |name: String| {
-        if label.split(',').any(|platform| name.contains(platform)) {
-            name
-        } else {
-            format!("[{label}] {name}")
-        }
-    };
-    match event {
-        BuildEvent::VertexQueued { vertex: v, name: n } => BuildEvent::VertexQueued {
-            vertex: vertex(v),
-            name: name(n),
-        },
-        BuildEvent::VertexStarted {
-            vertex: v,
-            name: n,
-            started,
-        } => BuildEvent::VertexStarted {
-            vertex: vertex(v),
-            name: name(n),
-            started,
-        },
-        BuildEvent::VertexCompleted {
-            vertex: v,
-            name: n,
-            duration,
-        } => BuildEvent::VertexCompleted {
-            vertex: vertex(v),
-            name: name(n),
-            duration,
-        },
-        BuildEvent::VertexCached { vertex: v, name: n } => BuildEvent::VertexCached {
-            vertex: vertex(v),
-            name: name(n),
-        },
-        BuildEvent::VertexErrored {
-            vertex: v,
-            name: n,
-            error,
-            duration,
-            canceled,
-        } => BuildEvent::VertexErrored {
-            vertex: vertex(v),
-            name: name(n),
-            error,
-            duration,
-            canceled,
-        },
-        BuildEvent::Log {
-            vertex: v,
-            stream,
-            data,
-            at,
-        } => BuildEvent::Log {
-            vertex: vertex(v),
-            stream,
-            data,
-            at,
-        },
-        BuildEvent::Progress {
-            vertex: v,
-            id,
-            name,
-            current,
-            total,
-            started,
-            at,
-            completed,
-        } => BuildEvent::Progress {
-            vertex: vertex(v),
-            id,
-            name,
-            current,
-            total,
-            started,
-            at,
-            completed,
-        },
-        BuildEvent::Warning {
-            vertex: v,
-            level,
-            short,
-            detail,
-            url,
-        } => BuildEvent::Warning {
-            vertex: vertex(v),
-            level,
-            short,
-            detail,
-            url,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use depot_core::proto::depot::cli::v1::BuilderPlatform;
-    use std::time::Duration;
 
     fn nodes() -> Vec<Node> {
         vec![
@@ -670,28 +574,6 @@ mod tests {
         };
         let refused = split_outputs(vec![tar], &nodes()).err().unwrap();
         assert!(refused.contains("--build-platform"), "{refused}");
-    }
-
-    #[test]
-    fn events_carry_their_platform() {
-        let event = BuildEvent::VertexCompleted {
-            vertex: VertexId("sha256:1".into()),
-            name: "[internal] load build context".into(),
-            duration: Duration::ZERO,
-        };
-        match on_node(event, "linux/arm64") {
-            BuildEvent::VertexCompleted { vertex, name, .. } => {
-                assert_eq!(vertex.0, "linux/arm64/sha256:1");
-                assert_eq!(name, "[linux/arm64] [internal] load build context");
-            }
-            other => panic!("{other:?}"),
-        }
-        let named = BuildEvent::VertexCached {
-            vertex: VertexId("sha256:2".into()),
-            name: "[linux/arm64 2/2] COPY a /a".into(),
-        };
-        assert!(matches!(on_node(named, "linux/arm64"),
-            BuildEvent::VertexCached { name, .. } if name == "[linux/arm64 2/2] COPY a /a"));
     }
 
     #[test]

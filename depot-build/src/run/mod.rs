@@ -32,8 +32,10 @@
 //! # Ok(()) }
 //! ```
 
+mod bake;
 mod drive;
 mod fan_out;
+mod labeled;
 pub mod metadata;
 mod nodes;
 mod oci_merge;
@@ -133,6 +135,15 @@ pub enum Error {
         #[source]
         source: buildkit::Error,
     },
+    /// A bake target's build failed; the other targets' builds were canceled.
+    #[error("the {target} target failed")]
+    Target {
+        /// The target.
+        target: String,
+        /// Why.
+        #[source]
+        source: buildkit::Error,
+    },
     /// The platforms' images could not be merged into one index.
     #[error("merging the platforms' images into one index failed")]
     Index(#[source] depot_registry::client::ClientError),
@@ -158,6 +169,10 @@ impl Error {
             | Error::Platform {
                 source: buildkit::Error::Build(failure),
                 ..
+            }
+            | Error::Target {
+                source: buildkit::Error::Build(failure),
+                ..
             } => failure.is_canceled(),
             _ => false,
         }
@@ -174,8 +189,11 @@ pub struct BuildOutput {
     /// Where the image was saved in the project's registry (`<registry>/<project>:<build-id>`
     /// and the save tags); empty when it was not saved.
     pub saved_tags: Vec<String>,
-    /// The build's metadata, as `depot build --metadata-file` writes it (see [`metadata`]).
+    /// The build's metadata, as `depot build --metadata-file` writes it (see [`metadata`]);
+    /// for a bake, one entry per target and `depot.build`.
     pub metadata: serde_json::Value,
+    /// A bake's targets and what each produced (`result` is the first's); empty for a build.
+    pub targets: Vec<(String, BuildResult)>,
 }
 
 impl BuildOutput {
@@ -224,6 +242,47 @@ pub struct RunningBuild {
     events: Option<Events>,
     canceller: Canceller,
     task: Option<JoinHandle<Finished>>,
+}
+
+pub use bake::BakeTarget;
+
+/// Registers a bake of `targets` (one build, an option per target) and starts it in a task:
+/// the targets build at once on one builder, those used through `target:` contexts first.
+/// The bake's project, save, push and load come from the first target's request.
+pub async fn start_bake(
+    client: &DepotClient,
+    targets: Vec<BakeTarget>,
+    show_build_url: bool,
+) -> Result<RunningBuild, Error> {
+    bake::validate(&targets)?;
+    let mut request = targets[0].spec.request.clone();
+    request.bake_targets = targets
+        .iter()
+        .map(|target| builder::BakeTargetRequest {
+            name: target.name.clone(),
+            tags: target.spec.request.tags.clone(),
+            outputs: target.spec.request.outputs.clone(),
+        })
+        .collect();
+    let builder = Builder::register(client, &request)
+        .await
+        .map_err(Error::Register)?;
+    let info = builder.info().clone();
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let token = CancellationToken::new();
+    let task = tokio::spawn(bake::drive(
+        builder,
+        targets,
+        show_build_url,
+        sender,
+        token.clone(),
+    ));
+    Ok(RunningBuild {
+        info,
+        events: Some(Events(receiver)),
+        canceller: Canceller(token),
+        task: Some(task),
+    })
 }
 
 /// Registers the build described by `spec` with `client`'s token and starts it in a task.

@@ -13,6 +13,7 @@ use depot_build::progress::ProgressMode;
 use crate::context::{ProjectArg, TokenArg};
 
 pub use run::run;
+pub(crate) use run::{Signals, follow, show_links, write_metadata};
 
 /// `depot build` arguments.
 #[derive(Args, Debug)]

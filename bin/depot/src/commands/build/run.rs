@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use depot_build::progress::{ProgressMode, printer_for};
-use depot_build::run::{BuildOutput, Error, Finished};
+use depot_build::run::{BuildOutput, Error, Finished, RunningBuild};
 use depot_core::ErrorChain;
 use depot_registry::client::{ProgressSink, load_build};
 use futures_util::StreamExt;
@@ -42,14 +42,32 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
             ignored.join(", ")
         );
     }
-    let mut printer = printer_for(mode, Box::new(std::io::stderr()));
     let started = Instant::now();
-
-    let mut build = match depot_build::run::start(&api.client, spec).await {
+    let build = match depot_build::run::start(&api.client, spec).await {
         Ok(build) => build,
         Err(Error::Register(err)) => return Err(err.into()),
         Err(err) => return Err(err.into()),
     };
+    let output = follow(build, mode, &mut signals).await?;
+
+    if args.load {
+        load(&api, &output.info.build_id, &args.tags, mode).await?;
+    }
+    if let Some(path) = &args.metadata_file {
+        write_metadata(path, &output.metadata)?;
+    }
+    summarize(&args, &output, started.elapsed(), mode);
+    Ok(())
+}
+
+/// Follows a running build (or bake) with its progress display until it ends and its builder
+/// is released (a signal cancels it first). Failures the display has shown become [`Exit`].
+pub(crate) async fn follow(
+    mut build: RunningBuild,
+    mode: ProgressMode,
+    signals: &mut Signals,
+) -> anyhow::Result<BuildOutput> {
+    let mut printer = printer_for(mode, Box::new(std::io::stderr()));
     let mut ticks = tokio::time::interval(TICK);
     let mut signaled = None;
     loop {
@@ -79,6 +97,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
             err @ (Error::Connect(_)
             | Error::Build(_)
             | Error::Platform { .. }
+            | Error::Target { .. }
             | Error::Canceled { .. }),
         ) => {
             printer.finish(Some(&ErrorChain(&err).to_string()));
@@ -97,15 +116,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
     };
     drop(printer);
     report_release(release);
-
-    if args.load {
-        load(&api, &output.info.build_id, &args.tags, mode).await?;
-    }
-    if let Some(path) = &args.metadata_file {
-        write_metadata(path, &output.metadata)?;
-    }
-    summarize(&args, &output, started.elapsed(), mode);
-    Ok(())
+    Ok(output)
 }
 
 /// A failure to release the builder is only reported, like the official CLI does.
@@ -116,7 +127,7 @@ fn report_release(release: Result<(), depot_build::builder::Error>) {
 }
 
 /// `--metadata-file`: the build's metadata, indented by two spaces.
-fn write_metadata(path: &Path, metadata: &serde_json::Value) -> anyhow::Result<()> {
+pub(crate) fn write_metadata(path: &Path, metadata: &serde_json::Value) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(metadata)?;
     std::fs::write(path, text)
         .with_context(|| format!("cannot write the metadata file {}", path.display()))
@@ -181,7 +192,7 @@ fn summarize(args: &BuildArgs, output: &BuildOutput, elapsed: Duration, mode: Pr
 }
 
 /// `DEPOT_NO_SUMMARY_LINK` turns the build page links off.
-fn show_links() -> bool {
+pub(crate) fn show_links() -> bool {
     std::env::var_os("DEPOT_NO_SUMMARY_LINK").is_none_or(|v| v.is_empty())
 }
 
@@ -196,13 +207,13 @@ fn pull_mode(mode: ProgressMode) -> crate::progress::ProgressMode {
 }
 
 /// SIGINT and SIGTERM, caught for the whole command so that a build is always released.
-struct Signals {
+pub(crate) struct Signals {
     interrupt: Signal,
     terminate: Signal,
 }
 
 impl Signals {
-    fn new() -> anyhow::Result<Self> {
+    pub(crate) fn new() -> anyhow::Result<Self> {
         Ok(Self {
             interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
             terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,

@@ -9,7 +9,10 @@ use crate::events::{BuildEvent, VertexId};
 pub(super) fn labeled(event: BuildEvent, label: &str) -> BuildEvent {
     let vertex = |vertex: VertexId| VertexId(format!("{label}/{vertex}"));
     let name = |name: String| {
-        if label.split(',').any(|part| name.contains(part)) {
+        // The frontend's own prefix: `[linux/arm64 2/3]`, `[linux/arm64 internal]`.
+        let prefixed =
+            |part: &str| name.contains(&format!("[{part} ")) || name.contains(&format!("[{part}]"));
+        if label.split(',').any(prefixed) {
             name
         } else {
             format!("[{label}] {name}")
@@ -126,5 +129,13 @@ mod tests {
         };
         assert!(matches!(labeled(named, "linux/arm64"),
             BuildEvent::VertexCached { name, .. } if name == "[linux/arm64 2/2] COPY a /a"));
+        // A bake target's name elsewhere in a step's name is not its prefix.
+        let mentioned = BuildEvent::VertexCached {
+            vertex: VertexId("sha256:3".into()),
+            name: "[internal] load build definition from two.Dockerfile".into(),
+        };
+        assert!(matches!(labeled(mentioned, "two"),
+            BuildEvent::VertexCached { name, .. }
+                if name == "[two] [internal] load build definition from two.Dockerfile"));
     }
 }

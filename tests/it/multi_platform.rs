@@ -239,6 +239,25 @@ async fn two_platforms_build_on_a_builder_each_into_one_index_pulled_per_platfor
     }
     assert_eq!(metadata["image.name"], tags.join(",").as_str());
 
+    // `-o type=local` writes each platform's files into a directory of its own.
+    let local = context.path().join("out");
+    let (ok, log, _) = build(
+        &cli,
+        &boot.project_id,
+        context.path(),
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            &format!("type=local,dest={}", local.display()),
+        ],
+    );
+    assert!(ok, "{log}");
+    for arch in ["amd64", "arm64"] {
+        let written = std::fs::read_to_string(local.join(format!("linux_{arch}/arch.txt")));
+        assert_eq!(written.unwrap(), format!("built for {arch}\n"));
+    }
+
     // `-o type=oci` merges the platforms' tarballs: one index with both, every blob there.
     let tarball = context.path().join("multi.tar");
     let oci = format!("type=oci,dest={}", tarball.display());

@@ -317,13 +317,11 @@ fn split_outputs(outputs: Vec<Output>, nodes: &[Node]) -> Result<Split, String> 
                     });
                 }
             }
+            // Told the build is multi-platform, BuildKit writes each platform into
+            // `<dir>/<os>_<arch>` itself: every node writes into the same directory.
             Output::Local { dir } => {
-                for (node, outputs) in nodes.iter().zip(&mut split.outputs) {
-                    let dir = match &node.platforms[..] {
-                        [platform] => dir.join(platform.replace('/', "_")),
-                        _ => dir.clone(),
-                    };
-                    outputs.push(Output::Local { dir });
+                for outputs in &mut split.outputs {
+                    outputs.push(Output::Local { dir: dir.clone() });
                 }
             }
             docker @ (Output::Docker { .. } | Output::Moby { .. }) => {
@@ -552,7 +550,7 @@ mod tests {
     }
 
     #[test]
-    fn local_outputs_split_per_platform_and_plain_tarballs_are_refused() {
+    fn every_node_writes_local_outputs_and_plain_tarballs_are_refused() {
         let split = split_outputs(vec![Output::Local { dir: "out".into() }], &nodes()).unwrap();
         let dirs: Vec<_> = split
             .outputs
@@ -562,13 +560,7 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(
-            dirs,
-            [
-                std::path::PathBuf::from("out/linux_amd64"),
-                "out/linux_arm64".into()
-            ]
-        );
+        assert_eq!(dirs, [std::path::PathBuf::from("out"), "out".into()]);
         let tar = Output::Tar {
             dest: TarDestination::File("x.tar".into()),
         };

@@ -90,13 +90,7 @@ pub(crate) fn evaluate(
     for (name, value) in &values {
         ctx.declare_var(name.as_str(), value.clone());
     }
-    user_functions::set_globals(
-        builtins
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), Value::from(value.as_str())))
-            .chain(values.clone())
-            .collect(),
-    );
+    share_with_functions(builtins, &values);
     for (name, blocks) in &declarations.targets {
         if blocks
             .iter()
@@ -310,13 +304,7 @@ fn resolve_variables(
             for (known, value) in &values {
                 ctx.declare_var(known.as_str(), value.clone());
             }
-            user_functions::set_globals(
-                builtins
-                    .iter()
-                    .map(|(name, value)| ((*name).to_owned(), Value::from(value.as_str())))
-                    .chain(values.clone())
-                    .collect(),
-            );
+            share_with_functions(builtins, &values);
             match sourced.expr.evaluate(&ctx) {
                 Ok(value) => {
                     let value = match env(name).filter(|_| is_variable) {
@@ -348,6 +336,17 @@ fn resolve_variables(
         }
         pending = waiting;
     }
+}
+
+/// Lets user functions see the built-in variables and `values`.
+fn share_with_functions(builtins: &[(&str, String)], values: &BTreeMap<String, Value>) {
+    user_functions::set_globals(
+        builtins
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), Value::from(value.as_str())))
+            .chain(values.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect(),
+    );
 }
 
 /// A variable's value from the environment, converted to its default's type.

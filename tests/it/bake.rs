@@ -176,6 +176,30 @@ target "tool" {{
     .unwrap();
 }
 
+/// `depot bake --save --metadata-file` in `dir` with `cli` (ours or the official one), which
+/// must succeed; its output and its metadata.
+fn bake_save(cli: &depot_tests::Cli, project: &str, dir: &Path) -> (String, Value) {
+    let metadata = dir.join("metadata.json");
+    let mut command = cli.command(
+        &[
+            "bake",
+            "--project",
+            project,
+            "--save",
+            "--progress",
+            "plain",
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+        ],
+        Some(dir),
+    );
+    let out = command.output().unwrap();
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "depot bake --save failed:\n{log}");
+    let metadata = serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    (log, metadata)
+}
+
 /// `depot pull --target` of `app` and `tool` (our CLI): each runs with its own files.
 fn pull_each_target(cli: &depot_tests::Cli, project: &str, build_id: &str) {
     for (target, files) in [("app", "/base.txt /app.txt"), ("tool", "/tool.txt")] {
@@ -216,28 +240,11 @@ async fn bake_save_builds_every_target_and_each_pulls_back() {
     let rootfs = depot_tests::busybox_rootfs();
     let dir = tempfile::tempdir().unwrap();
     three_targets(dir.path(), rootfs.path());
-    let metadata = dir.path().join("metadata.json");
-    let mut command = cli.command(
-        &[
-            "bake",
-            "--project",
-            &boot.project_id,
-            "--save",
-            "--progress",
-            "plain",
-            "--metadata-file",
-            metadata.to_str().unwrap(),
-        ],
-        Some(dir.path()),
-    );
-    let out = command.output().unwrap();
-    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "depot bake --save failed:\n{log}");
+    let (log, metadata) = bake_save(&cli, &boot.project_id, dir.path());
+    let metadata_path = dir.path().join("push-metadata.json");
     for step in ["[base", "[app", "[tool"] {
         assert!(log.contains(step), "{step} is not in:\n{log}");
     }
-    let metadata: Value =
-        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
     let build_id = metadata["depot.build"]["buildID"]
         .as_str()
         .expect("buildID")
@@ -287,6 +294,45 @@ async fn bake_save_builds_every_target_and_each_pulls_back() {
     let _ = Command::new("docker")
         .args(["image", "rm", &loaded])
         .output();
+
+    // `--push` sends each target to its tags: another registry serves it afterwards.
+    let registry = depot_tests::Distribution::start();
+    let pushed = format!("{}/bake/tool:1", registry.host);
+    let mut command = cli.command(
+        &[
+            "bake",
+            "tool",
+            "--project",
+            &boot.project_id,
+            "--push",
+            "--set",
+            &format!("tool.tags={pushed}"),
+            "--metadata-file",
+            metadata_path.to_str().unwrap(),
+        ],
+        Some(dir.path()),
+    );
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let metadata: Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata_path).unwrap()).unwrap();
+    let served = depot_tests::skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{pushed}"),
+    ]);
+    assert_eq!(
+        served.trim(),
+        metadata["tool"]["containerimage.digest"],
+        "{metadata}"
+    );
 }
 
 /// The official CLI's `depot bake --save` of the same file against depot-server; its targets
@@ -299,28 +345,7 @@ async fn the_official_cli_bakes_and_saves_every_target() {
     let rootfs = depot_tests::busybox_rootfs();
     let dir = tempfile::tempdir().unwrap();
     three_targets(dir.path(), rootfs.path());
-    let metadata = dir.path().join("metadata.json");
-    let mut command = official.command(
-        &[
-            "bake",
-            "--project",
-            &boot.project_id,
-            "--save",
-            "--progress",
-            "plain",
-            "--metadata-file",
-            metadata.to_str().unwrap(),
-        ],
-        Some(dir.path()),
-    );
-    let out = command.output().unwrap();
-    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(
-        out.status.success(),
-        "the official depot bake --save failed:\n{log}"
-    );
-    let metadata: Value =
-        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    let (_, metadata) = bake_save(&official, &boot.project_id, dir.path());
     let build_id = metadata["depot.build"]["buildID"]
         .as_str()
         .expect("buildID")

@@ -13,11 +13,10 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::drive::{canceled, release};
+use super::drive::{announce, canceled, connect, release};
 use super::labeled::labeled;
-use super::steps::Step;
 use super::{BuildOutput, BuildSpec, Error, Finished, metadata};
-use crate::builder::{BuildInfo, Builder, Outcome, platform_arch};
+use crate::builder::{BuildInfo, Builder, Outcome};
 use crate::buildkit::{self, BuildResult};
 use crate::events::BuildEvent;
 
@@ -84,7 +83,7 @@ pub(super) fn validate(targets: &[BakeTarget]) -> Result<(), Error> {
 
 /// Connects the builder, builds every target and releases the builder.
 pub(super) async fn drive(
-    mut builder: Builder,
+    builder: Builder,
     targets: Vec<BakeTarget>,
     show_build_url: bool,
     events: UnboundedSender<BuildEvent>,
@@ -94,29 +93,11 @@ pub(super) async fn drive(
         let _ = events.send(event);
     };
     let info = builder.info().clone();
-    if show_build_url && !info.build_url.is_empty() {
-        let (step, started) = Step::start(format!("[depot] build: {}", info.build_url));
-        send(started);
-        send(step.done());
-    }
-    let (connecting, started) = Step::start(format!(
-        "[depot] connecting to {} builder",
-        platform_arch(info.platform)
-    ));
-    send(started);
-    let connected = tokio::select! {
-        connected = builder.connect() => connected.map(|_| ()),
-        () = cancel.cancelled() => {
-            send(connecting.failed("canceled"));
-            return canceled(builder).await;
-        }
+    announce(&info, show_build_url, &events);
+    let mut builder = match connect(builder, &events, &cancel).await {
+        Ok(builder) => builder,
+        Err(finished) => return *finished,
     };
-    if let Err(err) = connected {
-        let message = ErrorChain(&err).to_string();
-        send(connecting.failed(&message));
-        return release(builder, Outcome::Error(message), Err(Error::Connect(err))).await;
-    }
-    send(connecting.done());
 
     let (sender, mut merged) = mpsc::unbounded_channel();
     let mut waiting: Vec<Option<BakeTarget>> = targets.into_iter().map(Some).collect();

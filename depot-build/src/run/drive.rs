@@ -7,12 +7,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::steps::Step;
 use super::{BuildOutput, BuildSpec, Error, Finished, fan_out, metadata, nodes};
-use crate::builder::{Builder, Outcome, platform_arch};
+use crate::builder::{BuildInfo, Builder, Outcome, platform_arch};
 use crate::events::BuildEvent;
 
 /// Connects, builds and releases; events go to `events` (ignored once nobody reads them).
 pub(super) async fn drive(
-    mut builder: Builder,
+    builder: Builder,
     spec: BuildSpec,
     events: UnboundedSender<BuildEvent>,
     cancel: CancellationToken,
@@ -21,11 +21,7 @@ pub(super) async fn drive(
         let _ = events.send(event);
     };
     let info = builder.info().clone();
-    if spec.show_build_url && !info.build_url.is_empty() {
-        let (step, started) = Step::start(format!("[depot] build: {}", info.build_url));
-        send(started);
-        send(step.done());
-    }
+    announce(&info, spec.show_build_url, &events);
     let nodes = nodes::plan(
         info.platform,
         &spec.options.platforms,
@@ -34,25 +30,10 @@ pub(super) async fn drive(
     if nodes.len() > 1 {
         return fan_out::drive(builder, spec, nodes, &events, cancel).await;
     }
-    let (connecting, started) = Step::start(format!(
-        "[depot] connecting to {} builder",
-        platform_arch(info.platform)
-    ));
-    send(started);
-    let connected = tokio::select! {
-        connected = builder.connect() => connected.map(|_| ()),
-        () = cancel.cancelled() => {
-            send(connecting.failed("canceled"));
-            return canceled(builder).await;
-        }
+    let mut builder = match connect(builder, &events, &cancel).await {
+        Ok(builder) => builder,
+        Err(finished) => return *finished,
     };
-    if let Err(err) = connected {
-        let message = depot_core::ErrorChain(&err).to_string();
-        send(connecting.failed(&message));
-        let outcome = Outcome::Error(message);
-        return release(builder, outcome, Err(Error::Connect(err))).await;
-    }
-    send(connecting.done());
 
     let mut options = spec.options;
     let planned = builder
@@ -104,6 +85,51 @@ pub(super) async fn drive(
         Err(err) => Err(Error::Build(err)),
     };
     release(builder, outcome, output).await
+}
+
+/// Reports the build's page as a step (`[depot] build: <url>`), when asked and the server
+/// has one.
+pub(super) fn announce(
+    info: &BuildInfo,
+    show_build_url: bool,
+    events: &UnboundedSender<BuildEvent>,
+) {
+    if show_build_url && !info.build_url.is_empty() {
+        let (step, started) = Step::start(format!("[depot] build: {}", info.build_url));
+        let _ = events.send(started);
+        let _ = events.send(step.done());
+    }
+}
+
+/// Connects the builder of the build's platform, as a step (`[depot] connecting to amd64
+/// builder`); a failure or cancellation releases the builder and is the build's end.
+pub(super) async fn connect(
+    mut builder: Builder,
+    events: &UnboundedSender<BuildEvent>,
+    cancel: &CancellationToken,
+) -> Result<Builder, Box<Finished>> {
+    let (connecting, started) = Step::start(format!(
+        "[depot] connecting to {} builder",
+        platform_arch(builder.info().platform)
+    ));
+    let _ = events.send(started);
+    let connected = tokio::select! {
+        connected = builder.connect() => connected.map(|_| ()),
+        () = cancel.cancelled() => {
+            let _ = events.send(connecting.failed("canceled"));
+            return Err(Box::new(canceled(builder).await));
+        }
+    };
+    if let Err(err) = connected {
+        let message = depot_core::ErrorChain(&err).to_string();
+        let _ = events.send(connecting.failed(&message));
+        let outcome = Outcome::Error(message);
+        return Err(Box::new(
+            release(builder, outcome, Err(Error::Connect(err))).await,
+        ));
+    }
+    let _ = events.send(connecting.done());
+    Ok(builder)
 }
 
 /// Releases a canceled build.

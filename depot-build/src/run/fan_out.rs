@@ -299,6 +299,9 @@ fn split_outputs(outputs: Vec<Output>, nodes: &[Node]) -> Result<Split, String> 
                     }
                 }
                 attrs.insert("push-by-digest".into(), "true".into());
+                // Nothing is named in the builder's image store: two platforms sharing one
+                // builder would both name the repository there ("already exists").
+                attrs.insert("store".into(), "false".into());
                 for outputs in &mut split.outputs {
                     outputs.push(Output::Image {
                         names: repositories.clone(),
@@ -543,6 +546,7 @@ mod tests {
                 ] => {
                     assert_eq!(names, &index.repositories);
                     assert_eq!(attrs["push-by-digest"], "true");
+                    assert_eq!(attrs["store"], "false");
                 }
                 other => panic!("{other:?}"),
             }

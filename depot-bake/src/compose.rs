@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::Error;
 use crate::files::BakeFile;
 use crate::model::Declared;
+use crate::{Error, Location};
 
 /// The compose files' targets, and the `default` group naming them.
 pub(crate) fn targets(
@@ -21,7 +21,7 @@ pub(crate) fn targets(
     let mut targets: Vec<(String, Declared)> = Vec::new();
     for file in files {
         let invalid = |message: String| Error::Invalid {
-            file: file.name.clone(),
+            at: Location::file(&file.name),
             message,
         };
         let document: Value = serde_yaml_ng::from_str(&file.data).map_err(|err| {

@@ -7,13 +7,15 @@
 use std::collections::BTreeMap;
 
 use hcl::eval::{Context, Evaluate};
-use hcl::{Block, BlockLabel, Body, Expression, Structure, Value};
+use hcl::{BlockLabel, Expression, Value};
+use hcl_edit::Span;
+use hcl_edit::structure::{Block, Body, Structure};
 
-use crate::Error;
 use crate::files::{BakeFile, Format};
 use crate::functions;
 use crate::model::Declared;
 use crate::user_functions::{self, UserFunction};
+use crate::{Error, Location};
 
 /// The targets and groups of the merged files, in the order they were first declared.
 #[derive(Debug, Default)]
@@ -22,10 +24,10 @@ pub(crate) struct Config {
     pub groups: Vec<(String, Vec<String>)>,
 }
 
-/// An expression and the file it comes from.
+/// An expression and where it was written.
 #[derive(Clone, Debug)]
 struct Sourced {
-    file: String,
+    at: Location,
     expr: Expression,
 }
 
@@ -58,14 +60,16 @@ pub(crate) fn evaluate(
     let mut compose_files = Vec::new();
     for file in files {
         let body = match file.format() {
-            Format::Hcl => hcl::parse(&file.data).map_err(|err| parse_error(file, err))?,
-            Format::Json => crate::json_file::to_body(file)?,
+            Format::Hcl => {
+                hcl_edit::parser::parse_body(&file.data).map_err(|err| parse_error(file, err))?
+            }
+            Format::Json => Body::from(crate::json_file::to_body(file)?),
             Format::Compose => {
                 compose_files.push(file);
                 continue;
             }
         };
-        declarations.add(&file.name, body)?;
+        declarations.add(file, body)?;
     }
     let mut config = Config::default();
     // Compose services come first: a bake file's target of the same name merges over one.
@@ -124,7 +128,7 @@ pub(crate) fn evaluate(
                 }
                 other => {
                     return Err(Error::Invalid {
-                        file: sourced.file.clone(),
+                        at: sourced.at.clone(),
                         message: format!(
                             "group {name:?}: unsupported argument {other:?} (a group has targets)"
                         ),
@@ -138,13 +142,13 @@ pub(crate) fn evaluate(
 }
 
 impl Declarations {
-    fn add(&mut self, file: &str, body: Body) -> Result<(), Error> {
-        for structure in body.into_inner() {
+    fn add(&mut self, file: &BakeFile, body: Body) -> Result<(), Error> {
+        for structure in body {
             match structure {
                 Structure::Attribute(attribute) => {
                     let sourced = Sourced {
-                        file: file.to_owned(),
-                        expr: attribute.expr,
+                        at: Location::of_span(&file.name, &file.data, attribute.span()),
+                        expr: attribute.value.into(),
                     };
                     upsert(&mut self.attributes, attribute.key.to_string(), sourced);
                 }
@@ -154,37 +158,35 @@ impl Declarations {
         Ok(())
     }
 
-    fn add_block(&mut self, file: &str, block: Block) -> Result<(), Error> {
-        let kind = block.identifier.to_string();
+    fn add_block(&mut self, file: &BakeFile, block: Block) -> Result<(), Error> {
+        let at = |span| Location::of_span(&file.name, &file.data, span);
+        let block_at = at(block.span());
+        let kind = block.ident.to_string();
         let name = match &block.labels[..] {
-            [label] => label_text(label),
+            [label] => label_text(&label.clone().into()),
             _ => {
                 return Err(Error::Invalid {
-                    file: file.to_owned(),
+                    at: block_at,
                     message: format!("a {kind} block takes one name: {kind} \"name\" {{ … }}"),
                 });
             }
         };
-        let attributes = block
-            .body
-            .into_inner()
-            .into_iter()
-            .map(|structure| match structure {
-                Structure::Attribute(attribute) => Ok((
-                    attribute.key.to_string(),
-                    Sourced {
-                        file: file.to_owned(),
-                        expr: attribute.expr,
-                    },
-                )),
-                Structure::Block(inner) => Err(Error::Invalid {
-                    file: file.to_owned(),
-                    message: format!(
-                        "{kind} {name:?}: unexpected block {:?}",
-                        inner.identifier.to_string()
-                    ),
-                }),
-            });
+        let attributes = block.body.into_iter().map(|structure| match structure {
+            Structure::Attribute(attribute) => Ok((
+                attribute.key.to_string(),
+                Sourced {
+                    at: at(attribute.span()),
+                    expr: attribute.value.into(),
+                },
+            )),
+            Structure::Block(inner) => Err(Error::Invalid {
+                at: at(inner.span()),
+                message: format!(
+                    "{kind} {name:?}: unexpected block {:?}",
+                    inner.ident.to_string()
+                ),
+            }),
+        });
         let attributes = attributes.collect::<Result<Vec<_>, _>>()?;
         match kind.as_str() {
             "variable" => {
@@ -196,7 +198,7 @@ impl Declarations {
                         "description" | "validation" => {}
                         other => {
                             return Err(Error::Invalid {
-                                file: file.to_owned(),
+                                at: sourced.at,
                                 message: format!(
                                     "variable {name:?}: unsupported argument {other:?}"
                                 ),
@@ -233,7 +235,7 @@ impl Declarations {
                 }
             }
             "function" => {
-                let function = user_function(file, name, attributes)?;
+                let function = user_function(block_at, name, attributes)?;
                 match self.functions.iter_mut().find(|f| f.name == function.name) {
                     Some(known) => *known = function,
                     None => self.functions.push(function),
@@ -241,7 +243,7 @@ impl Declarations {
             }
             other => {
                 return Err(Error::Invalid {
-                    file: file.to_owned(),
+                    at: block_at,
                     message: format!(
                         "unknown block {other:?}: bake files have variable, target, group and \
                          function blocks"
@@ -308,14 +310,14 @@ fn resolve_variables(
             match sourced.expr.evaluate(&ctx) {
                 Ok(value) => {
                     let value = match env(name).filter(|_| is_variable) {
-                        Some(text) => from_env(name, &value, text, &sourced.file)?,
+                        Some(text) => from_env(name, &value, text, &sourced.at)?,
                         None => value,
                     };
                     values.insert(name.to_owned(), value);
                     progressed = true;
                 }
                 Err(err) => {
-                    last_error = Some((sourced.file.clone(), name.to_owned(), err));
+                    last_error = Some((sourced.at.clone(), name.to_owned(), err));
                     waiting.push((name, default, is_variable));
                 }
             }
@@ -324,7 +326,7 @@ fn resolve_variables(
             return Ok(values);
         }
         if !progressed {
-            let (file, name, err) = last_error.expect("a default failed");
+            let (at, name, err) = last_error.expect("a default failed");
             let cycle = matches!(err.kind(), hcl::eval::ErrorKind::UndefinedVar(needed)
                 if waiting.iter().any(|(waiting, _, _)| *waiting == needed.as_str()));
             let message = if cycle {
@@ -332,7 +334,7 @@ fn resolve_variables(
             } else {
                 format!("variable {name:?}: {err}")
             };
-            return Err(Error::Invalid { file, message });
+            return Err(Error::Invalid { at, message });
         }
         pending = waiting;
     }
@@ -350,9 +352,9 @@ fn share_with_functions(builtins: &[(&str, String)], values: &BTreeMap<String, V
 }
 
 /// A variable's value from the environment, converted to its default's type.
-fn from_env(name: &str, default: &Value, text: String, file: &str) -> Result<Value, Error> {
+fn from_env(name: &str, default: &Value, text: String, at: &Location) -> Result<Value, Error> {
     let invalid = |kind: &str| Error::Invalid {
-        file: file.to_owned(),
+        at: at.clone(),
         message: format!("variable {name:?}: {text:?} from the environment is not a {kind}"),
     };
     Ok(match default {
@@ -370,7 +372,7 @@ fn from_env(name: &str, default: &Value, text: String, file: &str) -> Result<Val
         Value::String(_) | Value::Null => Value::String(text),
         _ => {
             return Err(Error::Invalid {
-                file: file.to_owned(),
+                at: at.clone(),
                 message: format!(
                     "variable {name:?}: a list or object cannot be set from the environment"
                 ),
@@ -387,14 +389,14 @@ fn eval(
     key: &str,
 ) -> Result<Value, Error> {
     sourced.expr.evaluate(ctx).map_err(|err| Error::Invalid {
-        file: sourced.file.clone(),
+        at: sourced.at.clone(),
         message: format!("{kind} {name:?}: {key}: {err}"),
     })
 }
 
 fn invalid(sourced: &Sourced, kind: &str, name: &str, key: &str, expected: &str) -> Error {
     Error::Invalid {
-        file: sourced.file.clone(),
+        at: sourced.at.clone(),
         message: format!("{kind} {name:?}: {key} must be {expected}"),
     }
 }
@@ -454,13 +456,13 @@ fn target(
             "matrix" => {}
             "name" => {
                 return Err(Error::Invalid {
-                    file: sourced.file.clone(),
+                    at: sourced.at.clone(),
                     message: format!("target {name:?}: name requires matrix"),
                 });
             }
             other => {
                 return Err(Error::Invalid {
-                    file: sourced.file.clone(),
+                    at: sourced.at.clone(),
                     message: format!("target {name:?}: unsupported argument {other:?}"),
                 });
             }
@@ -497,21 +499,13 @@ fn string_map(value: &Value) -> Option<BTreeMap<String, Option<String>>> {
 }
 
 /// A parse error with its file, line and column.
-fn parse_error(file: &BakeFile, err: hcl::Error) -> Error {
-    match err {
-        hcl::Error::Parse(parse) => {
-            let location = parse.location();
-            Error::Parse {
-                file: file.name.clone(),
-                line: location.line(),
-                column: location.column(),
-                message: parse.message().to_owned(),
-            }
-        }
-        other => Error::Invalid {
-            file: file.name.clone(),
-            message: other.to_string(),
-        },
+fn parse_error(file: &BakeFile, err: hcl_edit::parser::Error) -> Error {
+    let location = err.location();
+    Error::Parse {
+        file: file.name.clone(),
+        line: location.line(),
+        column: location.column(),
+        message: err.message().to_owned(),
     }
 }
 
@@ -532,9 +526,13 @@ impl Drop for InstalledFunctions {
 }
 
 /// A `function` block: `params = [a, b]`, optional `variadic_params = rest`, `result = …`.
-fn user_function(file: &str, name: String, attributes: Attributes) -> Result<UserFunction, Error> {
+fn user_function(
+    at: Location,
+    name: String,
+    attributes: Attributes,
+) -> Result<UserFunction, Error> {
     let invalid = |message: &str| Error::Invalid {
-        file: file.to_owned(),
+        at: at.clone(),
         message: format!("function {name:?}: {message}"),
     };
     let identifier = |expr: &Expression| match expr {
@@ -634,7 +632,7 @@ fn matrix_targets(
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             return Err(Error::Invalid {
-                file: matrix.file.clone(),
+                at: matrix.at.clone(),
                 message: format!(
                     "target {label:?}: name {name:?}: only \"[a-zA-Z0-9_-]+\" are allowed"
                 ),
@@ -642,7 +640,7 @@ fn matrix_targets(
         }
         if targets.iter().any(|(known, _)| *known == name) {
             return Err(Error::Invalid {
-                file: matrix.file.clone(),
+                at: matrix.at.clone(),
                 message: format!("target {label:?}: duplicate name {name:?}"),
             });
         }

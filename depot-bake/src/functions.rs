@@ -630,7 +630,7 @@ pub(crate) fn declare(ctx: &mut Context<'_>) {
             }),
         ),
     ];
-    for (name, def) in defs {
+    for (name, def) in defs.into_iter().chain(crate::datetime::functions()) {
         ctx.declare_func(name, def);
     }
 }

@@ -5,8 +5,8 @@ use hcl::expr::TemplateExpr;
 use hcl::{Attribute, Block, Body, Expression, Identifier, Structure};
 use serde_json::Value;
 
-use crate::Error;
 use crate::files::BakeFile;
+use crate::{Error, Location};
 
 /// The file as an HCL body.
 pub(crate) fn to_body(file: &BakeFile) -> Result<Body, Error> {
@@ -17,7 +17,7 @@ pub(crate) fn to_body(file: &BakeFile) -> Result<Body, Error> {
         message: err.to_string(),
     })?;
     let invalid = |message: String| Error::Invalid {
-        file: file.name.clone(),
+        at: Location::file(&file.name),
         message,
     };
     let Value::Object(top) = value else {
@@ -56,7 +56,7 @@ pub(crate) fn to_body(file: &BakeFile) -> Result<Body, Error> {
 
 fn identifier(name: &str, file: &BakeFile) -> Result<Identifier, Error> {
     Identifier::new(name).map_err(|err| Error::Invalid {
-        file: file.name.clone(),
+        at: Location::file(&file.name),
         message: format!("{name:?} is not a valid name: {err}"),
     })
 }

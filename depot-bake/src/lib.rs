@@ -23,16 +23,19 @@
 //! ```
 
 mod compose;
+mod datetime;
 mod evaluate;
 pub mod files;
 mod functions;
 mod json_file;
+mod location;
 mod model;
 mod overrides;
 mod resolve;
 mod user_functions;
 
 pub use files::{BakeFile, DEFAULT_FILES, default_files, read_file};
+pub use location::Location;
 pub use model::{Definition, Group, Target};
 
 /// Why a bake definition cannot be read.
@@ -60,10 +63,10 @@ pub enum Error {
         message: String,
     },
     /// A file's contents cannot be evaluated.
-    #[error("{file}: {message}")]
+    #[error("{at}: {message}")]
     Invalid {
-        /// The file.
-        file: String,
+        /// Where the offending block or attribute is.
+        at: Location,
         /// What is wrong.
         message: String,
     },
@@ -193,6 +196,26 @@ mod tests {
             &[("DEBUG", "maybe")],
         );
         assert!(boolean.contains("is not a boolean"), "{boolean}");
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_column() {
+        let undefined = error(
+            "target \"default\" {\n  context = \".\"\n  tags = [\"app:${TAG}\"]\n}",
+            &[],
+        );
+        assert!(
+            undefined.starts_with("docker-bake.hcl:3:3: target \"default\": tags:"),
+            "{undefined}"
+        );
+        assert!(undefined.contains("TAG"), "{undefined}");
+        let block = error("target \"a\" {}\n\n  image \"x\" {}", &[]);
+        assert!(
+            block.starts_with("docker-bake.hcl:3:3: unknown block \"image\""),
+            "{block}"
+        );
+        let syntax = error("target \"a\" {\n  tags = [\n}", &[]);
+        assert!(syntax.starts_with("docker-bake.hcl:3:"), "{syntax}");
     }
 
     #[test]

@@ -85,5 +85,10 @@ target "default" {
     REGEXPLAIN = regex("[a-z]+", "123abc456")
     FORMATLST = jsonencode(formatlist("%s=%s", ["a", "b"], "x"))
     UUIDLEN   = strlen(uuidv4())
+    DATE      = formatdate("EEEE, DD-MMM-YY hh:mm:ss ZZZ", "2018-01-02T23:12:01-08:00")
+    DATE12    = formatdate("H 'o''clock' AA, MMMM D YYYY (Z, ZZZZZ)", "2024-06-30T00:05:09Z")
+    LATER     = timeadd("2017-11-22T00:00:00+02:00", "-1.5h")
+    SOON      = timeadd("2017-11-22T23:59:59Z", "1m30s")
+    NOWLEN    = strlen(timestamp())
   }
 }

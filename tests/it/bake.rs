@@ -1,7 +1,8 @@
 //! `depot bake --print` against `docker buildx bake --print` (buildx 0.13.1 from Debian
 //! trixie, installed by scripts/test.sh): for every case of `tests/bake-corpus/cases.json` (a
 //! directory of bake files, the arguments and the environment), both print the same JSON.
-//! Then the errors: a file that does not parse names its line and column; an unknown target
+//! Then the errors: a file that does not parse, or an attribute that cannot be used, is named
+//! with its line and column; an unknown target
 //! lists the known ones.
 
 use std::collections::BTreeMap;
@@ -104,7 +105,7 @@ fn print_writes_what_buildx_bake_prints_for_every_case_of_the_corpus() {
 }
 
 #[test]
-fn a_file_that_does_not_parse_is_named_with_its_line_and_column() {
+fn errors_in_a_file_name_its_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("docker-bake.hcl"),
@@ -123,7 +124,8 @@ fn a_file_that_does_not_parse_is_named_with_its_line_and_column() {
     .unwrap();
     let out = run(depot_bake(&["--print"]), dir.path(), &BTreeMap::new());
     assert!(
-        text(&out.stderr).contains("docker-bake.hcl: target \"app\": unsupported argument \"tag\""),
+        text(&out.stderr)
+            .contains("docker-bake.hcl:2:3: target \"app\": unsupported argument \"tag\""),
         "{}",
         text(&out.stderr)
     );

@@ -2,8 +2,7 @@
 //! trixie, installed by scripts/test.sh): for every case of `tests/bake-corpus/cases.json` (a
 //! directory of bake files, the arguments and the environment), both print the same JSON.
 //! Then the errors: a file that does not parse, or an attribute that cannot be used, is named
-//! with its line and column; an unknown target
-//! lists the known ones.
+//! with its line and column; an unknown target lists the known ones.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -55,7 +55,7 @@ impl Classify for run::Error {
     fn kind(&self) -> ErrorKind {
         use run::Error;
         match self {
-            Error::Invalid(_) => ErrorKind::InvalidArgument,
+            Error::Invalid(_) | Error::Bake(_) => ErrorKind::InvalidArgument,
             Error::Register(inner) | Error::Connect(inner) | Error::Plan(inner) => inner.kind(),
             Error::Build(inner)
             | Error::Platform { source: inner, .. }

@@ -91,6 +91,7 @@ pub struct BuildFlags {
 }
 
 /// Where an output with `dest=-` goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StandardOutput {
     /// The process's standard output (the CLI).
     Process,

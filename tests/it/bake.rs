@@ -354,3 +354,127 @@ async fn the_official_cli_bakes_and_saves_every_target() {
     let ours = depot_tests::Cli::ours(&server).env("DEPOT_TOKEN", &boot.token);
     pull_each_target(&ours, &boot.project_id, &build_id);
 }
+
+/// A bake whose dependency target (`dep`, used by `app` through `target:`, not asked for)
+/// starts `FROM` an image of the project's registry: our CLI's session gives every target the
+/// registry's credentials. The official CLI gives them only to the targets asked for (with
+/// `--save`), so `dep`'s pull is anonymous and the registry refuses it (401, the issue's
+/// intermittent failure: intermittent when an asked-for target resolved the same image first);
+/// with the credentials in `DEPOT_PUSH_REGISTRY_USERNAME`/`PASSWORD`, which its sessions read
+/// for every registry, it works (the workaround the README gives).
+#[tokio::test]
+async fn a_dependency_target_builds_from_the_project_registry() {
+    let server = depot_tests::Server::start().await;
+    let boot = server.bootstrap("registry-base");
+    let ours = depot_tests::Cli::ours(&server).env("DEPOT_TOKEN", &boot.token);
+    let rootfs = depot_tests::busybox_rootfs();
+    let base_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        base_dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY --from=rootfs / /\nRUN echo base > /base.txt\n",
+    )
+    .unwrap();
+    ours.ok(&[
+        "build",
+        "--project",
+        &boot.project_id,
+        "--save-tag",
+        "base1",
+        "--build-context",
+        &format!("rootfs={}", rootfs.path().display()),
+        base_dir.path().to_str().unwrap(),
+    ]);
+    let base = format!("{}/{}:base1", server.host(), boot.project_id);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-bake.hcl"),
+        format!(
+            r#"variable "BASE" {{ default = "{base}" }}
+group "default" {{ targets = ["app", "tool"] }}
+target "dep" {{
+  dockerfile-inline = "ARG BASE\nFROM ${{BASE}}\nRUN echo dep > /dep.txt"
+  args = {{ BASE = BASE }}
+}}
+target "app" {{
+  dockerfile-inline = "FROM dep\nRUN echo app > /app.txt"
+  contexts = {{ dep = "target:dep" }}
+}}
+target "tool" {{
+  dockerfile-inline = "ARG BASE\nFROM ${{BASE}}\nRUN echo tool > /tool.txt"
+  args = {{ BASE = BASE }}
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let (_, metadata) = bake_save(&ours, &boot.project_id, dir.path());
+    let build_id = metadata["depot.build"]["buildID"].as_str().unwrap();
+    let image = depot_tests::unique_image("bake-registry-base");
+    ours.ok(&[
+        "pull",
+        build_id,
+        "--project",
+        &boot.project_id,
+        "--target",
+        "app",
+        "-t",
+        &image,
+    ]);
+    let ran = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            &image,
+            "cat",
+            "/base.txt",
+            "/dep.txt",
+            "/app.txt",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&ran.stdout),
+        "base\ndep\napp\n",
+        "{}",
+        text(&ran.stderr)
+    );
+    let _ = Command::new("docker")
+        .args(["image", "rm", &image])
+        .output();
+
+    let official = depot_tests::Cli::official(&server).env("DEPOT_TOKEN", &boot.token);
+    let bake = |cli: &depot_tests::Cli| {
+        let mut command = cli.command(
+            &[
+                "bake",
+                "--project",
+                &boot.project_id,
+                "--save",
+                "--progress",
+                "plain",
+            ],
+            Some(dir.path()),
+        );
+        command.output().unwrap()
+    };
+    let out = bake(&official);
+    assert!(
+        !out.status.success(),
+        "the official CLI now credits dependency targets"
+    );
+    assert!(
+        text(&out.stderr).contains("failed to fetch anonymous token: unexpected status: 401"),
+        "{}",
+        text(&out.stderr)
+    );
+    let credited = official
+        .env("DEPOT_PUSH_REGISTRY_USERNAME", "x-token")
+        .env("DEPOT_PUSH_REGISTRY_PASSWORD", &boot.token);
+    let out = bake(&credited);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use depot_build::builder::BuildInfo;
 use depot_build::flags::{BuildFlags, StandardOutput};
-use depot_build::run::{Canceller, Events, RunningBuild, start};
+use depot_build::run::{Canceller, Events, LoadAfter, RunningBuild, start};
 use depot_core::naming::camel_case_keys;
 use depot_core::{DepotClient, ErrorKind, ErrorReport};
 use futures_util::StreamExt;
@@ -121,16 +121,19 @@ pub struct BuildOutcome {
     pub image_digest: Option<String>,
     /// Where the image was saved in the project's registry.
     pub saved_tags: Vec<String>,
-    /// The metadata `depot build --metadata-file` writes.
+    /// The metadata `depot build --metadata-file` writes (for a bake, one entry per target
+    /// and `depot.build`).
     pub metadata: serde_json::Value,
+    /// A bake's targets, in the order they were defined; empty for a build.
+    pub targets: Vec<String>,
 }
 
-/// A running build.
+/// A running build (or bake).
 #[napi]
 pub struct NativeBuild {
     info: BuildInfo,
     client: DepotClient,
-    load_tags: Option<Vec<String>>,
+    load: Option<LoadAfter>,
     events: Arc<tokio::sync::Mutex<Option<Events>>>,
     canceller: Canceller,
     running: Mutex<Option<RunningBuild>>,
@@ -147,23 +150,34 @@ impl NativeClient {
     ) -> napi::Result<NativeBuild> {
         let options = options.unwrap_or_default();
         let project = options.project.clone().or_else(|| self.project_id());
-        let load_tags = options
+        let load = options
             .load
             .unwrap_or(false)
-            .then(|| options.tags.clone().unwrap_or_default());
+            .then(|| LoadAfter::Image(options.tags.clone().unwrap_or_default()));
         let spec = options
             .into_flags(context, project)
             .into_spec(StandardOutput::Refused)
             .map_err(fail)?;
-        let mut running = start(&self.client, spec).await.map_err(fail)?;
-        Ok(NativeBuild {
+        let running = start(&self.client, spec).await.map_err(fail)?;
+        Ok(NativeBuild::new(self.client.clone(), running, load))
+    }
+}
+
+impl NativeBuild {
+    /// The handle of a started build, loading `load` once it succeeds.
+    pub(crate) fn new(
+        client: DepotClient,
+        mut running: RunningBuild,
+        load: Option<LoadAfter>,
+    ) -> Self {
+        NativeBuild {
             info: running.info().clone(),
-            client: self.client.clone(),
-            load_tags,
+            client,
+            load,
             events: Arc::new(tokio::sync::Mutex::new(running.take_events())),
             canceller: running.canceller(),
             running: Mutex::new(Some(running)),
-        })
+        }
     }
 }
 
@@ -187,8 +201,8 @@ impl NativeBuild {
         self.info.build_url.clone()
     }
 
-    /// The next event (the JSON shape of `depot_build::events::wire`, keys in camelCase), or
-    /// `null` once the build has ended.
+    /// The next event (the JSON shape of `depot_build::events::wire`, keys in camelCase, with
+    /// `target` for a bake target's), or `null` once the build has ended.
     #[napi]
     pub async fn next_event(&self) -> napi::Result<Option<serde_json::Value>> {
         let events = Arc::clone(&self.events);
@@ -197,9 +211,7 @@ impl NativeBuild {
             return Ok(None);
         };
         match stream.next().await {
-            Some(event) => serde_json::to_value(&event)
-                .map(|event| Some(camel_case_keys(event)))
-                .map_err(|err| fail(ErrorReport::new(ErrorKind::Internal, err.to_string()))),
+            Some(event) => Ok(Some(camel_case_keys(stream.to_json(&event)))),
             None => {
                 *events = None;
                 Ok(None)
@@ -238,10 +250,15 @@ impl NativeBuild {
             .result()
             .await
             .map_err(|err| fail(ErrorReport::from(err).for_build(build_id)))?;
-        if let Some(tags) = &self.load_tags {
-            crate::registry::load_build(&self.client, build_id, tags).await?;
+        if let Some(load) = &self.load {
+            crate::registry::load(&self.client, build_id, load).await?;
         }
         Ok(BuildOutcome {
+            targets: output
+                .targets
+                .iter()
+                .map(|(name, _)| name.clone())
+                .collect(),
             image_digest: output.image_digest().map(str::to_owned),
             build_id: output.info.build_id,
             project_id: output.info.project_id,

@@ -5,12 +5,14 @@
 //!
 //! - [`client`]: configuration resolution, projects, pull tokens and the OIDC exchange.
 //! - [`builds`]: builds with streamed events, their result and cancellation.
+//! - [`bake`]: bakes of buildx bake files, as builds whose events name their target.
 //! - [`builder`]: a builder acquired on its own, with its BuildKit connection details.
 //! - [`registry`]: pulling, pushing, listing and deleting images.
 //! - [`oidc`]: finding the CI job's OIDC token.
 //! - [`error`]: every Rust error mapped to one JSON shape the TypeScript layer turns into
 //!   `DepotError` subclasses.
 
+pub mod bake;
 pub mod builder;
 pub mod builds;
 pub mod client;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use depot_build::run::LoadAfter;
 use depot_core::DepotClient;
 use depot_core::naming::camel_case_keys;
 use depot_core::proto::depot::build::v1::DeleteImageRequest;
@@ -233,15 +234,14 @@ pub async fn copy_image(
     Ok(PushResult { digest })
 }
 
-/// A build's `load`: its saved image pulled into the Docker Engine, named `tags`.
-pub(crate) async fn load_build(
+/// A build's `load`: its saved images pulled into the Docker Engine, named with their tags.
+pub(crate) async fn load(
     client: &DepotClient,
     build_id: &str,
-    tags: &[String],
+    load: &LoadAfter,
 ) -> napi::Result<()> {
-    depot_registry::client::load_build(client, build_id, tags, &progress_sink(None))
+    load.load(client, build_id, &progress_sink(None))
         .await
-        .map(drop)
         .map_err(fail)
 }
 

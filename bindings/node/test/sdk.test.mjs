@@ -272,6 +272,71 @@ describe('builds', () => {
     assert.ok(![digests.amd64, digests.arm64].includes(result.imageDigest), 'the build digest is the index')
   })
 
+  test('a bake builds its targets (one FROM another) with events naming their target', async () => {
+    const dir = mkdtempSync(join(peers.dir, 'bake-'))
+    writeFileSync(join(dir, 'base.Dockerfile'), 'FROM scratch\nCOPY base.txt /base.txt\n')
+    writeFileSync(join(dir, 'base.txt'), 'the base\n')
+    writeFileSync(join(dir, 'app.txt'), 'the app\n')
+    const name = `depot-rs-test/node-bake:${randomUUID().slice(0, 8)}`
+    const definition = `
+      variable "GREETING" { default = "unset" }
+      group "default" { targets = ["app"] }
+      target "base" { dockerfile = "base.Dockerfile" }
+      target "app" {
+        contexts = { base = "target:base" }
+        dockerfile-inline = "FROM base\\nCOPY app.txt /app.txt\\n"
+        labels = { greeting = "\${GREETING}" }
+        tags = ["${name}"]
+      }`
+    const seen = []
+    const bake = await client.bake({
+      definition,
+      dir,
+      variables: { GREETING: 'hello from node' },
+      save: true,
+      load: true,
+      onEvent: (event) => seen.push(event),
+    })
+    const result = await bake.result()
+    assert.deepEqual(result.targets, ['app', 'base'])
+    assert.deepEqual(result.metadata['depot.build'], { buildID: bake.buildId, projectID: peers.project })
+    for (const target of ['app', 'base']) {
+      assert.match(result.metadata[target]['containerimage.digest'], /^sha256:/)
+      const steps = seen.filter((e) => e.target === target && e.type === 'vertex_completed')
+      assert.ok(steps.some((e) => e.name.includes('COPY')), `no COPY step of ${target}: ${JSON.stringify(steps)}`)
+    }
+    assert.ok(
+      seen.filter((e) => e.type === 'vertex_started' && e.name.startsWith('[depot]')).every((e) => !e.target),
+      'depot steps belong to no target',
+    )
+
+    // Each target pulls back; app is built on base's layer, labelled from the variable.
+    const layers = {}
+    for (const target of ['app', 'base']) {
+      const layout = join(peers.dir, `bake-${target}-${bake.buildId}`)
+      const pulled = await client.pull(bake.buildId, { target, ociLayout: layout })
+      const blob = (digest) => JSON.parse(readFileSync(join(layout, 'blobs/sha256', digest.slice(7)), 'utf8'))
+      const manifest = blob(pulled.digest)
+      layers[target] = manifest.layers.map((l) => l.digest)
+      if (target === 'app') assert.equal(blob(manifest.config.digest).config.Labels.greeting, 'hello from node')
+    }
+    assert.equal(layers.app.length, 2)
+    assert.equal(layers.app[0], layers.base[0])
+    // load: the tagged target is in the Docker Engine.
+    const id = execFileSync('docker', ['image', 'inspect', '--format', '{{.Id}}', name], { encoding: 'utf8' })
+    assert.match(id, /sha256:/)
+    execFileSync('docker', ['rmi', name])
+  })
+
+  test('a bake file that does not evaluate rejects with its line and column', async () => {
+    const error = await client
+      .bake({ definition: 'target "app" {\n  tags = [UNDEFINED]\n}\n' })
+      .catch((e) => e)
+    assert.ok(error instanceof DepotError, String(error))
+    assert.equal(error.code, 'invalid_argument')
+    assert.match(error.message, /^inline:2:3: target "app": tags:/)
+  })
+
   test('a failing step rejects with BuildFailed carrying its log', async () => {
     const context = contextWith(peers.dir, 'RUN echo about-to-fail && echo on-stderr >&2 && exit 3\n')
     const build = await client.build(context, { buildContexts: { rootfs }, noCache: true })

@@ -3,6 +3,7 @@
 import * as binding from '../native/native.js'
 import type {
   AcquireOptions,
+  BakeOptions as NativeBakeOptions,
   BuildOptions as NativeBuildOptions,
   ConnectOptions,
   CopyImageOptions,
@@ -11,6 +12,7 @@ import type {
   DetectOptions,
   ExchangeOptions,
   Image as NativeImage,
+  NativeBuild,
   NativeBuilder,
   NativeClient,
   Project,
@@ -27,13 +29,20 @@ import { BuildHandle } from './build'
 import { BuildCanceled, native } from './errors'
 import type { BuildEvent, RegistryProgress } from './events'
 
-/** A build, with the options of `depot build`, plus how to follow and stop it. */
-export interface BuildOptions extends NativeBuildOptions {
+/** How to follow and stop a build or a bake. */
+export interface Following {
   /** Called with every event, in order, as the build reports it. */
   onEvent?: (event: BuildEvent) => void
   /** Aborting it cancels the build; `result()` then rejects with `BuildCanceled`. */
   signal?: AbortSignal
 }
+
+/** A build, with the options of `depot build`, plus how to follow and stop it. */
+export interface BuildOptions extends NativeBuildOptions, Following {}
+
+/** A bake, with the options of `depot bake`, plus how to follow and stop it. Its events carry
+ * the `target` they belong to. */
+export interface BakeOptions extends NativeBakeOptions, Following {}
 
 /** What registry transfers (`pull`, `push`, `copyImage`) take besides their options. */
 export interface WithProgress {
@@ -140,21 +149,15 @@ export class Client {
    * has an ID. The options are `depot build`'s flags, parsed by the same Rust code. */
   async build(context: string, options?: BuildOptions): Promise<BuildHandle> {
     const { onEvent, signal, ...buildOptions } = options ?? {}
-    if (signal?.aborted) {
-      throw new BuildCanceled('canceled', 'build canceled before it started')
-    }
-    const build = new BuildHandle(await native(() => this.#native.build(context, buildOptions)), onEvent)
-    if (signal !== undefined) {
-      const cancel = (): void => build.cancel()
-      if (signal.aborted) {
-        cancel()
-      } else {
-        signal.addEventListener('abort', cancel, { once: true })
-        const forget = (): void => signal.removeEventListener('abort', cancel)
-        build.result().then(forget, forget)
-      }
-    }
-    return build
+    return follow(() => this.#native.build(context, buildOptions), { onEvent, signal })
+  }
+
+  /** Evaluates bake files (`files`, or `definition` text, else the default files of `dir`) as
+   * `docker buildx bake` does and builds their targets as one bake on the project's builder,
+   * returning its handle once it has an ID. `result()` has every target's metadata. */
+  async bake(options?: BakeOptions): Promise<BuildHandle> {
+    const { onEvent, signal, ...bakeOptions } = options ?? {}
+    return follow(() => this.#native.bake(bakeOptions), { onEvent, signal })
   }
 
   /** Registers a build and waits for its builder, for use with another BuildKit client. */
@@ -211,4 +214,24 @@ export async function detectCiToken(options?: DetectOptions): Promise<DetectedTo
 
 function toDate(milliseconds: number | null | undefined): Date | null {
   return milliseconds === null || milliseconds === undefined ? null : new Date(milliseconds)
+}
+
+/** Starts a build with `start` and follows it as `following` asks. */
+async function follow(start: () => Promise<NativeBuild>, following: Following): Promise<BuildHandle> {
+  const { onEvent, signal } = following
+  if (signal?.aborted) {
+    throw new BuildCanceled('canceled', 'build canceled before it started')
+  }
+  const build = new BuildHandle(await native(start), onEvent)
+  if (signal !== undefined) {
+    const cancel = (): void => build.cancel()
+    if (signal.aborted) {
+      cancel()
+    } else {
+      signal.addEventListener('abort', cancel, { once: true })
+      const forget = (): void => signal.removeEventListener('abort', cancel)
+      build.result().then(forget, forget)
+    }
+  }
+  return build
 }

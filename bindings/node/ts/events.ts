@@ -78,16 +78,24 @@ export interface Warning {
   url: string | null
 }
 
-/** One change in a build. */
-export type BuildEvent =
-  | VertexQueued
-  | VertexStarted
-  | VertexCompleted
-  | VertexCached
-  | VertexErrored
-  | Log
-  | Progress
-  | Warning
+/** What any build event may also carry. */
+export interface InTarget {
+  /** The bake target the event belongs to; absent for builds, and for a bake's own steps. */
+  target?: string
+}
+
+/** One change in a build (or bake). */
+export type BuildEvent = InTarget &
+  (
+    | VertexQueued
+    | VertexStarted
+    | VertexCompleted
+    | VertexCached
+    | VertexErrored
+    | Log
+    | Progress
+    | Warning
+  )
 
 /**
  * Progress of a registry transfer (`pull`, `push`, `copy`), as the Rust core serializes it

@@ -14,7 +14,7 @@
 export { BuildHandle } from './build'
 export type { BuildResult } from './build'
 export { Builder, Client, copyImage, detectCiToken } from './client'
-export type { BuildOptions, ExchangedToken, Image, WithProgress } from './client'
+export type { BakeOptions, BuildOptions, ExchangedToken, Following, Image, WithProgress } from './client'
 export { depot, depotBinaryPath } from './cli'
 export type { DepotOptions, DepotResult } from './cli'
 export {

@@ -63,6 +63,21 @@ export async function usage(): Promise<string | null> {
     }
   }
 
+  const bake = await client.bake({
+    files: ['docker-bake.hcl'],
+    targets: ['app'],
+    set: ['*.platform=linux/amd64'],
+    variables: { TAG: '1' },
+    save: true,
+    onEvent: (event: BuildEvent) => {
+      const target: string | undefined = event.target
+      if (event.type === 'vertex_completed') console.log(target, event.name)
+    },
+  })
+  const baked: BuildResult = await bake.result()
+  const targets: string[] = baked.targets
+  console.log(targets, baked.metadata['depot.build'])
+
   const url: string = build.buildUrl
   const pulled = await client.pull(build.buildId, { ociLayout: './layout' })
   const pushed = await client.push(build.buildId, ['registry.example/app:1'], {

@@ -1,5 +1,6 @@
-//! `Client.build()`: a whole build through `depot_build::run` (register, connect, build with
-//! streamed events, release), as a handle Python iterates for events and awaits for the result.
+//! `Client.build()` and `Client.bake()`: a whole build (or bake) through `depot_build::run`
+//! (register, connect, build with streamed events, release), as a handle Python iterates for
+//! events and awaits for the result. A bake's events carry their `target`.
 //!
 //! The build runs in a task of its own; its outcome is kept, so `result()` may be awaited
 //! (again) at any time. Cancelling a coroutine that awaits the result or the next event
@@ -8,7 +9,10 @@
 use std::sync::Arc;
 
 use depot_build::flags::{BuildFlags, StandardOutput};
-use depot_build::run::{BuildOutput, Canceller, Events};
+use depot_build::run::{
+    BakeOptions, BakeSource, BuildOutput, Canceller, Events, LoadAfter, RunningBuild,
+    start_definition,
+};
 use depot_core::{DepotClient, ErrorKind};
 use futures_util::StreamExt;
 use pyo3::exceptions::PyStopAsyncIteration;
@@ -47,10 +51,39 @@ pub fn start<'py>(
     flags: BuildFlags,
 ) -> PyResult<Bound<'py, PyAny>> {
     let api = api.clone();
-    let load_tags = flags.load.then(|| flags.tags.clone());
+    let load = flags.load.then(|| LoadAfter::Image(flags.tags.clone()));
     awaitable(py, async move {
         let spec = flags.into_spec(StandardOutput::Refused)?;
-        let mut running = depot_build::run::start(&api, spec).await?;
+        let running = depot_build::run::start(&api, spec).await?;
+        follow(api, running, load)
+    })
+}
+
+/// Evaluates the bake `source` describes (files relative to `dir`) and starts the bake.
+pub fn start_bake<'py>(
+    py: Python<'py>,
+    api: &DepotClient,
+    source: BakeSource,
+    options: BakeOptions,
+) -> PyResult<Bound<'py, PyAny>> {
+    let api = api.clone();
+    awaitable(py, async move {
+        let definition = source.read(options.dir.as_deref())?;
+        let running =
+            start_definition(&api, &definition, &options, StandardOutput::Refused, false).await?;
+        let load = options.load.then_some(LoadAfter::Targets(definition));
+        follow(api, running, load)
+    })
+}
+
+/// The handle of a started build, whose outcome a task of its own waits for (then loads
+/// `load`).
+fn follow(
+    api: DepotClient,
+    mut running: RunningBuild,
+    load: Option<LoadAfter>,
+) -> Result<BuildHandle, Failure> {
+    {
         let info = running.info().clone();
         let events = running
             .take_events()
@@ -60,7 +93,7 @@ pub fn start<'py>(
         let build_id = info.build_id.clone();
         crate::runtime::handle().spawn(async move {
             let result = match running.result().await {
-                Ok(output) => finish(&api, output, load_tags).await,
+                Ok(output) => finish(&api, output, load).await,
                 Err(err) => Err(err.into()),
             };
             let result = result.map_err(|failure: Failure| failure.for_build(&build_id));
@@ -74,19 +107,25 @@ pub fn start<'py>(
             canceller,
             outcome,
         })
-    })
+    }
 }
 
 /// The result of a successful build, after loading it into the Docker Engine if asked.
 async fn finish(
     api: &DepotClient,
     output: BuildOutput,
-    load_tags: Option<Vec<String>>,
+    load: Option<LoadAfter>,
 ) -> Result<Value, Failure> {
-    if let Some(tags) = load_tags {
-        crate::registry::load(api, &output.info.build_id, tags).await?;
+    if let Some(load) = load {
+        crate::registry::load(api, &output.info.build_id, &load).await?;
     }
+    let targets: Vec<&str> = output
+        .targets
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
     Ok(json!({
+        "targets": targets,
         "build_id": output.info.build_id,
         "project_id": output.info.project_id,
         "image_digest": output.image_digest(),
@@ -131,17 +170,19 @@ impl BuildHandle {
         slf
     }
 
-    /// The next event (a dict tagged by `type`); the iteration ends with the build.
+    /// The next event (a dict tagged by `type`, with `target` for a bake target's); the
+    /// iteration ends with the build.
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let events = self.events.clone();
         let guard = CancelOnDrop(Some(self.canceller.clone()));
         pyo3_async_runtimes::generic::future_into_py::<crate::runtime::DepotRuntime, _, _>(
             py,
             async move {
-                let next = events.lock().await.next().await;
+                let mut events = events.lock().await;
+                let next = events.next().await;
                 guard.disarm();
                 match next {
-                    Some(event) => Ok(Json(serde_json::to_value(&event).unwrap_or_default())),
+                    Some(event) => Ok(Json(events.to_json(&event))),
                     None => Err(PyStopAsyncIteration::new_err(())),
                 }
             },
@@ -149,7 +190,7 @@ impl BuildHandle {
     }
 
     /// Waits for the build to end: `{"build_id", "project_id", "image_digest", "saved_tags",
-    /// "metadata"}`, or the build's error.
+    /// "metadata", "targets"}`, or the build's error.
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let receiver = self.outcome.clone();
         let guard = CancelOnDrop(Some(self.canceller.clone()));

@@ -16,6 +16,7 @@ use crate::convert::Json;
 use crate::errors::Failure;
 use crate::runtime::awaitable;
 use depot_build::flags::BuildFlags;
+use depot_build::run::{BakeOptions, BakeSource};
 use depot_registry::client::{
     CopyOptions, PullDestination, PullRequest, pull_reference, push_build,
 };
@@ -349,5 +350,51 @@ impl Client {
             project,
         };
         crate::build::start(py, &self.api, flags)
+    }
+
+    /// Evaluates bake files (`files`, else `definition`'s text, else the default files of
+    /// `dir`) and starts the bake of their targets (see `depot bake`'s flags); returns a
+    /// `BuildHandle` whose events carry their `target`.
+    #[pyo3(signature = (
+        targets=Vec::new(), *, files=Vec::new(), definition=None, set=Vec::new(),
+        variables=BTreeMap::new(), dir=None, save=false, save_tags=Vec::new(), push=false,
+        load=false, provenance=None, sbom=None, project=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn bake<'py>(
+        &self,
+        py: Python<'py>,
+        targets: Vec<String>,
+        files: Vec<PathBuf>,
+        definition: Option<String>,
+        set: Vec<String>,
+        variables: BTreeMap<String, String>,
+        dir: Option<PathBuf>,
+        save: bool,
+        save_tags: Vec<String>,
+        push: bool,
+        load: bool,
+        provenance: Option<String>,
+        sbom: Option<String>,
+        project: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let source = BakeSource {
+            files,
+            inline: definition,
+            targets,
+            overrides: set,
+            env: variables,
+        };
+        let options = BakeOptions {
+            project: project.or_else(|| self.project()),
+            save,
+            save_tags,
+            push,
+            load,
+            provenance,
+            sbom,
+            dir,
+        };
+        crate::build::start_bake(py, &self.api, source, options)
     }
 }

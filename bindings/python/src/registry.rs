@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use depot_build::run::LoadAfter;
 use depot_core::DepotClient;
 use depot_core::proto::depot::build::v1::DeleteImageRequest;
 use depot_registry::client::{
     CopyOptions, ProgressEvent, ProgressSink, RegistryAuth, copy_references,
-    list_images as all_images, load_build,
+    list_images as all_images,
 };
 use pyo3::prelude::*;
 use serde_json::json;
@@ -44,10 +45,10 @@ pub fn basic((user, password): (String, String)) -> RegistryAuth {
     RegistryAuth::Basic(user, password)
 }
 
-/// Loads a saved build into the Docker Engine as `tags` (`build(load=True)`), like
-/// `depot build --load`: only the layers the Engine lacks travel.
-pub async fn load(api: &DepotClient, build_id: &str, tags: Vec<String>) -> Result<(), Failure> {
-    load_build(api, build_id, &tags, &progress_sink(None)).await?;
+/// Loads a saved build (or a bake's targets) into the Docker Engine under their tags
+/// (`build(load=True)`), like `depot build --load`: only the layers the Engine lacks travel.
+pub async fn load(api: &DepotClient, build_id: &str, load: &LoadAfter) -> Result<(), Failure> {
+    load.load(api, build_id, &progress_sink(None)).await?;
     Ok(())
 }
 

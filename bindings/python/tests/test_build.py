@@ -174,6 +174,87 @@ async def test_a_two_platform_build_runs_a_builder_per_architecture(
     assert result["image_digest"] not in digests.values()
 
 
+BAKE_FILE = """
+variable "GREETING" { default = "unset" }
+group "default" { targets = ["app"] }
+target "base" { dockerfile = "base.Dockerfile" }
+target "app" {
+  contexts = { base = "target:base" }
+  dockerfile-inline = "FROM base\\nCOPY app.txt /app.txt\\n"
+  labels = { greeting = "${GREETING}" }
+}
+"""
+
+
+async def test_a_bake_builds_its_targets_with_events_naming_their_target(
+    api: Server, tmp_path: Path
+) -> None:
+    project = tmp_path / "bake"
+    project.mkdir()
+    (project / "docker-bake.hcl").write_text(BAKE_FILE)
+    (project / "base.Dockerfile").write_text("FROM scratch\nCOPY base.txt /base.txt\n")
+    (project / "base.txt").write_text("the base\n")
+    (project / "app.txt").write_text("the app\n")
+    name = unique_image("py-bake")
+    client = await depot_rs.Client.connect()
+    bake = await client.bake(
+        dir=project,
+        files=["docker-bake.hcl"],
+        variables={"GREETING": "hello from python"},
+        set=[f"app.tags={name}"],
+        save=True,
+        load=True,
+    )
+    events = [event async for event in bake]
+    result = await bake.result()
+    assert result["targets"] == ["app", "base"]
+    assert result["metadata"]["depot.build"] == {
+        "buildID": bake.build_id,
+        "projectID": api.project_id,
+    }
+    for target in ("app", "base"):
+        assert result["metadata"][target]["containerimage.digest"].startswith("sha256:")
+        assert any(
+            e.get("target") == target
+            and e["type"] == "vertex_completed"
+            and "COPY" in str(e.get("name", ""))
+            for e in events
+        ), (target, events)
+    assert all(
+        "target" not in e
+        for e in events
+        if e["type"] == "vertex_started" and str(e.get("name", "")).startswith("[depot]")
+    )
+
+    # Each target pulls back; app is built on base's layer, labelled from the variable.
+    layers = {}
+    for target in ("app", "base"):
+        layout = tmp_path / f"bake-{target}"
+        pulled = await client.pull(bake.build_id, target=target, oci_layout=layout)
+
+        def blob(digest: str) -> Dict[str, Any]:
+            return cast(Dict[str, Any], json.loads((layout / "blobs/sha256" / digest[7:]).read_text()))
+
+        manifest = blob(pulled["digest"])
+        layers[target] = [layer["digest"] for layer in manifest["layers"]]
+        if target == "app":
+            labels = blob(manifest["config"]["digest"])["config"]["Labels"]
+            assert labels["greeting"] == "hello from python"
+    assert len(layers["app"]) == 2 and layers["app"][0] == layers["base"][0]
+    # load: the tagged target is in the Docker Engine.
+    subprocess.run(["docker", "image", "inspect", name], check=True, capture_output=True)
+
+
+async def test_a_bake_file_that_does_not_evaluate_names_its_line_and_column(
+    api: Server, tmp_path: Path
+) -> None:
+    client = await depot_rs.Client.connect()
+    with pytest.raises(depot_rs.DepotError) as failed:
+        await client.bake(definition='target "app" {\n  tags = [UNDEFINED]\n}\n', dir=tmp_path)
+    assert failed.value.code == "invalid_argument"
+    assert str(failed.value).startswith('inline:2:3: target "app": tags:'), str(failed.value)
+
+
 async def test_a_failing_build_raises_build_failed_with_the_step_log(
     api: Server, tmp_path: Path
 ) -> None:

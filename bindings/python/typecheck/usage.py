@@ -61,6 +61,15 @@ async def build_and_ship(registry: str) -> Optional[str]:
         exchanged = await client.exchange_ci_token(token=ci["token"])
         expires: Optional[datetime] = exchanged["expires_at"]
         print(expires)
+    bake: depot_rs.Build = await client.bake(
+        ["app"], files=["docker-bake.hcl"], set=["*.platform=linux/amd64"], variables={"T": "1"}
+    )
+    async for event in bake:
+        target: Optional[str] = event.get("target")
+        print(target, event["type"])
+    baked: BuildResult = await bake.result()
+    targets: List[str] = baked["targets"]
+    print(targets)
     copied: PushResult = await depot_rs.copy_image("a.example/app:1", ["b.example/app:1"])
     print(names, orgs, token, pushed["digest"], copied["digest"], when, endpoint)
     print(build.build_url, depot_rs.binary_path())
@@ -78,6 +87,7 @@ def handle(event: BuildEvent) -> None:
 
 def script() -> str:
     client = sync.Client.connect()
+    build = client.bake(definition='target "default" {}', save=True)
     build = client.build(".", save=True)
     for event in build:
         handle(event)

@@ -33,9 +33,11 @@
 //! ```
 
 mod bake;
+mod bake_definition;
 mod drive;
 mod fan_out;
 mod labeled;
+mod load;
 pub mod metadata;
 mod nodes;
 mod oci_merge;
@@ -158,6 +160,9 @@ pub enum Error {
     /// The task running the build ended abnormally.
     #[error("the build task failed: {0}")]
     Task(String),
+    /// A bake's files cannot be read or evaluated.
+    #[error(transparent)]
+    Bake(#[from] depot_bake::Error),
 }
 
 impl Error {
@@ -225,13 +230,39 @@ impl Canceller {
 }
 
 /// The stream of a [`RunningBuild`]'s events, taken with [`RunningBuild::take_events`].
-pub struct Events(mpsc::UnboundedReceiver<BuildEvent>);
+pub struct Events {
+    receiver: mpsc::UnboundedReceiver<BuildEvent>,
+    /// A bake's targets; empty for a build.
+    targets: Vec<String>,
+}
+
+impl Events {
+    /// The bake target `event` belongs to (its vertex is labeled `<target>/…`); `None` for a
+    /// build, and for the bake's own steps.
+    pub fn target_of(&self, event: &BuildEvent) -> Option<&str> {
+        let (label, _) = event.vertex().0.split_once('/')?;
+        self.targets
+            .iter()
+            .find(|target| *target == label)
+            .map(String::as_str)
+    }
+
+    /// `event` in its JSON wire form ([`crate::events::wire`]), with `target` added for a
+    /// bake target's event: what the packages hand to JavaScript and Python.
+    pub fn to_json(&self, event: &BuildEvent) -> serde_json::Value {
+        let mut value = serde_json::to_value(event).unwrap_or_default();
+        if let (Some(target), Some(object)) = (self.target_of(event), value.as_object_mut()) {
+            object.insert("target".into(), target.into());
+        }
+        value
+    }
+}
 
 impl Stream for Events {
     type Item = BuildEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BuildEvent>> {
-        self.0.poll_recv(cx)
+        self.receiver.poll_recv(cx)
     }
 }
 
@@ -245,6 +276,8 @@ pub struct RunningBuild {
 }
 
 pub use bake::BakeTarget;
+pub use bake_definition::{BakeOptions, BakeSource, start_definition};
+pub use load::LoadAfter;
 
 /// Registers a bake of `targets` (one build, an option per target) and starts it in a task:
 /// the targets build at once on one builder, those used through `target:` contexts first.
@@ -253,6 +286,16 @@ pub async fn start_bake(
     client: &DepotClient,
     targets: Vec<BakeTarget>,
     show_build_url: bool,
+) -> Result<RunningBuild, Error> {
+    spawn_bake(client, targets, show_build_url, None).await
+}
+
+/// [`start_bake`], keeping `inline` (the directory of inline Dockerfiles) until the bake ends.
+async fn spawn_bake(
+    client: &DepotClient,
+    targets: Vec<BakeTarget>,
+    show_build_url: bool,
+    inline: Option<tempfile::TempDir>,
 ) -> Result<RunningBuild, Error> {
     bake::validate(&targets)?;
     let mut request = targets[0].spec.request.clone();
@@ -270,16 +313,19 @@ pub async fn start_bake(
     let info = builder.info().clone();
     let (sender, receiver) = mpsc::unbounded_channel();
     let token = CancellationToken::new();
-    let task = tokio::spawn(bake::drive(
-        builder,
-        targets,
-        show_build_url,
-        sender,
-        token.clone(),
-    ));
+    let names = targets.iter().map(|target| target.name.clone()).collect();
+    let drive = bake::drive(builder, targets, show_build_url, sender, token.clone());
+    let task = tokio::spawn(async move {
+        let finished = drive.await;
+        drop(inline);
+        finished
+    });
     Ok(RunningBuild {
         info,
-        events: Some(Events(receiver)),
+        events: Some(Events {
+            receiver,
+            targets: names,
+        }),
         canceller: Canceller(token),
         task: Some(task),
     })
@@ -297,7 +343,10 @@ pub async fn start(client: &DepotClient, spec: BuildSpec) -> Result<RunningBuild
     let task = tokio::spawn(drive::drive(builder, spec, sender, token.clone()));
     Ok(RunningBuild {
         info,
-        events: Some(Events(receiver)),
+        events: Some(Events {
+            receiver,
+            targets: Vec::new(),
+        }),
         canceller: Canceller(token),
         task: Some(task),
     })

@@ -227,15 +227,17 @@ pub fn single(build_id: &str, mut images: Vec<SavedImage>) -> Result<SavedImage,
     })
 }
 
-/// A saved build's image pulled into the Docker Engine as `tags` (`build --load` through the
-/// registry: only the layers the Engine lacks travel). Returns the image.
+/// A saved build's image (or one target's, for a bake) pulled into the Docker Engine as
+/// `tags` (`build --load` through the registry: only the layers the Engine lacks travel).
+/// Returns the image.
 pub async fn load_build(
     client: &DepotClient,
     build_id: &str,
+    target: Option<&str>,
     tags: &[String],
     progress: &Arc<dyn ProgressSink>,
 ) -> Result<SavedImage, SavedError> {
-    let image = single(build_id, resolve_build(client, build_id, None).await?)?;
+    let image = single(build_id, resolve_build(client, build_id, target).await?)?;
     image
         .pull(&PullDestination::Docker, tags, None, progress)
         .await?;

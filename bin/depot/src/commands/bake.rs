@@ -5,16 +5,15 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
-use clap::Args;
-use depot_bake::{BakeFile, Definition, Request, Target};
-use depot_build::flags::{BuildFlags, StandardOutput};
-use depot_build::progress::ProgressMode;
-use depot_build::run::BakeTarget;
-
 use std::sync::Arc;
 
-use depot_registry::client::{ProgressSink, PullDestination, resolve};
+use anyhow::Context as _;
+use clap::Args;
+use depot_bake::{BakeFile, Definition, Request};
+use depot_build::flags::StandardOutput;
+use depot_build::progress::ProgressMode;
+use depot_build::run::{BakeOptions, LoadAfter, start_definition};
+use depot_registry::client::ProgressSink;
 
 use super::build::{Signals, follow, show_links, write_metadata};
 use crate::context::{Api, ProjectArg, TokenArg};
@@ -113,21 +112,24 @@ fn read_files(paths: &[PathBuf]) -> anyhow::Result<Vec<BakeFile>> {
 async fn build(args: &BakeArgs, definition: &Definition) -> anyhow::Result<()> {
     let mut signals = Signals::new()?;
     let api = Api::connect_in(&args.token, &args.project, Path::new(".")).await?;
-    let project = api.config.project.as_ref().map(|(id, _)| id.clone());
-    // Inline Dockerfiles are written here for the build's duration.
-    let inline = tempfile::tempdir().context("making room for inline Dockerfiles")?;
-    let mut targets = Vec::new();
-    for (name, target) in &definition.target {
-        let flags = flags(args, target, name, inline.path(), project.clone())?;
-        let spec = flags
-            .into_spec(StandardOutput::Process)
-            .with_context(|| format!("target {name}"))?;
-        targets.push(BakeTarget {
-            name: name.clone(),
-            spec,
-        });
-    }
-    let bake = depot_build::run::start_bake(&api.client, targets, show_links()).await?;
+    let options = BakeOptions {
+        project: api.config.project.as_ref().map(|(id, _)| id.clone()),
+        save: args.save,
+        save_tags: args.save_tags.clone(),
+        push: args.push,
+        load: args.load,
+        provenance: args.provenance.clone(),
+        sbom: args.sbom.clone(),
+        dir: None,
+    };
+    let bake = start_definition(
+        &api.client,
+        definition,
+        &options,
+        StandardOutput::Process,
+        show_links(),
+    )
+    .await?;
     let build_id = bake.info().build_id.clone();
     let output = follow(bake, args.progress, &mut signals).await?;
     if args.load {
@@ -168,89 +170,19 @@ async fn load(
         ProgressMode::Quiet => crate::progress::ProgressMode::Quiet,
     };
     let display = ProgressDisplay::new(mode, Direction::Pull)?;
+    let loaded: Vec<String> = definition
+        .target
+        .iter()
+        .filter(|(_, target)| !target.tags.is_empty())
+        .map(|(name, target)| format!("{name} as {}", target.tags.join(", ")))
+        .collect();
+    display.note(&format!(
+        "Loading into the Docker Engine: {}",
+        loaded.join("; ")
+    ));
     let sink: Arc<dyn ProgressSink> = display.clone();
-    for (name, target) in &definition.target {
-        if target.tags.is_empty() {
-            continue;
-        }
-        display.note(&format!(
-            "Loading target {name} into the Docker Engine as {}",
-            target.tags.join(", ")
-        ));
-        let images = resolve(&api.client, build_id, api.project().ok(), Some(name)).await?;
-        for image in &images {
-            image
-                .pull(&PullDestination::Docker, &target.tags, None, &sink)
-                .await
-                .with_context(|| format!("cannot load target {name} into the Docker Engine"))?;
-        }
-    }
-    Ok(())
-}
-
-/// A target as `depot build`'s flags: paths relative to the working directory, an inline
-/// Dockerfile written to a file, attestations from `attest` unless given on the command line.
-fn flags(
-    args: &BakeArgs,
-    target: &Target,
-    name: &str,
-    inline_dir: &Path,
-    project: Option<String>,
-) -> anyhow::Result<BuildFlags> {
-    let context = PathBuf::from(target.context.as_deref().unwrap_or("."));
-    let file = match (&target.dockerfile_inline, &target.dockerfile) {
-        (Some(inline), _) => {
-            let path = inline_dir.join(format!("{name}.Dockerfile"));
-            std::fs::write(&path, inline)
-                .with_context(|| format!("writing target {name}'s inline Dockerfile"))?;
-            Some(path)
-        }
-        (None, Some(dockerfile)) => Some(context.join(dockerfile)),
-        (None, None) => None,
-    };
-    let attest = |kind: &str| {
-        target.attest.iter().find_map(|entry| {
-            let fields: Vec<&str> = entry.split(',').collect();
-            fields.contains(&format!("type={kind}").as_str()).then(|| {
-                let rest: Vec<&str> = fields
-                    .iter()
-                    .filter(|f| !f.starts_with("type="))
-                    .copied()
-                    .collect();
-                match rest.as_slice() {
-                    [] => "true".to_owned(),
-                    ["disabled=true"] => "false".to_owned(),
-                    _ => rest.join(","),
-                }
-            })
-        })
-    };
-    if args.push && target.tags.is_empty() {
-        bail!("--push: target {name} has no tags to push to");
-    }
-    Ok(BuildFlags {
-        context,
-        file,
-        tags: target.tags.clone(),
-        target: target.target.clone(),
-        build_args: BuildFlags::pairs(&target.args),
-        labels: BuildFlags::pairs(&target.labels),
-        platforms: target.platforms.clone(),
-        no_cache: target.no_cache == Some(true),
-        no_cache_filter: target.no_cache_filter.clone(),
-        build_contexts: BuildFlags::pairs(&target.contexts),
-        cache_from: target.cache_from.clone(),
-        cache_to: target.cache_to.clone(),
-        secrets: target.secrets.clone(),
-        ssh: target.ssh.clone(),
-        outputs: target.outputs.clone(),
-        push: args.push,
-        load: args.load,
-        provenance: args.provenance.clone().or_else(|| attest("provenance")),
-        sbom: args.sbom.clone().or_else(|| attest("sbom")),
-        save: args.save,
-        save_tags: args.save_tags.clone(),
-        project,
-        ..BuildFlags::default()
-    })
+    LoadAfter::Targets(definition.clone())
+        .load(&api.client, build_id, &sink)
+        .await
+        .context("cannot load the targets into the Docker Engine")
 }

@@ -57,6 +57,23 @@ class Client:
         lint: bool = False,
         project: Optional[str] = None,
     ) -> Awaitable[BuildHandle]: ...
+    def bake(
+        self,
+        targets: Sequence[str] = (),
+        *,
+        files: Sequence[_Path] = (),
+        definition: Optional[str] = None,
+        set: Sequence[str] = (),
+        variables: Dict[str, str] = ...,
+        dir: Optional[_Path] = None,
+        save: bool = False,
+        save_tags: Sequence[str] = (),
+        push: bool = False,
+        load: bool = False,
+        provenance: Optional[str] = None,
+        sbom: Optional[str] = None,
+        project: Optional[str] = None,
+    ) -> Awaitable[BuildHandle]: ...
     def acquire_builder(
         self, *, project: Optional[str] = None, platform: Optional[str] = None
     ) -> Awaitable[AcquiredBuilder]: ...

@@ -185,6 +185,52 @@ class Client:
         )
         return Build(native)
 
+    async def bake(
+        self,
+        targets: Sequence[str] = (),
+        *,
+        files: Sequence[PathArg] = (),
+        definition: Optional[str] = None,
+        set: Sequence[str] = (),
+        variables: Optional[Mapping[str, str]] = None,
+        dir: Optional[PathArg] = None,
+        save: bool = False,
+        save_tags: Sequence[str] = (),
+        push: bool = False,
+        load: bool = False,
+        provenance: Optional[str] = None,
+        sbom: Optional[str] = None,
+        project: Optional[str] = None,
+    ) -> Build:
+        """Starts a bake, like ``depot bake``: evaluates bake files as ``docker buildx bake``
+        does (``files``, merged in order, then ``definition``'s HCL or JSON text; with neither,
+        the default files of ``dir``), then builds their ``targets`` (default: the ``default``
+        group) as one bake on the project's builder. Returns a :class:`Build` whose events carry
+        the ``target`` they belong to; its result has every target's metadata.
+
+        ``set`` takes ``--set`` overrides (``app.tags=x:1``, ``*.platform=linux/arm64``);
+        ``variables`` are read before the environment; relative paths (files, contexts,
+        Dockerfiles) are relative to ``dir`` (default: the working directory); ``load`` pulls
+        every target with tags into the Docker Engine. A file that does not evaluate raises
+        :class:`DepotError` (``invalid_argument``) naming its line and column.
+        """
+        native = await self._native.bake(
+            list(targets),
+            files=list(files),
+            definition=definition,
+            set=list(set),
+            variables=dict(variables or {}),
+            dir=dir,
+            save=save,
+            save_tags=list(save_tags),
+            push=push,
+            load=load,
+            provenance=provenance,
+            sbom=sbom,
+            project=project,
+        )
+        return Build(native)
+
     async def acquire_builder(
         self, *, project: Optional[str] = None, platform: Optional[str] = None
     ) -> _native.AcquiredBuilder:

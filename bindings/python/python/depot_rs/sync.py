@@ -139,6 +139,10 @@ class Client:
         """Starts a build (options as :meth:`depot_rs.Client.build`)."""
         return Build(self._loop, self._loop.run(self._client.build(context, **options)))
 
+    def bake(self, targets: Sequence[str] = (), **options: Any) -> Build:
+        """Starts a bake (options as :meth:`depot_rs.Client.bake`)."""
+        return Build(self._loop, self._loop.run(self._client.bake(targets, **options)))
+
     def pull(self, reference: str, **options: Any) -> PullResult:
         """Pulls into the Docker Engine or an OCI layout (see :meth:`depot_rs.Client.pull`)."""
         return self._loop.run(self._client.pull(reference, **options))

@@ -104,16 +104,26 @@ class ExchangedToken(TypedDict):
 
 
 class BuildResult(TypedDict):
-    """A finished build: ``metadata`` is what ``depot build --metadata-file`` writes."""
+    """A finished build: ``metadata`` is what ``depot build --metadata-file`` writes (for a
+    bake, an entry per target and ``depot.build``); ``targets`` names a bake's targets (empty
+    for a build)."""
 
     build_id: str
     project_id: str
     image_digest: Optional[str]
     saved_tags: List[str]
     metadata: Dict[str, Any]
+    targets: List[str]
 
 
-class VertexQueued(TypedDict):
+class _InTarget(TypedDict, total=False):
+    """What any build event may also carry: ``target``, the bake target it belongs to (absent
+    for builds, and for a bake's own steps)."""
+
+    target: str
+
+
+class VertexQueued(_InTarget):
     """A step was announced."""
 
     type: Literal["vertex_queued"]
@@ -121,7 +131,7 @@ class VertexQueued(TypedDict):
     name: str
 
 
-class VertexStarted(TypedDict):
+class VertexStarted(_InTarget):
     """A step started (times are milliseconds since the Unix epoch)."""
 
     type: Literal["vertex_started"]
@@ -130,7 +140,7 @@ class VertexStarted(TypedDict):
     started_ms: float
 
 
-class VertexCompleted(TypedDict):
+class VertexCompleted(_InTarget):
     """A step finished."""
 
     type: Literal["vertex_completed"]
@@ -139,7 +149,7 @@ class VertexCompleted(TypedDict):
     duration_ms: float
 
 
-class VertexCached(TypedDict):
+class VertexCached(_InTarget):
     """A step's result came from the cache."""
 
     type: Literal["vertex_cached"]
@@ -147,7 +157,7 @@ class VertexCached(TypedDict):
     name: str
 
 
-class VertexErrored(TypedDict):
+class VertexErrored(_InTarget):
     """A step failed (or was canceled)."""
 
     type: Literal["vertex_errored"]
@@ -158,7 +168,7 @@ class VertexErrored(TypedDict):
     canceled: bool
 
 
-class Log(TypedDict):
+class Log(_InTarget):
     """A chunk of a step's output (a line may be split across chunks)."""
 
     type: Literal["log"]
@@ -168,7 +178,7 @@ class Log(TypedDict):
     at_ms: float
 
 
-class Progress(TypedDict):
+class Progress(_InTarget):
     """A transfer or export item of a step changed."""
 
     type: Literal["progress"]
@@ -182,7 +192,7 @@ class Progress(TypedDict):
     completed: bool
 
 
-class Warning(TypedDict):
+class Warning(_InTarget):
     """A build warning (e.g. from the Dockerfile linter)."""
 
     type: Literal["warning"]

@@ -144,7 +144,7 @@ async fn load(
     let display = ProgressDisplay::new(pull_mode(mode), Direction::Pull)?;
     display.note(&format!("Loading build {build_id} into the Docker Engine"));
     let sink: Arc<dyn ProgressSink> = display;
-    load_build(&api.client, build_id, tags, &sink)
+    load_build(&api.client, build_id, None, tags, &sink)
         .await
         .with_context(|| format!("cannot load build {build_id} into the Docker Engine"))?;
     Ok(())

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use hcl::eval::{Context, Evaluate};
+use hcl::eval::Context;
 use hcl::{BlockLabel, Expression, Value};
 use hcl_edit::Span;
 use hcl_edit::structure::{Block, Body, Structure};
@@ -14,6 +14,7 @@ use hcl_edit::structure::{Block, Body, Structure};
 use crate::files::{BakeFile, Format};
 use crate::functions;
 use crate::model::Declared;
+use crate::try_can;
 use crate::user_functions::{self, UserFunction};
 use crate::{Error, Location};
 
@@ -293,6 +294,7 @@ fn resolve_variables(
         let mut progressed = false;
         let mut waiting = Vec::new();
         let mut last_error = None;
+        let unresolved: Vec<&str> = pending.iter().map(|(name, _, _)| *name).collect();
         for (name, default, is_variable) in pending {
             let Some(sourced) = default else {
                 values.insert(
@@ -302,12 +304,24 @@ fn resolve_variables(
                 progressed = true;
                 continue;
             };
+            // `try` and `can` would take a variable not known yet for one that fails: wait for
+            // the variables they name.
+            if try_can::mentions_try_or_can(&sourced.expr)
+                && try_can::variables(&sourced.expr).iter().any(|needed| {
+                    needed != name
+                        && unresolved.contains(&needed.as_str())
+                        && !values.contains_key(needed)
+                })
+            {
+                waiting.push((name, default, is_variable));
+                continue;
+            }
             let mut ctx = base.clone();
             for (known, value) in &values {
                 ctx.declare_var(known.as_str(), value.clone());
             }
             share_with_functions(builtins, &values);
-            match sourced.expr.evaluate(&ctx) {
+            match try_can::evaluate(&sourced.expr, &ctx) {
                 Ok(value) => {
                     let value = match env(name).filter(|_| is_variable) {
                         Some(text) => from_env(name, &value, text, &sourced.at)?,
@@ -326,7 +340,14 @@ fn resolve_variables(
             return Ok(values);
         }
         if !progressed {
-            let (at, name, err) = last_error.expect("a default failed");
+            let Some((at, name, err)) = last_error else {
+                // Only defaults waiting for each other through `try`/`can`.
+                let (name, default, _) = waiting[0];
+                return Err(Error::Invalid {
+                    at: default.map_or_else(|| Location::file("-"), |d| d.at.clone()),
+                    message: format!("variable cycle not allowed for {name}"),
+                });
+            };
             let cycle = matches!(err.kind(), hcl::eval::ErrorKind::UndefinedVar(needed)
                 if waiting.iter().any(|(waiting, _, _)| *waiting == needed.as_str()));
             let message = if cycle {
@@ -388,7 +409,7 @@ fn eval(
     name: &str,
     key: &str,
 ) -> Result<Value, Error> {
-    sourced.expr.evaluate(ctx).map_err(|err| Error::Invalid {
+    try_can::evaluate(&sourced.expr, ctx).map_err(|err| Error::Invalid {
         at: sourced.at.clone(),
         message: format!("{kind} {name:?}: {key}: {err}"),
     })

@@ -611,26 +611,14 @@ pub(crate) fn declare(ctx: &mut Context<'_>) {
                     Ok(Value::Array(out))
                 }),
         ),
-        (
-            "uuidv4",
-            FuncDef::builder().build(|_| {
-                let mut bytes: [u8; 16] = rand::random();
-                bytes[6] = (bytes[6] & 0x0f) | 0x40;
-                bytes[8] = (bytes[8] & 0x3f) | 0x80;
-                let hex = hex::encode(bytes);
-                Ok(format!(
-                    "{}-{}-{}-{}-{}",
-                    &hex[..8],
-                    &hex[8..12],
-                    &hex[12..16],
-                    &hex[16..20],
-                    &hex[20..]
-                )
-                .into())
-            }),
-        ),
     ];
-    for (name, def) in defs.into_iter().chain(crate::datetime::functions()) {
+    let more = [
+        crate::datetime::functions(),
+        crate::cidr::functions(),
+        crate::identifiers::functions(),
+        crate::try_can::functions(),
+    ];
+    for (name, def) in defs.into_iter().chain(more.into_iter().flatten()) {
         ctx.declare_func(name, def);
     }
 }

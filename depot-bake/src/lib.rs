@@ -22,16 +22,19 @@
 //! assert_eq!(definition.target["app"].tags, ["app:dev"]);
 //! ```
 
+mod cidr;
 mod compose;
 mod datetime;
 mod evaluate;
 pub mod files;
 mod functions;
+mod identifiers;
 mod json_file;
 mod location;
 mod model;
 mod overrides;
 mod resolve;
+mod try_can;
 mod user_functions;
 
 pub use files::{BakeFile, DEFAULT_FILES, default_files, read_file};
@@ -216,6 +219,28 @@ mod tests {
         );
         let syntax = error("target \"a\" {\n  tags = [\n}", &[]);
         assert!(syntax.starts_with("docker-bake.hcl:3:"), "{syntax}");
+    }
+
+    #[test]
+    fn try_waits_for_the_variables_it_names() {
+        let definition = read_hcl(
+            "variable \"TAG\" { default = try(LATER, \"fallback\") }\n\
+             variable \"LATER\" { default = upper(\"v1\") }\n\
+             variable \"NONE\" { default = try(UNDECLARED, \"none\") }\n\
+             target \"default\" { tags = [TAG, NONE, can(LATER) ? \"can\" : \"cannot\"] }",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(definition.target["default"].tags, ["V1", "none", "can"]);
+        let cycle = error(
+            "variable \"A\" { default = try(B, 1) }\nvariable \"B\" { default = try(A, 2) }\n\
+             target \"default\" {}",
+            &[],
+        );
+        assert!(
+            cycle.contains("variable cycle not allowed for A"),
+            "{cycle}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 
-use hcl::eval::{Context, Evaluate, Func, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{Context, Func, FuncArgs, FuncDef, ParamType};
 use hcl::{Expression, Value};
 
 /// A user function.
@@ -109,10 +109,7 @@ fn evaluate(
     if let Some(variadic) = &function.variadic {
         ctx.declare_var(variadic.as_str(), Value::Array(rest.to_vec()));
     }
-    function
-        .result
-        .evaluate(&ctx)
-        .map_err(|err| err.to_string())
+    crate::try_can::evaluate(&function.result, &ctx).map_err(|err| err.to_string())
 }
 
 macro_rules! trampolines {

@@ -1,6 +1,9 @@
 variable "NAMES" {
   default = ["alpha", "beta", "gamma", "beta"]
 }
+variable "EARLY" {
+  default = try("${LATE}-x", "too-early")
+}
 variable "VERSION" {
   default = "v1.20.3"
 }
@@ -90,5 +93,22 @@ target "default" {
     LATER     = timeadd("2017-11-22T00:00:00+02:00", "-1.5h")
     SOON      = timeadd("2017-11-22T23:59:59Z", "1m30s")
     NOWLEN    = strlen(timestamp())
+    HOST      = cidrhost("10.12.112.0/20", -1)
+    HOST6     = cidrhost("fd00:fd12:3456:7890:00a2::/72", 34)
+    NETMASK   = cidrnetmask("172.16.0.0/12")
+    SUBNET    = cidrsubnet("fd00:fd12:3456:7890::/56", 16, 162)
+    SUBNETS   = jsonencode(cidrsubnets("10.1.0.0/16", 4, 4, 8, 4))
+    UUID5     = uuidv5("dns", "www.example.com")
+    UUID5URL  = uuidv5("url", VERSION)
+    CSV       = jsonencode(csvdecode("name,tag\napp,\"v1,v2\"\nworker,latest\n"))
+    TRY       = try(NAMES[9], "fallback")
+    TRYLIST   = jsonencode(try(split(",", NAMES), NAMES))
+    CAN       = jsonencode([can(NAMES[9]), can(NAMES[1]), can(regex("^v", VERSION))])
+    TRYTPL    = "v-${try(PARTS[7], PARTS[0])}"
+    FROMLATER = EARLY
+    BCRYPT    = "${substr(bcrypt(VERSION, 5), 0, 7)}${strlen(bcrypt(VERSION, 4))}"
   }
+}
+variable "LATE" {
+  default = upper(VERSION)
 }

@@ -1,7 +1,7 @@
 //! Compose files as buildx bake reads them: each service with a `build` section is a target
 //! (its name with `.` turned into `_`), all of them in the `default` group. `${VAR}` (with
 //! `:-`, `-`, `:+`, `+`, `:?`, `?` forms, and `$$` for `$`) is replaced from the environment
-//! and a `.env` file of the working directory, as compose does; `args` given without a value
+//! then the `.env` file of the working directory ([`crate::dot_env`]), as buildx does; `args` given without a value
 //! come from the service's `environment`, then the environment; the service's `image` is the
 //! tag when `build` names none; `x-bake` adds bake fields compose lacks.
 
@@ -287,7 +287,10 @@ fn interpolate(value: Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Val
 }
 
 /// Compose's variable substitution in one string.
-fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(crate) fn substitute(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(at) = rest.find('$') {

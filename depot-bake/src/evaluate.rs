@@ -50,11 +50,12 @@ struct Declarations {
     functions: Vec<UserFunction>,
 }
 
-/// Parses and evaluates `files`; `env` looks variables up, `builtins` are variables every file
-/// sees (`BAKE_CMD_CONTEXT`, `BAKE_LOCAL_PLATFORM`).
+/// Parses and evaluates `files`; `env` looks variables up (`compose_env` for compose files),
+/// `builtins` are variables every file sees (`BAKE_CMD_CONTEXT`, `BAKE_LOCAL_PLATFORM`).
 pub(crate) fn evaluate(
     files: &[BakeFile],
     env: &dyn Fn(&str) -> Option<String>,
+    compose_env: &dyn Fn(&str) -> Option<String>,
     builtins: &[(&str, String)],
 ) -> Result<Config, Error> {
     let mut declarations = Declarations::default();
@@ -74,7 +75,7 @@ pub(crate) fn evaluate(
     }
     let mut config = Config::default();
     // Compose services come first: a bake file's target of the same name merges over one.
-    let compose_targets = crate::compose::targets(&compose_files, env)?;
+    let compose_targets = crate::compose::targets(&compose_files, compose_env)?;
     if !compose_targets.is_empty() {
         let names = compose_targets
             .iter()

@@ -25,6 +25,7 @@
 mod cidr;
 mod compose;
 mod datetime;
+pub mod dot_env;
 mod evaluate;
 pub mod files;
 mod functions;
@@ -101,6 +102,9 @@ pub struct Request {
     pub overrides: Vec<String>,
     /// `BAKE_CMD_CONTEXT` (default `cwd://`).
     pub command_context: Option<String>,
+    /// The working directory's `.env` file ([`dot_env::read`]): compose files take the
+    /// variables the environment lacks from it.
+    pub dot_env: Option<String>,
 }
 
 /// Reads the definition of `request`'s targets from `files`; `env` looks variables up (the
@@ -123,7 +127,19 @@ pub fn read(
         ),
         ("BAKE_LOCAL_PLATFORM", local_platform()),
     ];
-    let config = evaluate::evaluate(files, env, &builtins)?;
+    let dot_env = match &request.dot_env {
+        Some(text) => dot_env::parse(text)?,
+        None => Vec::new(),
+    };
+    let compose_env = |name: &str| {
+        env(name).or_else(|| {
+            dot_env
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        })
+    };
+    let config = evaluate::evaluate(files, env, &compose_env, &builtins)?;
     let names: Vec<&str> = config
         .targets
         .iter()

@@ -78,6 +78,7 @@ impl BakeSource {
             targets: self.targets.clone(),
             overrides: self.overrides.clone(),
             command_context: None,
+            dot_env: depot_bake::dot_env::read(&dir)?,
         };
         let env = |name: &str| {
             self.env

@@ -1,4 +1,5 @@
+variable "REGION" {}
 target "web" {
-  args = { EXTRA = "from-hcl" }
+  args = { EXTRA = "from-hcl", REGION = REGION }
   tags = ["reg.example/web:hcl"]
 }

@@ -77,6 +77,7 @@ pub async fn run(args: BakeArgs) -> anyhow::Result<()> {
         targets: args.targets.clone(),
         overrides: args.overrides.clone(),
         command_context: None,
+        dot_env: depot_bake::dot_env::read(&std::env::current_dir()?)?,
     };
     let definition = depot_bake::read(&files, &request, &|name| std::env::var(name).ok())?;
     if args.print {

@@ -33,46 +33,6 @@ fn refuse_declared_over_limit(headers: &HeaderMap) -> Result<(), ConnectError> {
     }
 }
 
-/// Middleware for Connect procedures: a request in a codec the server does not speak (JSON, or
-/// no content type) is refused with 415 and the content types it takes (`Accept-Post`), as the
-/// Connect protocol asks. depot-server speaks the protobuf codec only, which every Connect
-/// client (the official CLI, the SDKs, `buf curl --protocol connect`) can send.
-pub async fn protobuf_only(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let content_type = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let base = content_type.split(';').next().unwrap_or("").trim();
-    if base == UNARY_PROTO || base == STREAM_PROTO {
-        return next.run(request).await;
-    }
-    let error = ConnectError::new(
-        Code::InvalidArgument,
-        format!(
-            "unsupported content type {content_type:?}: depot-server speaks the Connect protocol \
-             with the protobuf codec only; send {UNARY_PROTO} (unary procedures) or \
-             {STREAM_PROTO} (streaming procedures)"
-        ),
-    );
-    crate::http::discard_refused_body(request.into_body());
-    (
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        [
-            (CONTENT_TYPE, "application/json".to_owned()),
-            (
-                axum::http::HeaderName::from_static("accept-post"),
-                format!("{UNARY_PROTO}, {STREAM_PROTO}"),
-            ),
-        ],
-        error.to_json(),
-    )
-        .into_response()
-}
-
 /// Decodes a unary request body (binary protobuf, optionally gzip-encoded).
 pub async fn decode_unary<T: Message + Default>(
     headers: &HeaderMap,

@@ -19,6 +19,7 @@ pub mod builders;
 pub mod connect;
 pub mod http;
 pub mod ids;
+pub mod protocols;
 pub mod store;
 pub mod tokens;
 

@@ -5,6 +5,11 @@
 
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
 
+/// Every `.proto` file above (and the well-known types they use) as an encoded
+/// `google.protobuf.FileDescriptorSet`: what the server transcodes JSON and gRPC with.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/file_descriptor_set.bin"));
+
 /// Depot's own packages.
 pub mod depot {
     /// APIs used by the `depot` CLI.

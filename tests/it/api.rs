@@ -295,26 +295,35 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     let (status, body) = (response.status, response.text());
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("resource_exhausted"), "{body}");
-    // JSON is not a codec this server speaks.
+    // JSON of the wrong shape (the JSON codec is tested in protocols.rs).
     let json_headers = [
         ("content-type", "application/json"),
         ("authorization", auth.as_str()),
     ];
-    let response = http(
-        &server.url,
-        "POST",
-        create,
-        &json_headers,
-        br#"{"name":"x"}"#,
-    )
-    .await;
+    let response = http(&server.url, "POST", create, &json_headers, br#"{"name":5}"#).await;
+    let (status, body) = (response.status, response.text());
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("not a valid depot.core.v1.CreateProjectRequest in JSON"),
+        "{body}"
+    );
+    // A content type no protocol here uses.
+    let text_headers = [
+        ("content-type", "text/plain"),
+        ("authorization", auth.as_str()),
+    ];
+    let response = http(&server.url, "POST", create, &text_headers, b"name=x").await;
     let (status, body) = (response.status, response.text());
     assert_eq!(status, 415, "{body}");
-    assert_eq!(
-        response.header("accept-post"),
-        "application/proto, application/connect+proto"
+    assert!(
+        response.header("accept-post").contains("application/grpc"),
+        "{}",
+        response.header("accept-post")
     );
-    assert!(body.contains("protobuf codec"), "{body}");
+    assert!(
+        body.contains("Connect (protobuf or JSON) and gRPC"),
+        "{body}"
+    );
     // Unknown procedure.
     let response = http(
         &server.url,

@@ -17,6 +17,7 @@ mod limits;
 mod multi_platform;
 mod official_cli;
 mod oidc;
+mod protocols;
 mod pull_push;
 mod registry;
 mod registry_clients;

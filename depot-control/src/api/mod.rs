@@ -151,7 +151,7 @@ impl ControlPlane {
             .route(
                 "/{*procedure}",
                 post(connect_endpoint)
-                    .route_layer(axum::middleware::from_fn(crate::connect::protobuf_only)),
+                    .route_layer(axum::middleware::from_fn(crate::protocols::transcode)),
             )
             .with_state(self.clone())
     }

@@ -179,7 +179,7 @@ impl Registry {
                 post(retention_service::set_endpoint),
             )
             .route_layer(axum::middleware::from_fn(
-                depot_control::connect::protobuf_only,
+                depot_control::protocols::transcode,
             ))
             .with_state(self.clone())
     }

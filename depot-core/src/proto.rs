@@ -32,9 +32,16 @@ pub mod depot {
     }
     /// Build platform APIs.
     pub mod build {
-        /// `depot.build.v1`: registry images.
+        /// `depot.build.v1`: builds of the public API, and registry images.
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/depot.build.v1.rs"));
+        }
+    }
+    /// Depot's public BuildKit API.
+    pub mod buildkit {
+        /// `depot.buildkit.v1`: a registered build's BuildKit endpoint.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/depot.buildkit.v1.rs"));
         }
     }
 }

@@ -18,6 +18,7 @@ mod multi_platform;
 mod official_cli;
 mod oidc;
 mod protocols;
+mod public_api;
 mod pull_push;
 mod registry;
 mod registry_clients;

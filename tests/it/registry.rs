@@ -935,8 +935,9 @@ async fn garbage_collection_runs_beside_pushes() {
         [
             "--registry-gc-interval",
             "300ms",
+            // Long enough that a loaded machine (and S3) still sees the orphan below.
             "--registry-gc-grace",
-            "1s",
+            "3s",
             "--registry-upload-ttl",
             "1s",
         ]
@@ -988,8 +989,15 @@ async fn garbage_collection_runs_beside_pushes() {
         pushed.push((format!("busy{i}"), manifest, digest));
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-
+    // Collected once the grace period is over (a collection every 300 ms).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline
+        && (server.blob_stored(&orphan).await
+            || server.blob_stored(&dropped_layer).await
+            || server.blob_stored(&dropped).await)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     assert!(
         !server.blob_stored(&orphan).await,
         "an unreferenced blob is reclaimed"

@@ -10,6 +10,7 @@ mod login;
 pub use login::approve_login;
 mod oidc_exchange;
 mod projects;
+mod public_builds;
 mod pushes;
 mod trust_policies;
 
@@ -30,9 +31,13 @@ use super::builders::BuilderProvider;
 use super::connect::{decode_unary, error_response, unary_response};
 use super::store::Store;
 use depot_core::connect::ConnectError;
+use depot_core::proto::depot::build::v1::build_service as build_v1;
+use depot_core::proto::depot::buildkit::v1::build_kit_service as buildkit;
 use depot_core::proto::depot::cli::v1::{build_service, push_service};
 use depot_core::proto::depot::cli::v1beta1::{login_service, projects_service};
-use depot_core::proto::depot::core::v1::{organization_service, project_service};
+use depot_core::proto::depot::core::v1::{
+    build_service as build_summaries, organization_service, project_service,
+};
 use depot_core::proto::depotrs::v1::{
     builder_settings_service, cache_service, oidc_service, trust_policy_service,
 };
@@ -269,6 +274,32 @@ impl ControlPlane {
             }
             builds::GET_PULL_INFO => {
                 self.call(headers, body, |p, r| self.get_pull_info(p, r))
+                    .await
+            }
+            build_v1::CREATE_BUILD => {
+                self.call(headers, body, |p, r| self.create_public_build(p, r))
+                    .await
+            }
+            build_v1::FINISH_BUILD => {
+                self.call(headers, body, |p, r| self.finish_public_build(p, r))
+                    .await
+            }
+            build_v1::GET_BUILD_STEPS => {
+                self.call(headers, body, |p, r| self.get_build_steps(p, r))
+                    .await
+            }
+            buildkit::GET_ENDPOINT => self.get_endpoint(headers, body).await,
+            buildkit::REPORT_HEALTH => self.report_health(headers, body).await,
+            buildkit::RELEASE_ENDPOINT => {
+                self.call(headers, body, |p, r| self.release_endpoint(p, r))
+                    .await
+            }
+            build_summaries::GET_BUILD => {
+                self.call(headers, body, |p, r| self.get_build_summary(p, r))
+                    .await
+            }
+            build_summaries::LIST_BUILDS => {
+                self.call(headers, body, |p, r| self.list_build_summaries(p, r))
                     .await
             }
             push_service::START_PUSH => {

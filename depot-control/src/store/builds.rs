@@ -252,9 +252,12 @@ impl Store {
             if room <= 0 || update_step(&mut tx, build_id, step).await? {
                 continue;
             }
-            sqlx::query(
+            // Another report of the build may insert the step first (PostgreSQL's
+            // transactions do not see each other's new rows): then it is merged into.
+            let inserted = sqlx::query(
                 "INSERT INTO build_steps (build_id, digest, name, started_at, completed_at, \
-                 cached, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 cached, error) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (build_id, digest) DO NOTHING",
             )
             .bind(build_id)
             .bind(&step.digest)
@@ -264,7 +267,12 @@ impl Store {
             .bind(step.cached)
             .bind(step.error.clone())
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                update_step(&mut tx, build_id, step).await?;
+                continue;
+            }
             room -= 1;
         }
         tx.commit().await?;

@@ -68,6 +68,23 @@ impl DepotClient {
         ProjectServiceClient::new(self.connect.clone())
     }
 
+    /// `depot.build.v1.BuildService` (Depot's public API): builds for clients that drive
+    /// BuildKit themselves, and their steps.
+    pub fn public_builds(&self) -> crate::proto::depot::build::v1::BuildServiceClient {
+        crate::proto::depot::build::v1::BuildServiceClient::new(self.connect.clone())
+    }
+
+    /// `depot.buildkit.v1.BuildKitService` (Depot's public API): a build's BuildKit endpoint,
+    /// with the build's own token.
+    pub fn buildkit(&self) -> crate::proto::depot::buildkit::v1::BuildKitServiceClient {
+        crate::proto::depot::buildkit::v1::BuildKitServiceClient::new(self.connect.clone())
+    }
+
+    /// `depot.core.v1.BuildService` (Depot's public API): build summaries.
+    pub fn build_summaries(&self) -> crate::proto::depot::core::v1::BuildServiceClient {
+        crate::proto::depot::core::v1::BuildServiceClient::new(self.connect.clone())
+    }
+
     /// `depot.build.v1.RegistryService`: registry images.
     pub fn registry(&self) -> RegistryServiceClient {
         RegistryServiceClient::new(self.connect.clone())

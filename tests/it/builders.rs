@@ -182,6 +182,21 @@ async fn projects_never_share_a_cache_and_a_reset_empties_it() {
         after_ours,
         "the build after the official CLI's reset was cached"
     );
+    // Depot's public API's ResetProject too.
+    let before = contexts.build(&alice, &a.project_id, &contexts.writer, "stamp");
+    server
+        .client(&a.token)
+        .project_admin()
+        .reset_project(depot_core::proto::depot::core::v1::ResetProjectRequest {
+            project_id: a.project_id.clone(),
+        })
+        .await
+        .expect("ResetProject");
+    assert_ne!(
+        contexts.build(&alice, &a.project_id, &contexts.writer, "stamp"),
+        before,
+        "the build after ResetProject was cached"
+    );
     // B's cache was left alone by A's resets.
     assert_eq!(
         contexts.build(&bob, &b.project_id, &contexts.writer, "stamp"),

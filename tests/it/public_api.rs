@@ -8,11 +8,11 @@ use std::time::Duration;
 use depot_build::buildkit::{BuildKit, BuildOptions, Endpoint, Output, TlsSettings};
 use depot_core::connect::Code;
 use depot_core::proto::depot::build::v1::{
-    self as build_v1, BuildServiceClient, get_build_steps_response::build_step::CacheState,
+    self as build_v1, get_build_steps_response::build_step::CacheState,
 };
 use depot_core::proto::depot::buildkit::v1::{
-    BuildKitServiceClient, GetEndpointRequest, Platform, ReleaseEndpointRequest,
-    ReportHealthRequest, get_endpoint_response::Connection,
+    GetEndpointRequest, Platform, ReleaseEndpointRequest, ReportHealthRequest,
+    get_endpoint_response::Connection,
 };
 use depot_core::proto::depot::cli::v1::ReportStatusStreamRequest;
 use depot_core::proto::depot::core::v1::{self as core_v1, build::Status};
@@ -28,7 +28,9 @@ fn host_platform() -> Platform {
 }
 
 async fn create(server: &Server, token: &str, project: &str) -> build_v1::CreateBuildResponse {
-    BuildServiceClient::new(server.client(token).connect().clone())
+    server
+        .client(token)
+        .public_builds()
         .create_build(build_v1::CreateBuildRequest {
             project_id: project.into(),
         })
@@ -59,8 +61,7 @@ async fn a_go_sdk_style_build_drives_buildkit_through_the_public_api() {
     let boot = server.bootstrap("gopher");
     let created = create(&server, &boot.token, &boot.project_id).await;
     let build_id = created.build_id.clone();
-    let buildkit =
-        BuildKitServiceClient::new(server.client(&created.build_token).connect().clone());
+    let buildkit = server.client(&created.build_token).buildkit();
 
     // The endpoint: pending answers while the builder starts, then active.
     let mut answers_stream = buildkit
@@ -145,7 +146,9 @@ async fn a_go_sdk_style_build_drives_buildkit_through_the_public_api() {
         "a released endpoint refuses the build"
     );
 
-    BuildServiceClient::new(server.client(&created.build_token).connect().clone())
+    server
+        .client(&created.build_token)
+        .public_builds()
         .finish_build(build_v1::FinishBuildRequest {
             build_id: build_id.clone(),
             result: Some(build_v1::finish_build_request::Result::Success(
@@ -154,7 +157,7 @@ async fn a_go_sdk_style_build_drives_buildkit_through_the_public_api() {
         })
         .await
         .expect("FinishBuild");
-    let summaries = core_v1::BuildServiceClient::new(server.client(&boot.token).connect().clone());
+    let summaries = server.client(&boot.token).build_summaries();
     let build = summaries
         .get_build(core_v1::GetBuildRequest {
             build_id: build_id.clone(),
@@ -176,7 +179,7 @@ async fn a_go_sdk_style_build_drives_buildkit_through_the_public_api() {
 
     // BuildKitService takes only the build's own token.
     let other = create(&server, &boot.token, &boot.project_id).await;
-    let as_other = BuildKitServiceClient::new(server.client(&other.build_token).connect().clone());
+    let as_other = server.client(&other.build_token).buildkit();
     let err = as_other
         .release_endpoint(ReleaseEndpointRequest {
             build_id: build_id.clone(),
@@ -185,7 +188,7 @@ async fn a_go_sdk_style_build_drives_buildkit_through_the_public_api() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "{err}");
-    let as_user = BuildKitServiceClient::new(server.client(&boot.token).connect().clone());
+    let as_user = server.client(&boot.token).buildkit();
     let err = as_user
         .release_endpoint(ReleaseEndpointRequest {
             build_id: other.build_id.clone(),
@@ -228,7 +231,7 @@ async fn steps_and_summaries_come_from_what_the_build_reported() {
         .await
         .unwrap();
 
-    let builds = BuildServiceClient::new(server.client(&boot.token).connect().clone());
+    let builds = server.client(&boot.token).public_builds();
     let first = builds
         .get_build_steps(build_v1::GetBuildStepsRequest {
             project_id: boot.project_id.clone(),
@@ -261,7 +264,9 @@ async fn steps_and_summaries_come_from_what_the_build_reported() {
     assert_eq!(run.completed_at.as_ref().map(|t| t.seconds), Some(103));
     assert_eq!(rest.next_page_token, None);
 
-    let summary = core_v1::BuildServiceClient::new(server.client(&boot.token).connect().clone())
+    let summary = server
+        .client(&boot.token)
+        .build_summaries()
         .get_build(core_v1::GetBuildRequest {
             build_id: created.build_id.clone(),
         })
@@ -279,7 +284,9 @@ async fn steps_and_summaries_come_from_what_the_build_reported() {
 
     // Another project's token sees neither.
     let stranger = server.bootstrap("stranger");
-    let err = BuildServiceClient::new(server.client(&stranger.token).connect().clone())
+    let err = server
+        .client(&stranger.token)
+        .public_builds()
         .get_build_steps(build_v1::GetBuildStepsRequest {
             build_id: created.build_id.clone(),
             ..Default::default()
@@ -290,4 +297,114 @@ async fn steps_and_summaries_come_from_what_the_build_reported() {
         matches!(err.code(), Code::PermissionDenied | Code::NotFound),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn project_tokens_are_managed_by_user_and_organization_tokens() {
+    use core_v1::{CreateTokenRequest, DeleteTokenRequest, ListTokensRequest, UpdateTokenRequest};
+    let server = Server::start().await;
+    let boot = server.bootstrap("keeper");
+    let admin = server.client(&boot.token).project_admin();
+    let listed = |client: &core_v1::ProjectServiceClient| {
+        let client = client.clone();
+        let project = boot.project_id.clone();
+        async move {
+            client
+                .list_tokens(ListTokensRequest {
+                    project_id: project,
+                })
+                .await
+                .map(|r| {
+                    r.tokens
+                        .into_iter()
+                        .map(|t| (t.token_id, t.description))
+                        .collect::<Vec<_>>()
+                })
+        }
+    };
+
+    // An organization token creates one; its secret works at once.
+    let org = server.admin_ok(&["token", "create", "--org", &boot.org_id, "--output", "json"]);
+    let org: serde_json::Value = serde_json::from_str(&org).unwrap();
+    let by_org = server
+        .client(org["token"].as_str().unwrap())
+        .project_admin();
+    let created = by_org
+        .create_token(CreateTokenRequest {
+            project_id: boot.project_id.clone(),
+            description: "deploys".into(),
+        })
+        .await
+        .expect("CreateToken");
+    let as_project = server.client(&created.secret);
+    let visible = as_project
+        .projects()
+        .list_projects(depot_core::proto::depot::cli::v1beta1::ListProjectsRequest {})
+        .await
+        .expect("the new token works");
+    assert_eq!(visible.projects.len(), 1);
+    assert_eq!(visible.projects[0].id, boot.project_id);
+    assert_eq!(
+        listed(&admin).await.unwrap(),
+        [(created.token_id.clone(), "deploys".to_owned())]
+    );
+
+    // Renamed by the user's token.
+    admin
+        .update_token(UpdateTokenRequest {
+            token_id: created.token_id.clone(),
+            description: "release pipeline".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(&admin).await.unwrap(),
+        [(created.token_id.clone(), "release pipeline".to_owned())]
+    );
+
+    // Management is not for project tokens, nor for another organization.
+    let own = as_project.project_admin();
+    assert_eq!(
+        listed(&own).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let err = own
+        .reset_project(core_v1::ResetProjectRequest {
+            project_id: boot.project_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+    let stranger = server.bootstrap("stranger");
+    let err = server
+        .client(&stranger.token)
+        .project_admin()
+        .delete_token(DeleteTokenRequest {
+            token_id: created.token_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+
+    // Deleted: the secret stops working and the listing is empty.
+    admin
+        .delete_token(DeleteTokenRequest {
+            token_id: created.token_id.clone(),
+        })
+        .await
+        .unwrap();
+    let err = as_project
+        .projects()
+        .list_projects(depot_core::proto::depot::cli::v1beta1::ListProjectsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert!(listed(&admin).await.unwrap().is_empty());
+    let err = admin
+        .delete_token(DeleteTokenRequest {
+            token_id: created.token_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err}");
 }

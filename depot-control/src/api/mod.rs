@@ -9,6 +9,7 @@ mod login;
 
 pub use login::approve_login;
 mod oidc_exchange;
+mod project_tokens;
 mod projects;
 mod public_builds;
 mod pushes;
@@ -274,6 +275,26 @@ impl ControlPlane {
             }
             builds::GET_PULL_INFO => {
                 self.call(headers, body, |p, r| self.get_pull_info(p, r))
+                    .await
+            }
+            admin::RESET_PROJECT => {
+                self.call(headers, body, |p, r| self.reset_project(p, r))
+                    .await
+            }
+            admin::LIST_TOKENS => {
+                self.call(headers, body, |p, r| self.list_project_tokens(p, r))
+                    .await
+            }
+            admin::CREATE_TOKEN => {
+                self.call(headers, body, |p, r| self.create_project_token(p, r))
+                    .await
+            }
+            admin::UPDATE_TOKEN => {
+                self.call(headers, body, |p, r| self.update_project_token(p, r))
+                    .await
+            }
+            admin::DELETE_TOKEN => {
+                self.call(headers, body, |p, r| self.delete_project_token(p, r))
                     .await
             }
             build_v1::CREATE_BUILD => {

@@ -120,6 +120,41 @@ impl Store {
         .await?)
     }
 
+    /// A token by id (live or not).
+    pub async fn get_token(&self, id: &str) -> Result<Option<Token>, StoreError> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The live project tokens of `project_id` that people made (not those CI jobs got by
+    /// exchange), oldest first.
+    pub async fn list_project_tokens(&self, project_id: &str) -> Result<Vec<Token>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} WHERE kind = 'project' AND project_id = $1 \
+             AND trust_policy_id IS NULL AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at, id"
+        ))
+        .bind(project_id)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Sets a live token's description. Returns whether there was one.
+    pub async fn describe_token(&self, id: &str, description: &str) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE tokens SET description = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(description)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(affected(&result))
+    }
+
     /// Revokes a token by id. Returns whether a live token was revoked.
     pub async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         let result =

@@ -15,6 +15,7 @@ const PROTOS: &[&str] = &[
     "depot/build/v1/registry.proto",
     "depot/buildkit/v1/buildkit.proto",
     "depot/core/v1/build.proto",
+    "depot/core/v1/usage.proto",
     "moby/buildkit/v1/status.proto",
     "depotrs/v1/registry.proto",
     "depotrs/v1/oidc.proto",

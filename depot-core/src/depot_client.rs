@@ -85,6 +85,11 @@ impl DepotClient {
         crate::proto::depot::core::v1::BuildServiceClient::new(self.connect.clone())
     }
 
+    /// `depot.core.v1.UsageService` (Depot's public API): builds, build minutes and cache.
+    pub fn usage(&self) -> crate::proto::depot::core::v1::UsageServiceClient {
+        crate::proto::depot::core::v1::UsageServiceClient::new(self.connect.clone())
+    }
+
     /// `depot.build.v1.RegistryService`: registry images.
     pub fn registry(&self) -> RegistryServiceClient {
         RegistryServiceClient::new(self.connect.clone())

@@ -408,3 +408,98 @@ async fn project_tokens_are_managed_by_user_and_organization_tokens() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{err}");
 }
+
+#[tokio::test]
+async fn usage_counts_the_builds_of_the_period() {
+    use core_v1::{GetProjectUsageRequest, GetUsageRequest, ListProjectUsageRequest};
+    let server = Server::start().await;
+    let boot = server.bootstrap("counter");
+    let first = create(&server, &boot.token, &boot.project_id).await;
+    create(&server, &boot.token, &boot.project_id).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    server
+        .client(&first.build_token)
+        .public_builds()
+        .finish_build(build_v1::FinishBuildRequest {
+            build_id: first.build_id.clone(),
+            result: Some(build_v1::finish_build_request::Result::Success(
+                build_v1::finish_build_request::BuildSuccess {},
+            )),
+        })
+        .await
+        .unwrap();
+    let usage = server.client(&boot.token).usage();
+
+    let ours = usage
+        .get_project_usage(GetProjectUsageRequest {
+            project_id: boot.project_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .usage
+        .unwrap();
+    assert_eq!(ours.build_count, 2);
+    assert!(ours.build_duration_seconds >= 1, "{ours:?}");
+    // A period that ended before the builds counts none.
+    let before = usage
+        .get_project_usage(GetProjectUsageRequest {
+            project_id: boot.project_id.clone(),
+            start_at: Some(prost_types::Timestamp {
+                seconds: 0,
+                nanos: 0,
+            }),
+            end_at: Some(prost_types::Timestamp {
+                seconds: 1_000_000_000,
+                nanos: 0,
+            }),
+        })
+        .await
+        .unwrap()
+        .usage
+        .unwrap();
+    assert_eq!((before.build_count, before.build_duration_seconds), (0, 0));
+
+    let listed = usage
+        .list_project_usage(ListProjectUsageRequest::default())
+        .await
+        .unwrap();
+    let mine = listed
+        .usage
+        .iter()
+        .find(|u| u.project_id == boot.project_id)
+        .expect("the project is listed");
+    assert_eq!(mine.build_count, 2);
+
+    let total = usage.get_usage(GetUsageRequest::default()).await.unwrap();
+    let builds = &total.container_build;
+    assert_eq!(builds.len(), 1, "{total:?}");
+    assert_eq!(builds[0].build_count, 2);
+    assert!(builds[0].minutes_billed > 0.0, "{total:?}");
+    assert_eq!(total.storage[0].storage_type, "layer_cache");
+    assert!(total.period_start.unwrap().seconds < total.period_end.unwrap().seconds);
+
+    // Usage is for the organization's people, not for a project's token.
+    let project_token = project_token(&server, &boot).await;
+    let err = server
+        .client(&project_token)
+        .usage()
+        .get_usage(GetUsageRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+}
+
+/// A project token of `boot`'s project, made through the public API.
+async fn project_token(server: &Server, boot: &depot_tests::Bootstrap) -> String {
+    server
+        .client(&boot.token)
+        .project_admin()
+        .create_token(core_v1::CreateTokenRequest {
+            project_id: boot.project_id.clone(),
+            description: "usage".into(),
+        })
+        .await
+        .unwrap()
+        .secret
+}

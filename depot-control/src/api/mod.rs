@@ -14,6 +14,7 @@ mod projects;
 mod public_builds;
 mod pushes;
 mod trust_policies;
+mod usage;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use depot_core::proto::depot::buildkit::v1::build_kit_service as buildkit;
 use depot_core::proto::depot::cli::v1::{build_service, push_service};
 use depot_core::proto::depot::cli::v1beta1::{login_service, projects_service};
 use depot_core::proto::depot::core::v1::{
-    build_service as build_summaries, organization_service, project_service,
+    build_service as build_summaries, organization_service, project_service, usage_service,
 };
 use depot_core::proto::depotrs::v1::{
     builder_settings_service, cache_service, oidc_service, trust_policy_service,
@@ -297,6 +298,15 @@ impl ControlPlane {
                 self.call(headers, body, |p, r| self.delete_project_token(p, r))
                     .await
             }
+            usage_service::GET_PROJECT_USAGE => {
+                self.call(headers, body, |p, r| self.get_project_usage(p, r))
+                    .await
+            }
+            usage_service::LIST_PROJECT_USAGE => {
+                self.call(headers, body, |p, r| self.list_project_usage(p, r))
+                    .await
+            }
+            usage_service::GET_USAGE => self.call(headers, body, |p, r| self.get_usage(p, r)).await,
             build_v1::CREATE_BUILD => {
                 self.call(headers, body, |p, r| self.create_public_build(p, r))
                     .await

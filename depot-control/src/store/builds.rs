@@ -176,6 +176,26 @@ impl Store {
         .await?)
     }
 
+    /// How many of `project_id`'s builds were created in `[start, end)` (ms since epoch), and
+    /// how long those that ended took, in ms.
+    pub async fn build_usage(
+        &self,
+        project_id: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN finished_at IS NULL THEN 0 \
+             ELSE finished_at - created_at END), 0) AS BIGINT) FROM builds \
+             WHERE project_id = $1 AND created_at >= $2 AND created_at < $3",
+        )
+        .bind(project_id)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// How many of `project_id`'s builds are running.
     pub async fn running_builds(&self, project_id: &str) -> Result<i64, StoreError> {
         let (count,): (i64,) =

@@ -70,11 +70,13 @@ pub enum Error {
     Build(Box<BuildFailure>),
 }
 
-/// A connection to one BuildKit daemon. Cheap to clone.
+/// A connection to one BuildKit daemon. Cheap to clone; clones share the connection and what
+/// the daemon said it can do.
 #[derive(Clone, Debug)]
 pub struct BuildKit {
     endpoint: Endpoint,
     control: ControlClient<Channel>,
+    capabilities: std::sync::Arc<tokio::sync::OnceCell<Capabilities>>,
 }
 
 impl BuildKit {
@@ -84,7 +86,11 @@ impl BuildKit {
         let control = ControlClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);
-        Ok(Self { endpoint, control })
+        Ok(Self {
+            endpoint,
+            control,
+            capabilities: Default::default(),
+        })
     }
 
     /// Where the daemon is.
@@ -97,9 +103,13 @@ impl BuildKit {
         self.control.clone()
     }
 
-    /// Asks the daemon what it is and what it can do.
+    /// What the daemon is and what it can do: asked once per connection (each build checks
+    /// its exporters against it; several builds on one connection, a bake's, ask once).
     pub async fn capabilities(&self) -> Result<Capabilities, Error> {
-        capabilities::probe(self).await
+        self.capabilities
+            .get_or_try_init(|| capabilities::probe(self))
+            .await
+            .cloned()
     }
 }
 

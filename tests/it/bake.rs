@@ -359,7 +359,7 @@ async fn the_official_cli_bakes_and_saves_every_target() {
 /// starts `FROM` an image of the project's registry: our CLI's session gives every target the
 /// registry's credentials. The official CLI gives them only to the targets asked for (with
 /// `--save`), so `dep`'s pull is anonymous and the registry refuses it (401, the issue's
-/// intermittent failure: intermittent when an asked-for target resolved the same image first);
+/// intermittent failure: it works when an asked-for target resolves the same image first);
 /// with the credentials in `DEPOT_PUSH_REGISTRY_USERNAME`/`PASSWORD`, which its sessions read
 /// for every registry, it works (the workaround the README gives).
 #[tokio::test]
@@ -457,16 +457,16 @@ target "tool" {{
         );
         command.output().unwrap()
     };
+    // Whether `dep` or an asked-for target resolves the base first decides: when `dep` does,
+    // the bake fails, and this is why.
     let out = bake(&official);
-    assert!(
-        !out.status.success(),
-        "the official CLI now credits dependency targets"
-    );
-    assert!(
-        text(&out.stderr).contains("failed to fetch anonymous token: unexpected status: 401"),
-        "{}",
-        text(&out.stderr)
-    );
+    if !out.status.success() {
+        assert!(
+            text(&out.stderr).contains("failed to fetch anonymous token: unexpected status: 401"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
     let credited = official
         .env("DEPOT_PUSH_REGISTRY_USERNAME", "x-token")
         .env("DEPOT_PUSH_REGISTRY_PASSWORD", &boot.token);

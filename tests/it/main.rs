@@ -24,4 +24,5 @@ mod registry;
 mod registry_clients;
 mod registry_tokens;
 mod registry_uploads;
+mod step_logs;
 mod trust_policies;

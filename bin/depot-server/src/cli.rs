@@ -138,6 +138,13 @@ pub struct ServeArgs {
     /// builder released (clients report every 5 s).
     #[arg(long, env = "DEPOT_SERVER_BUILD_HEALTH_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub build_health_timeout: Duration,
+    /// Bytes of step logs kept per build (what steps print beyond it is dropped, and the log
+    /// says so).
+    #[arg(long, env = "DEPOT_SERVER_BUILD_LOG_LIMIT", default_value_t = depot_control::ControlPlaneConfig::DEFAULT_BUILD_LOG_LIMIT)]
+    pub build_log_limit: u64,
+    /// How long a build's step logs are kept after it finished.
+    #[arg(long, env = "DEPOT_SERVER_BUILD_LOG_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub build_log_retention: Duration,
     /// Where the registry keeps blobs: `fs` (under `<data-dir>/registry/blobs`) or
     /// `s3://<bucket>[/<prefix>]` (credentials, region and endpoint from AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP). Uploads are staged

@@ -34,6 +34,8 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
             "tls": tls.is_some(),
             "pull_token_ttl": humantime::format_duration(config.pull_token_ttl).to_string(),
             "build_health_timeout": humantime::format_duration(config.build_health_timeout).to_string(),
+            "build_log_limit": config.build_log_limit,
+            "build_log_retention": humantime::format_duration(config.build_log_retention).to_string(),
             "registry_gc_interval": humantime::format_duration(args.registry_gc_interval).to_string(),
             "registry_gc_grace": humantime::format_duration(args.registry_gc_grace).to_string(),
             "registry_upload_ttl": humantime::format_duration(args.registry_upload_ttl).to_string(),
@@ -149,6 +151,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         plane = plane.with_builders(started.provider);
     }
     let reaper = plane.spawn_build_reaper();
+    let log_expiry = plane.spawn_step_log_expiry();
     let api = plane.router().merge(registry.api_router());
     let shutdown = shutdown_signal().shared();
     match registry_listener {
@@ -173,6 +176,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         gc.abort();
     }
     reaper.abort();
+    log_expiry.abort();
     if let Some(fleet) = fleet {
         tracing::info!("stopping the builders");
         fleet.shutdown().await;
@@ -266,6 +270,8 @@ fn control_plane_config(
     }
     config.pull_token_ttl = args.pull_token_ttl;
     config.build_health_timeout = args.build_health_timeout;
+    config.build_log_limit = args.build_log_limit;
+    config.build_log_retention = args.build_log_retention;
     config.oidc_token_ttl = args.oidc.oidc_token_ttl;
     config.builds_per_builder = u32::from(args.builders.builder_concurrency);
     config.max_builders_per_project = u32::from(args.builders.builders_per_project);

@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
+use super::step_logs::LineSplitter;
 use super::{ControlPlane, timestamp};
 use crate::auth::Access;
 use crate::builders::{BuilderArch, BuilderConnection, BuilderRequest};
@@ -128,7 +129,7 @@ impl ControlPlane {
     }
 
     /// `ReportStatusStream`: BuildKit status batches from the client, kept as the build's
-    /// steps. Every message must name the same build.
+    /// steps and their logs. Every message must name the same build.
     pub(super) async fn report_status_stream(&self, headers: &HeaderMap, body: Body) -> Response {
         let principal = match self.auth.authenticate(headers).await {
             Ok(principal) => principal,
@@ -140,6 +141,7 @@ impl ControlPlane {
         };
         let result = async {
             let mut build: Option<store::Build> = None;
+            let mut lines = LineSplitter::default();
             while let Some(message) = messages.message().await? {
                 let build = match &build {
                     Some(b) if b.id == message.build_id => b,
@@ -160,7 +162,12 @@ impl ControlPlane {
                         .record_build_steps(&build.id, &steps, MAX_STEPS_PER_BUILD)
                         .await?;
                 }
+                let logs = lines.push(message.statuses.iter().flat_map(|s| &s.logs));
+                self.keep_step_logs(&build.id, &logs).await?;
                 self.store.touch_build(&build.id).await?;
+            }
+            if let Some(build) = &build {
+                self.keep_step_logs(&build.id, &lines.flush()).await?;
             }
             Ok(api::ReportStatusStreamResponse {})
         };
@@ -275,7 +282,7 @@ fn truncate(text: &str, max: usize) -> String {
     text[..end].to_owned()
 }
 
-fn millis(t: &prost_types::Timestamp) -> i64 {
+pub(super) fn millis(t: &prost_types::Timestamp) -> i64 {
     t.seconds
         .saturating_mul(1000)
         .saturating_add(i64::from(t.nanos) / 1_000_000)

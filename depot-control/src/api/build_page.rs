@@ -42,7 +42,7 @@ pub(super) async fn page(State(plane): State<ControlPlane>, Path(id): Path<Strin
 }
 
 /// The summary text; `builders` are `(architecture, endpoint)`.
-fn render(build: &Build, builders: &[(String, String)], steps: &[BuildStep]) -> String {
+pub(super) fn render(build: &Build, builders: &[(String, String)], steps: &[BuildStep]) -> String {
     let status = build.status_name();
     let end = build.finished_at.unwrap_or_else(now_ms);
     let mut text = format!(

@@ -6,6 +6,8 @@ mod build_page;
 mod builders;
 mod builds;
 mod login;
+mod sharing;
+mod step_logs;
 
 pub use login::approve_login;
 mod oidc_exchange;
@@ -60,6 +62,10 @@ pub struct ControlPlaneConfig {
     /// A running build whose client has not reported health (or asked for its builder) for
     /// this long is failed and its builder released.
     pub build_health_timeout: Duration,
+    /// Bytes of step logs kept per build.
+    pub build_log_limit: u64,
+    /// How long a build's step logs are kept after it finished.
+    pub build_log_retention: Duration,
     /// Longest lifetime of a project token exchanged for a CI token (it never outlives the CI
     /// token either).
     pub oidc_token_ttl: Duration,
@@ -70,6 +76,9 @@ pub struct ControlPlaneConfig {
 }
 
 impl ControlPlaneConfig {
+    /// Bytes of step logs kept per build unless configured: 8 MiB.
+    pub const DEFAULT_BUILD_LOG_LIMIT: u64 = 8 << 20;
+
     /// Defaults for a server reachable at `public_url` with its registry on the same host.
     pub fn new(public_url: &str) -> Self {
         let public_url = public_url.trim_end_matches('/').to_owned();
@@ -87,6 +96,8 @@ impl ControlPlaneConfig {
             build_token_ttl: Duration::from_secs(24 * 60 * 60),
             login_ttl: Duration::from_secs(15 * 60),
             build_health_timeout: Duration::from_secs(60),
+            build_log_limit: Self::DEFAULT_BUILD_LOG_LIMIT,
+            build_log_retention: Duration::from_secs(30 * 24 * 60 * 60),
             oidc_token_ttl: Duration::from_secs(60 * 60),
             builds_per_builder: 4,
             max_builders_per_project: 2,
@@ -143,13 +154,14 @@ impl ControlPlane {
         &self.config
     }
 
-    /// Routes: every Connect procedure at `POST /<package>.<Service>/<Method>`, the login
-    /// approve page at `/login/<id>`, the JSON token exchange at `POST /oidc/exchange`, and
+    /// Routes: every Connect procedure at `POST /<package>.<Service>/<Method>`, build pages at
+    /// `/builds/<id>` and `/shared/builds/<secret>`, the login approve page at `/login/<id>`, the JSON token exchange at `POST /oidc/exchange`, and
     /// `GET /healthz`.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/builds/{id}", get(build_page::page))
+            .route("/shared/builds/{secret}", get(sharing::page))
             .route(
                 "/login/{id}",
                 get(login::approve_page).post(login::approve_submit),
@@ -319,6 +331,10 @@ impl ControlPlane {
                 self.call(headers, body, |p, r| self.get_build_steps(p, r))
                     .await
             }
+            build_v1::GET_BUILD_STEP_LOGS => {
+                self.call(headers, body, |p, r| self.get_build_step_logs(p, r))
+                    .await
+            }
             buildkit::GET_ENDPOINT => self.get_endpoint(headers, body).await,
             buildkit::REPORT_HEALTH => self.report_health(headers, body).await,
             buildkit::RELEASE_ENDPOINT => {
@@ -327,6 +343,14 @@ impl ControlPlane {
             }
             build_summaries::GET_BUILD => {
                 self.call(headers, body, |p, r| self.get_build_summary(p, r))
+                    .await
+            }
+            build_summaries::SHARE_BUILD => {
+                self.call(headers, body, |p, r| self.share_build(p, r))
+                    .await
+            }
+            build_summaries::STOP_SHARING_BUILD => {
+                self.call(headers, body, |p, r| self.stop_sharing_build(p, r))
                     .await
             }
             build_summaries::LIST_BUILDS => {

@@ -117,6 +117,7 @@ impl ControlPlane {
                 .map_err(|_| ConnectError::invalid_argument("invalid page_token"))?,
         };
         let steps = self.store.build_steps(&build.id).await?;
+        let with_logs = self.store.steps_with_logs(&build.id).await?;
         let next_page_token =
             (steps.len() > offset + page_size).then(|| (offset + page_size).to_string());
         let build_steps = steps
@@ -132,7 +133,7 @@ impl ControlPlane {
                     CacheState::Uncached
                 } as i32,
                 error: step.error,
-                has_logs: false,
+                has_logs: with_logs.contains(&step.digest),
                 name: step.name,
                 digest: step.digest,
             })
@@ -299,7 +300,7 @@ impl ControlPlane {
             build_duration_seconds: build
                 .finished_at
                 .map(|finished| seconds(finished - build.created_at)),
-            saved_duration_seconds: None,
+            saved_duration_seconds: Some(seconds(self.store.build_time_saved(&build).await?)),
             cached_steps: Some(count(steps.iter().filter(|s| s.cached != 0).count())),
             total_steps: Some(count(steps.len())),
             build_id: build.id,

@@ -83,11 +83,15 @@ impl ControlPlane {
         let mut cache_bytes = 0u64;
         for project in self.managed_projects(&principal).await? {
             let (usage, bytes, build_ms) = self.project_usage(&project, period).await?;
+            let saved_ms = self
+                .store
+                .project_time_saved(&project.id, period.0, period.1)
+                .await?;
             cache_bytes += bytes;
             container_build.push(core::ContainerBuildUsage {
                 project_name: project.name,
                 build_count: usage.build_count,
-                minutes_saved: 0.0,
+                minutes_saved: (saved_ms as f64 / 60_000.0) as f32,
                 minutes_billed: (build_ms as f64 / 60_000.0) as f32,
             });
         }

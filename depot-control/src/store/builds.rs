@@ -64,6 +64,17 @@ pub struct BuildStep {
     pub error: Option<String>,
 }
 
+/// The start of a query summing the time cached steps saved, in project `$1`: for each cached
+/// step (`s`, filtered by what follows), what the same step took when it last ran uncached in
+/// the project. Steps are matched by name (`[2/3] RUN make`): vertex digests change from build
+/// to build when a local context is involved (its session is part of the digest).
+/// Callers add the filter and close the subquery.
+const SAVED_BY_CACHED_STEPS: &str = "SELECT CAST(SUM(took) AS BIGINT) FROM (SELECT \
+     (SELECT p.completed_at - p.started_at FROM build_steps p JOIN builds b ON b.id = p.build_id \
+     WHERE p.name = s.name AND b.project_id = $1 AND p.cached = 0 \
+     AND p.started_at IS NOT NULL AND p.completed_at IS NOT NULL \
+     ORDER BY p.completed_at DESC LIMIT 1) AS took FROM build_steps s";
+
 impl Store {
     /// Records a new running build (with the request that started it, protobuf as base64)
     /// and mints its build token, in one transaction.
@@ -152,6 +163,75 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(affected(&result))
+    }
+
+    /// Shares a build: its share token (the one it has, or a new one); `None` if there is no
+    /// such build.
+    pub async fn share_build(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let token = ids::new_secret_id();
+        sqlx::query("UPDATE builds SET share_token = COALESCE(share_token, $1) WHERE id = $2")
+            .bind(&token)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        let shared: Option<Option<String>> =
+            sqlx::query_scalar("SELECT share_token FROM builds WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(shared.flatten())
+    }
+
+    /// Stops sharing a build: its share link stops working.
+    pub async fn stop_sharing_build(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE builds SET share_token = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The build shared under `token`, if one is.
+    pub async fn shared_build(&self, token: &str) -> Result<Option<Build>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, project_id, status, error, created_at, finished_at, request, last_seen_at, \
+             cancel_requested_at, isolated FROM builds WHERE share_token = $1",
+        )
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Time (ms) a build's cached steps saved (see [`SAVED_BY_CACHED_STEPS`]).
+    pub async fn build_time_saved(&self, build: &Build) -> Result<i64, StoreError> {
+        let saved: Option<i64> = sqlx::query_scalar(&format!(
+            "{SAVED_BY_CACHED_STEPS} WHERE s.build_id = $2 AND s.cached = 1) AS cached_steps"
+        ))
+        .bind(&build.project_id)
+        .bind(&build.id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(saved.unwrap_or(0).max(0))
+    }
+
+    /// Time (ms) the cached steps of a project's builds created in `[start, end)` saved.
+    pub async fn project_time_saved(
+        &self,
+        project_id: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<i64, StoreError> {
+        let saved: Option<i64> = sqlx::query_scalar(&format!(
+            "{SAVED_BY_CACHED_STEPS} JOIN builds sb ON sb.id = s.build_id \
+             WHERE sb.project_id = $1 AND sb.created_at >= $2 AND sb.created_at < $3 \
+             AND s.cached = 1) AS cached_steps"
+        ))
+        .bind(project_id)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(saved.unwrap_or(0).max(0))
     }
 
     /// A project's builds, newest first, starting after the cursor `(created_at, id)`.

@@ -31,6 +31,7 @@ mod error;
 mod error_chain;
 mod error_kind;
 mod error_report;
+pub mod insights;
 pub mod naming;
 pub mod proto;
 

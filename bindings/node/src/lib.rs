@@ -9,6 +9,7 @@
 //! - [`builder`]: a builder acquired on its own, with its BuildKit connection details.
 //! - [`registry`]: pulling, pushing, listing and deleting images.
 //! - [`oidc`]: finding the CI job's OIDC token.
+//! - [`insights`]: build summaries, steps and logs, sharing, usage and project tokens.
 //! - [`error`]: every Rust error mapped to one JSON shape the TypeScript layer turns into
 //!   `DepotError` subclasses.
 
@@ -17,5 +18,6 @@ pub mod builder;
 pub mod builds;
 pub mod client;
 pub mod error;
+pub mod insights;
 pub mod oidc;
 pub mod registry;

@@ -423,6 +423,73 @@ describe('builds', () => {
   })
 })
 
+describe('insights', () => {
+  test("a build's steps, step log and summary, a share link, usage and project tokens", async () => {
+    // A step no engine has cached (the marker), taking a second, printed to its log.
+    const marker = randomUUID()
+    const context = contextWith(peers.dir, `RUN echo insight-${marker} && sleep 1\n`)
+    const build = async () => {
+      const handle = await client.build(context, { buildContexts: { rootfs } })
+      await handle.result()
+      return handle.buildId
+    }
+    const first = await build()
+    const steps = await client.buildSteps(first)
+    const run = steps.find((s) => s.name.includes(`insight-${marker}`))
+    assert.ok(run, JSON.stringify(steps))
+    assert.equal(run.cached, false)
+    assert.equal(run.hasLogs, true)
+    assert.ok(run.startedAt instanceof Date && run.completedAt instanceof Date, JSON.stringify(run))
+    const lines = await client.buildStepLogs(first, run.digest)
+    assert.ok(lines.some((l) => l.message.endsWith(`insight-${marker}`)), JSON.stringify(lines))
+    assert.ok(lines.every((l) => l.timestamp instanceof Date))
+
+    // Built again: cached, and the summary counts the time the cached steps saved.
+    const second = await build()
+    const summary = await client.getBuild(second)
+    assert.equal(summary.status, 'success')
+    assert.ok(summary.cachedSteps >= 2 && summary.totalSteps >= summary.cachedSteps, JSON.stringify(summary))
+    assert.ok(summary.savedDurationSeconds >= 1, JSON.stringify(summary))
+    assert.ok(summary.finishedAt instanceof Date)
+    const listed = await client.listBuilds({ limit: 2 })
+    assert.deepEqual(
+      listed.map((b) => b.buildId),
+      [second, first],
+    )
+
+    // A share link shows the build without a token, until sharing stops.
+    const link = await client.shareBuild(first)
+    const shared = await fetch(link)
+    assert.equal(shared.status, 200)
+    assert.match(await shared.text(), new RegExp(`insight-${marker}`))
+    await client.stopSharingBuild(first)
+    assert.equal((await fetch(link)).status, 404)
+
+    const usage = await client.usage()
+    assert.ok(usage.periodStart instanceof Date && usage.periodEnd instanceof Date)
+    assert.ok(usage.containerBuilds.reduce((n, u) => n + u.buildCount, 0) >= 2, JSON.stringify(usage))
+    assert.ok(usage.containerBuilds.reduce((n, u) => n + u.minutesSaved, 0) > 0, JSON.stringify(usage))
+    const projectUsage = await client.projectUsage({ start: new Date(Date.now() - 3600_000) })
+    assert.equal(projectUsage.projectId, peers.project)
+    assert.ok(projectUsage.buildCount >= 2, JSON.stringify(projectUsage))
+
+    // A project token: created (its secret works), renamed, deleted (its secret stops working).
+    const created = await client.createToken('node ci')
+    const asToken = await Client.connect({ token: created.secret, apiUrl: peers.apiUrl, project: peers.project })
+    assert.ok((await asToken.listBuilds({ limit: 1 })).length === 1)
+    await client.updateToken(created.tokenId, 'node ci (renamed)')
+    const tokens = await client.listTokens()
+    assert.deepEqual(
+      tokens.filter((t) => t.tokenId === created.tokenId),
+      [{ tokenId: created.tokenId, description: 'node ci (renamed)' }],
+    )
+    await client.deleteToken(created.tokenId)
+    const refused = await asToken.listBuilds().catch((e) => e)
+    assert.ok(refused instanceof AuthError, String(refused))
+    assert.ok(!(await client.listTokens()).some((t) => t.tokenId === created.tokenId))
+  })
+})
+
 describe('oidc', () => {
   test('finds no CI token outside CI, and a GitLab job token inside one', async () => {
     const outside = {

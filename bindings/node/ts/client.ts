@@ -12,6 +12,7 @@ import type {
   DetectOptions,
   ExchangeOptions,
   Image as NativeImage,
+  ListBuildsOptions,
   NativeBuild,
   NativeBuilder,
   NativeClient,
@@ -26,6 +27,17 @@ import type {
   ReleaseOptions,
 } from '../native/native.js'
 import { BuildHandle } from './build'
+import type {
+  BuildStep,
+  BuildSummary,
+  CreatedToken,
+  LogLine,
+  ProjectToken,
+  ProjectUsage,
+  Usage,
+  UsageOptions,
+} from './insights'
+import { withDates } from './insights'
 import { BuildCanceled, native } from './errors'
 import type { BuildEvent, RegistryProgress } from './events'
 
@@ -189,6 +201,69 @@ export class Client {
     return native(() => this.#native.deleteImages(tags, options))
   }
 
+  /** A build's summary: status, timings, steps cached and total, time saved. */
+  async getBuild(buildId: string): Promise<BuildSummary> {
+    return withDates(await native(() => this.#native.getBuild(buildId)))
+  }
+
+  /** The project's builds, newest first (`limit`, default 100). */
+  async listBuilds(options?: ListBuildsOptions): Promise<BuildSummary[]> {
+    const builds = await native(() => this.#native.listBuilds(options))
+    return builds.map((build) => withDates<BuildSummary>(build))
+  }
+
+  /** Every step of a build, in the order they started. */
+  async buildSteps(buildId: string): Promise<BuildStep[]> {
+    const steps = await native(() => this.#native.buildSteps(buildId))
+    return steps.map((step) => withDates<BuildStep>(step))
+  }
+
+  /** Every kept line one step of a build printed (`digest` from `buildSteps`). */
+  async buildStepLogs(buildId: string, digest: string): Promise<LogLine[]> {
+    const lines = await native(() => this.#native.buildStepLogs(buildId, digest))
+    return lines.map((line) => withDates<LogLine>(line))
+  }
+
+  /** Shares a build: a link that shows it without a token, until `stopSharingBuild`. */
+  shareBuild(buildId: string): Promise<string> {
+    return native(() => this.#native.shareBuild(buildId))
+  }
+
+  /** Stops sharing a build: its link stops working. */
+  stopSharingBuild(buildId: string): Promise<void> {
+    return native(() => this.#native.stopSharingBuild(buildId))
+  }
+
+  /** Usage of every project the token administers, in a period. */
+  async usage(options?: UsageOptions): Promise<Usage> {
+    return withDates(await native(() => this.#native.usage(period(options))))
+  }
+
+  /** One project's builds in a period. */
+  projectUsage(options?: UsageOptions): Promise<ProjectUsage> {
+    return native(() => this.#native.projectUsage(period(options)))
+  }
+
+  /** The project's tokens. */
+  listTokens(options?: ProjectOptions): Promise<ProjectToken[]> {
+    return native(() => this.#native.listTokens(options))
+  }
+
+  /** Creates a project token; its secret is shown only now. */
+  createToken(description: string, options?: ProjectOptions): Promise<CreatedToken> {
+    return native(() => this.#native.createToken(description, options))
+  }
+
+  /** Changes a project token's description. */
+  updateToken(tokenId: string, description: string): Promise<void> {
+    return native(() => this.#native.updateToken(tokenId, description))
+  }
+
+  /** Deletes a project token: it stops working at once. */
+  deleteToken(tokenId: string): Promise<void> {
+    return native(() => this.#native.deleteToken(tokenId))
+  }
+
   /** Exchanges the CI job's OIDC token (detected, or `token`) for a short-lived project token. */
   async exchangeCiToken(options?: ExchangeOptions): Promise<ExchangedToken> {
     const exchanged = await native(() => this.#native.exchangeCiToken(options))
@@ -210,6 +285,15 @@ export function copyImage(
 /** The CI job's OIDC token and its provider, or `null` outside CI. */
 export async function detectCiToken(options?: DetectOptions): Promise<DetectedToken | null> {
   return (await native(() => binding.detectCiToken(options))) ?? null
+}
+
+/** `options`' dates as milliseconds, for the native layer. */
+function period(options?: UsageOptions): { project?: string; start?: number; end?: number } {
+  return {
+    project: options?.project,
+    start: options?.start?.getTime(),
+    end: options?.end?.getTime(),
+  }
 }
 
 function toDate(milliseconds: number | null | undefined): Date | null {

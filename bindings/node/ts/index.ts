@@ -30,6 +30,16 @@ export {
 export type { ErrorCode } from './errors'
 export type * from './events'
 export type {
+  BuildStep,
+  BuildSummary,
+  CreatedToken,
+  LogLine,
+  ProjectToken,
+  ProjectUsage,
+  Usage,
+  UsageOptions,
+} from './insights'
+export type {
   AcquireOptions,
   ConnectOptions,
   CopyImageOptions,
@@ -38,6 +48,7 @@ export type {
   DetectedToken,
   DetectOptions,
   ExchangeOptions,
+  ListBuildsOptions,
   Project,
   ProjectOptions,
   PullOptions,

@@ -11,6 +11,10 @@ import {
   detectCiToken,
   type BuildEvent,
   type BuildResult,
+  type BuildStep,
+  type BuildSummary,
+  type ProjectToken,
+  type Usage,
   type ErrorCode,
   type RegistryProgress,
 } from '@depot-rs/sdk'
@@ -95,6 +99,22 @@ export async function usage(): Promise<string | null> {
   const builder = await client.acquireBuilder({ platform: 'linux/amd64' })
   const endpoint: string = builder.endpoint
   await builder.release({ outcome: 'error', error: 'the tests failed' })
+  const [latest]: BuildSummary[] = await client.listBuilds({ limit: 1 })
+  const summary = await client.getBuild(latest?.buildId ?? 'b1')
+  const saved: number | null = summary.savedDurationSeconds
+  const steps: BuildStep[] = await client.buildSteps(summary.buildId)
+  const lines = await client.buildStepLogs(summary.buildId, steps[0]?.digest ?? '')
+  const printedAt: Date | null = lines[0]?.timestamp ?? null
+  const link: string = await client.shareBuild(summary.buildId)
+  await client.stopSharingBuild(summary.buildId)
+  const usage: Usage = await client.usage({ start: new Date(0) })
+  const minutes: number = usage.containerBuilds[0]?.minutesSaved ?? 0
+  const { buildCount } = await client.projectUsage({ project: 'p1' })
+  const { tokenId, secret } = await client.createToken('ci')
+  await client.updateToken(tokenId, 'ci (renamed)')
+  const tokens: ProjectToken[] = await client.listTokens()
+  await client.deleteToken(tokenId)
+  console.log(saved, printedAt, link, minutes, buildCount, secret, tokens)
   const ci = await detectCiToken({ audience: 'https://depot.dev' })
   if (ci !== null) {
     const exchanged = await client.exchangeCiToken({ token: ci.token })

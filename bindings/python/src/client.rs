@@ -14,9 +14,11 @@ use serde_json::json;
 
 use crate::convert::Json;
 use crate::errors::Failure;
+use crate::json_call;
 use crate::runtime::awaitable;
 use depot_build::flags::BuildFlags;
 use depot_build::run::{BakeOptions, BakeSource};
+use depot_core::insights::{self, Period};
 use depot_registry::client::{
     CopyOptions, PullDestination, PullRequest, pull_reference, push_build,
 };
@@ -258,6 +260,138 @@ impl Client {
         project: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         crate::registry::delete_images(py, &self.api, self.project_or(project)?, tags)
+    }
+
+    /// A build's summary.
+    fn get_build<'py>(&self, py: Python<'py>, build_id: String) -> PyResult<Bound<'py, PyAny>> {
+        json_call::call(py, &self.api, move |api| async move {
+            insights::get_build(&api, &build_id).await
+        })
+    }
+
+    /// The project's builds, newest first.
+    #[pyo3(signature = (*, project=None, limit=None))]
+    fn list_builds<'py>(
+        &self,
+        py: Python<'py>,
+        project: Option<String>,
+        limit: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let project = self.project_or(project)?;
+        json_call::call(py, &self.api, move |api| async move {
+            insights::list_builds(&api, &project, limit).await
+        })
+    }
+
+    /// Every step of a build.
+    fn build_steps<'py>(&self, py: Python<'py>, build_id: String) -> PyResult<Bound<'py, PyAny>> {
+        json_call::call(py, &self.api, move |api| async move {
+            insights::build_steps(&api, &build_id).await
+        })
+    }
+
+    /// Every kept line of one step of a build.
+    fn build_step_logs<'py>(
+        &self,
+        py: Python<'py>,
+        build_id: String,
+        digest: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        json_call::call(py, &self.api, move |api| async move {
+            insights::build_step_logs(&api, &build_id, &digest).await
+        })
+    }
+
+    /// Shares a build; its link.
+    fn share_build<'py>(&self, py: Python<'py>, build_id: String) -> PyResult<Bound<'py, PyAny>> {
+        json_call::call(py, &self.api, move |api| async move {
+            insights::share_build(&api, &build_id).await
+        })
+    }
+
+    /// Stops sharing a build.
+    fn stop_sharing_build<'py>(
+        &self,
+        py: Python<'py>,
+        build_id: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        json_call::call(py, &self.api, move |api| async move {
+            insights::stop_sharing_build(&api, &build_id).await
+        })
+    }
+
+    /// Usage of every project the token administers, in a period (milliseconds).
+    #[pyo3(signature = (*, start=None, end=None))]
+    fn usage<'py>(
+        &self,
+        py: Python<'py>,
+        start: Option<i64>,
+        end: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        json_call::call(py, &self.api, move |api| async move {
+            insights::usage(&api, Period { start, end }).await
+        })
+    }
+
+    /// One project's builds in a period (milliseconds).
+    #[pyo3(signature = (*, project=None, start=None, end=None))]
+    fn project_usage<'py>(
+        &self,
+        py: Python<'py>,
+        project: Option<String>,
+        start: Option<i64>,
+        end: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let project = self.project_or(project)?;
+        json_call::call(py, &self.api, move |api| async move {
+            insights::project_usage(&api, &project, Period { start, end }).await
+        })
+    }
+
+    /// The project's tokens.
+    #[pyo3(signature = (*, project=None))]
+    fn list_tokens<'py>(
+        &self,
+        py: Python<'py>,
+        project: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let project = self.project_or(project)?;
+        json_call::call(py, &self.api, move |api| async move {
+            insights::list_tokens(&api, &project).await
+        })
+    }
+
+    /// Creates a project token.
+    #[pyo3(signature = (description, *, project=None))]
+    fn create_token<'py>(
+        &self,
+        py: Python<'py>,
+        description: String,
+        project: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let project = self.project_or(project)?;
+        json_call::call(py, &self.api, move |api| async move {
+            insights::create_token(&api, &project, &description).await
+        })
+    }
+
+    /// Changes a project token's description.
+    fn update_token<'py>(
+        &self,
+        py: Python<'py>,
+        token_id: String,
+        description: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        json_call::call(py, &self.api, move |api| async move {
+            insights::update_token(&api, &token_id, &description).await
+        })
+    }
+
+    /// Deletes a project token.
+    fn delete_token<'py>(&self, py: Python<'py>, token_id: String) -> PyResult<Bound<'py, PyAny>> {
+        json_call::call(py, &self.api, move |api| async move {
+            insights::delete_token(&api, &token_id).await
+        })
     }
 
     /// Exchanges a CI job's OIDC token for a short-lived project token.

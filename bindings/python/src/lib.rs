@@ -7,6 +7,7 @@ mod builder;
 mod client;
 mod convert;
 mod errors;
+mod json_call;
 mod oidc;
 mod registry;
 mod runtime;

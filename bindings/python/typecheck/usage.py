@@ -12,8 +12,13 @@ from depot_rs import sync
 from depot_rs.types import (
     BuildEvent,
     BuildResult,
+    BuildStep,
+    BuildSummary,
     CiToken,
     Image,
+    LogLine,
+    ProjectToken,
+    Usage,
     Project,
     PushResult,
     RegistryProgress,
@@ -53,6 +58,22 @@ async def build_and_ship(registry: str) -> Optional[str]:
     images: List[Image] = await client.list_images()
     when: Optional[datetime] = images[0]["pushed_at"] if images else None
     await client.delete_images(["v1"])
+    builds: List[BuildSummary] = await client.list_builds(limit=5)
+    summary = await client.get_build(builds[0]["build_id"])
+    saved: Optional[int] = summary["saved_duration_seconds"]
+    steps: List[BuildStep] = await client.build_steps(summary["build_id"])
+    step_log: List[LogLine] = await client.build_step_logs(summary["build_id"], steps[0]["digest"])
+    printed: Optional[datetime] = step_log[0]["timestamp"]
+    link: str = await client.share_build(summary["build_id"])
+    await client.stop_sharing_build(summary["build_id"])
+    usage: Usage = await client.usage(start=datetime(2026, 1, 1))
+    minutes: float = usage["container_builds"][0]["minutes_saved"]
+    count: int = (await client.project_usage(project="proj"))["build_count"]
+    created = await client.create_token("ci")
+    await client.update_token(created["token_id"], "ci (renamed)")
+    tokens: List[ProjectToken] = await client.list_tokens()
+    await client.delete_token(created["token_id"])
+    print(saved, printed, link, minutes, count, created["secret"], tokens)
     builder = await client.acquire_builder(platform="linux/amd64")
     endpoint: str = builder.endpoint
     await builder.release("error", "the tests failed")
@@ -87,6 +108,9 @@ def handle(event: BuildEvent) -> None:
 
 def script() -> str:
     client = sync.Client.connect()
+    recent: List[BuildSummary] = client.list_builds(limit=1)
+    logged: List[LogLine] = client.build_step_logs(recent[0]["build_id"], "sha256:…")
+    print(len(logged), client.usage()["period_end"], client.list_tokens())
     build = client.bake(definition='target "default" {}', save=True)
     build = client.build(".", save=True)
     for event in build:

@@ -10,14 +10,21 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from . import _native
 from .build import Build
 from .types import (
+    BuildStep,
+    BuildSummary,
     CiToken,
+    CreatedToken,
     ExchangedToken,
     Image,
+    LogLine,
     Project,
+    ProjectToken,
+    ProjectUsage,
     PullResult,
     PullToken,
     PushResult,
     RegistryProgress,
+    Usage,
 )
 
 __all__ = ["Client", "AcquiredBuilder", "detect_ci_token", "copy_image"]
@@ -49,6 +56,22 @@ def _on_loop(progress: Optional[ProgressCallback]) -> Optional[ProgressCallback]
 
 def _timestamp(seconds: Optional[float]) -> Optional[datetime]:
     return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+_TIME_KEYS = ("timestamp", "period_start", "period_end")
+
+
+def _with_datetimes(value: Dict[str, Any]) -> Dict[str, Any]:
+    """``value`` with its millisecond time fields (``*_at``, ``timestamp``, ``period_*``) as
+    ``datetime``s."""
+    for key, field in value.items():
+        if key.endswith("_at") or key in _TIME_KEYS:
+            value[key] = None if field is None else _timestamp(field / 1000)
+    return value
+
+
+def _optional_ms(moment: Optional[datetime]) -> Optional[int]:
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 class Client:
@@ -297,6 +320,75 @@ class Client:
     async def delete_images(self, tags: Sequence[str], *, project: Optional[str] = None) -> None:
         """Deletes tags (``v1``, ``web:v2``) from the project's registry."""
         await self._native.delete_images(list(tags), project=project)
+
+    async def get_build(self, build_id: str) -> BuildSummary:
+        """A build's summary: status, timings, steps cached and total, time saved."""
+        return cast(BuildSummary, _with_datetimes(await self._native.get_build(build_id)))
+
+    async def list_builds(
+        self, *, project: Optional[str] = None, limit: Optional[int] = None
+    ) -> List[BuildSummary]:
+        """The project's builds, newest first (``limit``, default 100)."""
+        builds = await self._native.list_builds(project=project, limit=limit)
+        return [cast(BuildSummary, _with_datetimes(build)) for build in builds]
+
+    async def build_steps(self, build_id: str) -> List[BuildStep]:
+        """Every step of a build, in the order they started."""
+        steps = await self._native.build_steps(build_id)
+        return [cast(BuildStep, _with_datetimes(step)) for step in steps]
+
+    async def build_step_logs(self, build_id: str, digest: str) -> List[LogLine]:
+        """Every kept line one step of a build printed (``digest`` from :meth:`build_steps`)."""
+        lines = await self._native.build_step_logs(build_id, digest)
+        return [cast(LogLine, _with_datetimes(line)) for line in lines]
+
+    async def share_build(self, build_id: str) -> str:
+        """Shares a build: a link that shows it without a token, until
+        :meth:`stop_sharing_build`."""
+        return await self._native.share_build(build_id)
+
+    async def stop_sharing_build(self, build_id: str) -> None:
+        """Stops sharing a build: its link stops working."""
+        await self._native.stop_sharing_build(build_id)
+
+    async def usage(
+        self, *, start: Optional[datetime] = None, end: Optional[datetime] = None
+    ) -> Usage:
+        """Usage of every project the token administers between ``start`` and ``end`` (either
+        defaults to the server's current month)."""
+        usage = await self._native.usage(start=_optional_ms(start), end=_optional_ms(end))
+        return cast(Usage, _with_datetimes(usage))
+
+    async def project_usage(
+        self,
+        *,
+        project: Optional[str] = None,
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+    ) -> ProjectUsage:
+        """One project's builds between ``start`` and ``end``."""
+        usage = await self._native.project_usage(
+            project=project, start=_optional_ms(start), end=_optional_ms(end)
+        )
+        return cast(ProjectUsage, usage)
+
+    async def list_tokens(self, *, project: Optional[str] = None) -> List[ProjectToken]:
+        """The project's tokens."""
+        return cast(List[ProjectToken], await self._native.list_tokens(project=project))
+
+    async def create_token(
+        self, description: str, *, project: Optional[str] = None
+    ) -> CreatedToken:
+        """Creates a project token; its ``secret`` is shown only now."""
+        return cast(CreatedToken, await self._native.create_token(description, project=project))
+
+    async def update_token(self, token_id: str, description: str) -> None:
+        """Changes a project token's description."""
+        await self._native.update_token(token_id, description)
+
+    async def delete_token(self, token_id: str) -> None:
+        """Deletes a project token: it stops working at once."""
+        await self._native.delete_token(token_id)
 
     async def exchange_ci_token(
         self, *, project: Optional[str] = None, token: Optional[str] = None

@@ -15,6 +15,7 @@ a running event loop (use :mod:`depot_rs` there).
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any, Awaitable, Iterator, List, Optional, Sequence, TypeVar
 
 from . import client as aio
@@ -22,6 +23,7 @@ from .build import Build as AsyncBuild
 from .client import Credentials, PathArg
 from .types import BuildEvent, BuildResult, CiToken, ExchangedToken, Image, Project, PullResult
 from .types import PullToken, PushResult
+from .types import BuildStep, BuildSummary, CreatedToken, LogLine, ProjectToken, ProjectUsage, Usage
 
 __all__ = ["Client", "Build", "detect_ci_token", "copy_image"]
 
@@ -158,6 +160,62 @@ class Client:
     def delete_images(self, tags: Sequence[str], *, project: Optional[str] = None) -> None:
         """Deletes tags from the project's registry."""
         self._loop.run(self._client.delete_images(tags, project=project))
+
+    def get_build(self, build_id: str) -> BuildSummary:
+        """A build's summary (see :meth:`depot_rs.Client.get_build`)."""
+        return self._loop.run(self._client.get_build(build_id))
+
+    def list_builds(
+        self, *, project: Optional[str] = None, limit: Optional[int] = None
+    ) -> List[BuildSummary]:
+        """The project's builds, newest first."""
+        return self._loop.run(self._client.list_builds(project=project, limit=limit))
+
+    def build_steps(self, build_id: str) -> List[BuildStep]:
+        """Every step of a build."""
+        return self._loop.run(self._client.build_steps(build_id))
+
+    def build_step_logs(self, build_id: str, digest: str) -> List[LogLine]:
+        """Every kept line of one step of a build."""
+        return self._loop.run(self._client.build_step_logs(build_id, digest))
+
+    def share_build(self, build_id: str) -> str:
+        """Shares a build; its link."""
+        return self._loop.run(self._client.share_build(build_id))
+
+    def stop_sharing_build(self, build_id: str) -> None:
+        """Stops sharing a build."""
+        self._loop.run(self._client.stop_sharing_build(build_id))
+
+    def usage(self, *, start: Optional[datetime] = None, end: Optional[datetime] = None) -> Usage:
+        """Usage of every project the token administers, in a period."""
+        return self._loop.run(self._client.usage(start=start, end=end))
+
+    def project_usage(
+        self,
+        *,
+        project: Optional[str] = None,
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+    ) -> ProjectUsage:
+        """One project's builds in a period."""
+        return self._loop.run(self._client.project_usage(project=project, start=start, end=end))
+
+    def list_tokens(self, *, project: Optional[str] = None) -> List[ProjectToken]:
+        """The project's tokens."""
+        return self._loop.run(self._client.list_tokens(project=project))
+
+    def create_token(self, description: str, *, project: Optional[str] = None) -> CreatedToken:
+        """Creates a project token; its secret is shown only now."""
+        return self._loop.run(self._client.create_token(description, project=project))
+
+    def update_token(self, token_id: str, description: str) -> None:
+        """Changes a project token's description."""
+        self._loop.run(self._client.update_token(token_id, description))
+
+    def delete_token(self, token_id: str) -> None:
+        """Deletes a project token."""
+        self._loop.run(self._client.delete_token(token_id))
 
     def exchange_ci_token(
         self, *, project: Optional[str] = None, token: Optional[str] = None

@@ -24,6 +24,15 @@ __all__ = [
     "Log",
     "Progress",
     "Warning",
+    "BuildSummary",
+    "BuildStep",
+    "LogLine",
+    "Usage",
+    "ContainerBuildUsage",
+    "StorageUsage",
+    "ProjectUsage",
+    "ProjectToken",
+    "CreatedToken",
 ]
 
 
@@ -214,3 +223,86 @@ BuildEvent = Union[
     Warning,
 ]
 """One change in a build, tagged by ``type``."""
+
+
+class BuildSummary(TypedDict):
+    """A build as the public API summarizes it. ``status`` is ``running``, ``success``,
+    ``failed``, ``error``, ``canceled`` or ``unknown``; ``saved_duration_seconds`` is what its
+    cached steps took when they last ran in the project."""
+
+    build_id: str
+    status: str
+    created_at: Optional[datetime]
+    started_at: Optional[datetime]
+    finished_at: Optional[datetime]
+    build_duration_seconds: Optional[int]
+    saved_duration_seconds: Optional[int]
+    cached_steps: Optional[int]
+    total_steps: Optional[int]
+
+
+class BuildStep(TypedDict):
+    """One step of a build; ``digest`` names its log for :meth:`Client.build_step_logs`."""
+
+    name: str
+    digest: str
+    started_at: Optional[datetime]
+    completed_at: Optional[datetime]
+    cached: bool
+    error: Optional[str]
+    has_logs: bool
+
+
+class LogLine(TypedDict):
+    """One line a step printed."""
+
+    message: str
+    timestamp: Optional[datetime]
+
+
+class ContainerBuildUsage(TypedDict):
+    """Builds of one project in a period."""
+
+    project_name: str
+    build_count: int
+    minutes_saved: float
+    minutes_billed: float
+
+
+class StorageUsage(TypedDict):
+    """Storage of one kind (``layer_cache``), in GB."""
+
+    storage_type: str
+    total_gb: float
+
+
+class Usage(TypedDict):
+    """Usage of every project the token administers, in a period."""
+
+    period_start: Optional[datetime]
+    period_end: Optional[datetime]
+    container_builds: List[ContainerBuildUsage]
+    storage: List[StorageUsage]
+
+
+class ProjectUsage(TypedDict):
+    """One project's builds in a period; its layer cache in whole GB."""
+
+    project_id: str
+    build_count: int
+    build_duration_seconds: int
+    layer_cache_size_gb: int
+
+
+class ProjectToken(TypedDict):
+    """A project token (its secret is shown only when it is created)."""
+
+    token_id: str
+    description: str
+
+
+class CreatedToken(TypedDict):
+    """A new project token and its secret, which is not shown again."""
+
+    token_id: str
+    secret: str

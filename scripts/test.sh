@@ -10,6 +10,7 @@ cd "$REPO_ROOT"
 
 install_system_packages
 install_official_cli
+install_official_sdk_node
 install_python_clients
 start_dockerd
 install_buildx

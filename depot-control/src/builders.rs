@@ -6,9 +6,12 @@
 //! depot-server wires in.
 
 use std::fmt::Debug;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use depot_core::proto::moby::buildkit::v1::StatusResponse;
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 
 /// The CPU architecture a build asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -199,6 +202,35 @@ pub trait BuilderProvider: Send + Sync + Debug + 'static {
     /// build). A provider whose builders several projects share cannot say, and says so.
     fn cache_usage(&self, project_id: &str)
     -> BoxFuture<'_, Result<Vec<CacheUsage>, BuilderError>>;
+}
+
+/// Takes the status of builds' solves as the builder sees them (BuildKit's own status stream
+/// of each solve), whatever the client: the official CLI reports only its own steps, so the
+/// server watches what runs on its builders.
+pub trait SolveObserver: Send + Sync + Debug + 'static {
+    /// The statuses of one solve of `build_id`, until it ends; the future consumes them.
+    fn observe(
+        &self,
+        build_id: String,
+        statuses: BoxStream<'static, StatusResponse>,
+    ) -> BoxFuture<'static, ()>;
+}
+
+/// Where builders send solve statuses: a slot the control plane fills once it exists (the
+/// builders start first). Cheap to clone; empty, it observes nothing.
+#[derive(Clone, Debug, Default)]
+pub struct StatusTap(Arc<OnceLock<Arc<dyn SolveObserver>>>);
+
+impl StatusTap {
+    /// Sends every later solve's statuses to `observer` (the first observer set stays).
+    pub fn connect(&self, observer: Arc<dyn SolveObserver>) {
+        let _ = self.0.set(observer);
+    }
+
+    /// The observer, once connected.
+    pub fn observer(&self) -> Option<&Arc<dyn SolveObserver>> {
+        self.0.get()
+    }
 }
 
 /// `failed_precondition` for what no builder here can do, `unavailable` for what cannot be

@@ -2,6 +2,7 @@
 # bookworm, idempotently. Source it, then call the functions.
 
 DEPOT_OFFICIAL_CLI_VERSION="0.0.1-cli.2.102.12"
+DEPOT_OFFICIAL_SDK_NODE_VERSION="1.4.0"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE_DIR="${DEPOT_RS_CACHE_DIR:-$REPO_ROOT/.cache}"
 
@@ -65,6 +66,20 @@ install_official_cli() {
   fi
   export DEPOT_OFFICIAL_CLI="$dir/package/bin/depot"
   "$DEPOT_OFFICIAL_CLI" --version >/dev/null
+}
+
+# Depot's official Node SDK with its dependencies, from npm (the public API tests drive it);
+# sets DEPOT_OFFICIAL_SDK_NODE to its package directory.
+install_official_sdk_node() {
+  local dir="$CACHE_DIR/sdk-node-$DEPOT_OFFICIAL_SDK_NODE_VERSION"
+  if [ ! -f "$dir/node_modules/@depot/sdk-node/package.json" ]; then
+    log "installing the official Node SDK @depot/sdk-node@$DEPOT_OFFICIAL_SDK_NODE_VERSION from npm"
+    rm -rf "$dir" && mkdir -p "$dir"
+    echo '{ "private": true }' >"$dir/package.json"
+    (cd "$dir" && npm install --silent --no-audit --no-fund \
+      "@depot/sdk-node@$DEPOT_OFFICIAL_SDK_NODE_VERSION" >/dev/null)
+  fi
+  export DEPOT_OFFICIAL_SDK_NODE="$dir/node_modules/@depot/sdk-node"
 }
 
 # A throwaway PostgreSQL cluster on a loopback port; sets DEPOT_TEST_DATABASE_URL and

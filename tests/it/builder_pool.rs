@@ -76,6 +76,7 @@ async fn local_pool(
                 docker_socket,
                 concurrency,
                 connection_limits: Default::default(),
+                status_tap: Default::default(),
             },
         )
         .await
@@ -575,6 +576,7 @@ async fn the_bridge_closes_silent_and_surplus_connections() {
                 max_connections_per_client: 2,
                 ..Default::default()
             },
+            status_tap: Default::default(),
         },
     )
     .await

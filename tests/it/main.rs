@@ -16,6 +16,7 @@ mod dockerfile_builds;
 mod limits;
 mod multi_platform;
 mod official_cli;
+mod official_sdk;
 mod oidc;
 mod protocols;
 mod public_api;

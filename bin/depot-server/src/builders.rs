@@ -11,7 +11,7 @@ use depot_build::server::{
     Builder, BuilderCa, BuilderPool, Fleet, FleetConfig, LocalBuilder, LocalBuilderConfig,
     RemoteBuilder, Slots,
 };
-use depot_control::builders::BuilderProvider;
+use depot_control::builders::{BuilderProvider, StatusTap};
 use depot_control::http::ConnectionLimits;
 
 use crate::cli::{BuilderArgs, LocalBuilderKind, StoreArgs};
@@ -70,12 +70,14 @@ pub fn config_json(store_args: &StoreArgs, args: &BuilderArgs) -> serde_json::Va
 }
 
 /// Opens the CA and starts the builders; `None` when there are none (`--builder none` and no
-/// `--remote-builder`). An unreachable Docker Engine is only warned about: builds are told
+/// `--remote-builder`). The solves on builders behind a bridge (local and per-project) are
+/// reported to `tap`. An unreachable Docker Engine is only warned about: builds are told
 /// what is wrong when they ask for a builder.
 pub async fn start(
     store_args: &StoreArgs,
     args: &BuilderArgs,
     limits: &ConnectionLimits,
+    tap: &StatusTap,
 ) -> anyhow::Result<Option<Started>> {
     if args.builder == LocalBuilderKind::None
         && args.remote_builders.is_empty()
@@ -98,6 +100,7 @@ pub async fn start(
                 docker_socket: docker_socket("--docker-host", &args.docker_host)?,
                 concurrency,
                 connection_limits: limits.clone(),
+                status_tap: tap.clone(),
             },
         )
         .await
@@ -149,6 +152,7 @@ pub async fn start(
                 docker_socket: docker_socket("--isolated-docker-host", docker_host)?,
                 concurrency: 1,
                 connection_limits: limits.clone(),
+                status_tap: tap.clone(),
             },
         )
         .await
@@ -169,7 +173,15 @@ pub async fn start(
     }
     let (provider, fleet): (Arc<dyn BuilderProvider>, _) = match args.builder {
         LocalBuilderKind::Engines => {
-            let fleet = start_fleet(store_args, args, limits, ca.clone(), pool, &mut summary)?;
+            let fleet = start_fleet(
+                store_args,
+                args,
+                limits,
+                tap,
+                ca.clone(),
+                pool,
+                &mut summary,
+            )?;
             (Arc::new(fleet.clone()), Some(fleet))
         }
         _ => (Arc::new(pool), None),
@@ -189,6 +201,7 @@ fn start_fleet(
     store_args: &StoreArgs,
     args: &BuilderArgs,
     limits: &ConnectionLimits,
+    tap: &StatusTap,
     ca: Arc<BuilderCa>,
     pool: BuilderPool,
     summary: &mut Vec<String>,
@@ -227,6 +240,7 @@ fn start_fleet(
             .map(|&arch| arch.into())
             .collect(),
         refuse_other_arches: args.strict_builder_arch,
+        status_tap: tap.clone(),
     };
     let fleet = Fleet::new(ca, config, pool).map_err(anyhow::Error::msg)?;
     summary.push(format!(

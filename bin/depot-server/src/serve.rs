@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use depot_control::builders::StatusTap;
 use depot_control::http::{ConnectionLimits, serve, tls_config};
 use depot_control::{ControlPlane, ControlPlaneConfig, Store, store};
 use depot_oidc::server::{OidcVerifier, TrustedIssuer};
@@ -97,7 +98,8 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
         body_read_timeout: args.body_read_timeout,
         ..ConnectionLimits::default()
     };
-    let builders = builders::start(store_args, &args.builders, &limits).await?;
+    let status_tap = StatusTap::default();
+    let builders = builders::start(store_args, &args.builders, &limits, &status_tap).await?;
     if let Some(addr) = builders.as_ref().and_then(|b| b.local_listen) {
         println!("depot-server builder listening on tcp://{addr} (mTLS)");
     }
@@ -150,6 +152,7 @@ pub async fn run(store_args: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()>
     if let Some(started) = builders {
         plane = plane.with_builders(started.provider);
     }
+    status_tap.connect(Arc::new(plane.clone()));
     let reaper = plane.spawn_build_reaper();
     let log_expiry = plane.spawn_step_log_expiry();
     let api = plane.router().merge(registry.api_router());

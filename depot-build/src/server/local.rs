@@ -2,8 +2,9 @@
 //!
 //! Each connection presents a client certificate minted by the builder CA for a build that
 //! currently holds this builder (anything else fails the handshake). It is then bridged to the
-//! Engine's BuildKit: a fresh `POST /grpc` h2c upgrade per connection, and bytes copied both
-//! ways until either side closes or the build is evicted.
+//! Engine's BuildKit: a fresh `POST /grpc` h2c upgrade per connection, with HTTP/2 requests
+//! forwarded until either side closes or the build is evicted; solves are watched on the way
+//! ([`super::solve_tap`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use bollard_buildkit_proto::moby::buildkit::v1::PruneRequest;
 use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
-use depot_control::builders::BuilderArch;
+use depot_control::builders::{BuilderArch, StatusTap};
 use depot_control::http::{ConnectionGate, ConnectionLimits};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
@@ -22,9 +23,9 @@ use rustls_pki_types::pem::PemObject as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use super::admission::{Admissions, AdmittedClients};
+use super::solve_tap;
 use super::{Builder, BuilderCa, Fingerprint, SetupError};
 use crate::buildkit::Endpoint;
 
@@ -50,6 +51,8 @@ pub struct LocalBuilderConfig {
     /// Connections the bridge serves at once (overall and per client), and how long a client
     /// has for its TLS handshake.
     pub connection_limits: ConnectionLimits,
+    /// Where the status of every solve on this builder is sent (see [`super::solve_tap`]).
+    pub status_tap: StatusTap,
 }
 
 /// The local Docker Engine's BuildKit behind an mTLS listener. Stops listening when dropped.
@@ -95,6 +98,7 @@ impl LocalBuilder {
             admissions: admissions.clone(),
             engine: Endpoint::Docker(config.docker_socket.clone()),
             gate: ConnectionGate::new(config.connection_limits.clone()),
+            tap: config.status_tap.clone(),
         };
         Ok(Self {
             endpoint: format!("tcp://{host}:{}", local_addr.port()),
@@ -231,6 +235,8 @@ struct Bridge {
     engine: Endpoint,
     /// Connections over the limits are closed as soon as they are accepted.
     gate: Arc<ConnectionGate>,
+    /// Where the solves of admitted builds are reported.
+    tap: StatusTap,
 }
 
 impl Bridge {
@@ -263,7 +269,7 @@ impl Bridge {
     async fn serve(&self, tcp: TcpStream) -> std::io::Result<()> {
         tcp.set_nodelay(true)?;
         let handshake_timeout = self.gate.limits().header_timeout;
-        let mut client = tokio::time::timeout(handshake_timeout, self.acceptor.accept(tcp))
+        let client = tokio::time::timeout(handshake_timeout, self.acceptor.accept(tcp))
             .await
             .map_err(|_| std::io::Error::other("the TLS handshake timed out"))??;
         let certificate = client
@@ -276,24 +282,7 @@ impl Bridge {
         let Some((build, closed)) = self.admissions.find(certificate) else {
             return Err(std::io::Error::other("the build was released"));
         };
-        let mut engine = self
-            .engine
-            .open()
-            .await
-            .map_err(|e| std::io::Error::other(depot_core::ErrorChain(&e).to_string()))?;
         tracing::debug!(%build, "bridging a builder connection to the Docker Engine");
-        relay(&mut client, &mut engine, &closed).await
-    }
-}
-
-/// Copies bytes both ways until either side closes or `closed` is cancelled.
-async fn relay<A, B>(a: &mut A, b: &mut B, closed: &CancellationToken) -> std::io::Result<()>
-where
-    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    tokio::select! {
-        copied = tokio::io::copy_bidirectional(a, b) => copied.map(|_| ()),
-        () = closed.cancelled() => Ok(()),
+        solve_tap::proxy(client, &self.engine, build, self.tap.clone(), closed).await
     }
 }

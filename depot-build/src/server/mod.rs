@@ -18,6 +18,7 @@ pub mod engines;
 pub mod local;
 pub mod pool;
 pub mod remote;
+mod solve_tap;
 
 use depot_control::builders::{ActiveBuilder, BuilderArch, BuilderError, BuilderRequest, Tenant};
 use futures_util::future::BoxFuture;

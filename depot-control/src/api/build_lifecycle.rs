@@ -156,14 +156,15 @@ impl ControlPlane {
                             .await?,
                     ),
                 };
-                let steps = steps_of(&message.statuses);
-                if !steps.is_empty() {
-                    self.store
-                        .record_build_steps(&build.id, &steps, MAX_STEPS_PER_BUILD)
-                        .await?;
-                }
-                let logs = lines.push(message.statuses.iter().flat_map(|s| &s.logs));
-                self.keep_step_logs(&build.id, &logs).await?;
+                // The server's own view of the solves (on its builders) has the same logs.
+                let has_logs = message.statuses.iter().any(|s| !s.logs.is_empty());
+                let keep_logs = has_logs && !self.store.status_observed(&build.id).await?;
+                self.record_statuses(
+                    &build.id,
+                    &message.statuses,
+                    keep_logs.then_some(&mut lines),
+                )
+                .await?;
                 self.store.touch_build(&build.id).await?;
             }
             if let Some(build) = &build {
@@ -255,7 +256,7 @@ fn require_running(build: &store::Build) -> Result<(), ConnectError> {
 }
 
 /// The steps named by a batch of BuildKit statuses (vertices without a name are skipped).
-fn steps_of(statuses: &[StatusResponse]) -> Vec<BuildStep> {
+pub(super) fn steps_of(statuses: &[StatusResponse]) -> Vec<BuildStep> {
     statuses
         .iter()
         .flat_map(|s| &s.vertexes)

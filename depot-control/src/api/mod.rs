@@ -7,6 +7,7 @@ mod builders;
 mod builds;
 mod login;
 mod sharing;
+mod solve_status;
 mod step_logs;
 
 pub use login::approve_login;

@@ -87,6 +87,25 @@ impl Store {
         Ok(kept)
     }
 
+    /// Notes that the server watches the build's solves itself (its logs come from there).
+    pub async fn mark_status_observed(&self, build_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE builds SET status_observed = 1 WHERE id = $1 AND status_observed = 0")
+            .bind(build_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the server watches the build's solves itself.
+    pub async fn status_observed(&self, build_id: &str) -> Result<bool, StoreError> {
+        let observed: Option<i64> =
+            sqlx::query_scalar("SELECT status_observed FROM builds WHERE id = $1")
+                .bind(build_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(observed == Some(1))
+    }
+
     /// Up to `limit` lines of one step of a build, after position `after`.
     pub async fn step_logs(
         &self,

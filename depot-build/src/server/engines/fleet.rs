@@ -97,6 +97,8 @@ pub struct FleetConfig {
     /// Whether a build for an architecture no builder here has (neither an instance nor one of
     /// the other builders) is refused, rather than run on the host architecture's instance.
     pub refuse_other_arches: bool,
+    /// Where the status of every solve on an instance is sent.
+    pub status_tap: depot_control::builders::StatusTap,
 }
 
 /// A builder instance per project and architecture (see the module docs).
@@ -617,6 +619,7 @@ impl Inner {
                 // project's builds per builder).
                 concurrency: 1,
                 connection_limits: self.config.connection_limits.clone(),
+                status_tap: self.config.status_tap.clone(),
             },
         )
         .await;

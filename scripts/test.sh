@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib/deps.sh"
 cd "$REPO_ROOT"
 
 install_system_packages
+install_browser
 install_official_cli
 install_official_sdk_node
 install_python_clients

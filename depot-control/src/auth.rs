@@ -164,14 +164,17 @@ fn ci_token_refused(err: VerifyError) -> ConnectError {
 
 /// Resolves a presented API token secret (not a CI token) to a principal.
 pub async fn authenticate_secret(store: &Store, secret: &str) -> Result<Principal, ConnectError> {
-    let token = store
-        .find_live_token(&hash_secret(secret))
-        .await?
-        .ok_or_else(|| {
-            ConnectError::unauthenticated(
-                "invalid, expired or revoked API token: run `depot login` or create a new token",
-            )
-        })?;
+    authenticate_hash(store, &hash_secret(secret)).await
+}
+
+/// Resolves a live API token, by the hash of its secret, to a principal (a dashboard session
+/// keeps the hash of the token it was opened with).
+pub async fn authenticate_hash(store: &Store, hash: &str) -> Result<Principal, ConnectError> {
+    let token = store.find_live_token(hash).await?.ok_or_else(|| {
+        ConnectError::unauthenticated(
+            "invalid, expired or revoked API token: run `depot login` or create a new token",
+        )
+    })?;
     principal_of(&token).ok_or_else(|| {
         tracing::error!(token_id = %token.id, "token row has an unknown kind or missing scope");
         ConnectError::internal("the token's stored scope is invalid")

@@ -55,6 +55,16 @@ install_system_packages() {
   }
 }
 
+# Chromium and chromedriver (Debian's), for the dashboard's browser tests.
+install_browser() {
+  if ! command -v chromedriver >/dev/null 2>&1 || ! [ -x /usr/bin/chromium ]; then
+    log "installing Chromium and chromedriver (Debian packages)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver >/dev/null
+  fi
+}
+
 # The official depot CLI, from npm; sets DEPOT_OFFICIAL_CLI.
 install_official_cli() {
   local dir="$CACHE_DIR/depot-cli-$DEPOT_OFFICIAL_CLI_VERSION"

@@ -11,6 +11,7 @@
 //! [`images`], [`distribution`], [`docker`] and [`binaries`]; everything is re-exported here.
 
 pub mod binaries;
+pub mod browser;
 pub mod cli;
 pub mod distribution;
 pub mod docker;
@@ -20,6 +21,7 @@ pub mod registry_client;
 pub mod server;
 
 pub use binaries::*;
+pub use browser::*;
 pub use cli::*;
 pub use distribution::*;
 pub use docker::*;

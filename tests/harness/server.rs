@@ -395,6 +395,21 @@ impl Server {
         text(&out.stdout)
     }
 
+    /// A build's plain-text summary (`GET /builds/<id>` with `token`): status, builders, steps.
+    pub async fn build_summary(&self, token: &str, build_id: &str) -> String {
+        let auth = format!("Bearer {token}");
+        let page = crate::http(
+            &self.url,
+            "GET",
+            &format!("/builds/{build_id}"),
+            &[("authorization", auth.as_str())],
+            b"",
+        )
+        .await;
+        assert_eq!(page.status, 200, "GET /builds/{build_id}: {}", page.text());
+        page.text()
+    }
+
     /// Bootstraps an organization, user, project and user token.
     pub fn bootstrap(&self, user: &str) -> Bootstrap {
         let out = self.admin_ok(&["bootstrap", "--user", user, "--output", "json"]);

@@ -108,6 +108,28 @@ async fn reported_steps_are_kept_on_the_build_and_its_summary_page() {
     assert_eq!(steps[1]["started_at"], 101_000);
     assert_eq!(steps[1]["completed_at"], 104_000);
 
+    // The summary at the build's URL, for a token that may read the build.
+    let text = server.build_summary(&boot.token, &build.build_id).await;
+    assert!(text.contains("status: running"), "{text}");
+    assert!(text.contains("CACHED  [1/2] COPY . /src"), "{text}");
+    assert!(text.contains("3.0s  [2/2] RUN make"), "{text}");
+    let bearer = format!("Bearer {}", boot.token);
+    let auth = [("authorization", bearer.as_str())];
+    let missing = http(&server.url, "GET", "/builds/nope", &auth, b"").await;
+    assert_eq!(missing.status, 404);
+    // Another tenant's token sees nothing; without a token (or session) a browser is sent to
+    // sign in.
+    let stranger = server.bootstrap("stranger");
+    let bearer = format!("Bearer {}", stranger.token);
+    let page = http(
+        &server.url,
+        "GET",
+        &format!("/builds/{}", build.build_id),
+        &[("authorization", bearer.as_str())],
+        b"",
+    )
+    .await;
+    assert!(matches!(page.status, 403 | 404), "{}", page.text());
     let page = http(
         &server.url,
         "GET",
@@ -116,13 +138,11 @@ async fn reported_steps_are_kept_on_the_build_and_its_summary_page() {
         b"",
     )
     .await;
-    assert_eq!(page.status, 200);
-    let text = page.text();
-    assert!(text.contains("status: running"), "{text}");
-    assert!(text.contains("CACHED  [1/2] COPY . /src"), "{text}");
-    assert!(text.contains("3.0s  [2/2] RUN make"), "{text}");
-    let missing = http(&server.url, "GET", "/builds/nope", &[], b"").await;
-    assert_eq!(missing.status, 404);
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        page.header("location"),
+        format!("/sign-in?next=/builds/{}", build.build_id)
+    );
 
     // A stream may not switch builds, and another build's token cannot report on this one.
     let other = create_build(&server, &boot.token, &boot.project_id).await;

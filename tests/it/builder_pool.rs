@@ -651,15 +651,7 @@ async fn a_multi_platform_build_gets_an_instance_per_architecture_and_frees_both
     );
 
     // The build record names the builder of each platform.
-    let page = depot_tests::http(
-        &server.url,
-        "GET",
-        &format!("/builds/{}", first.build_id),
-        &[],
-        b"",
-    )
-    .await
-    .text();
+    let page = server.build_summary(&boot.token, &first.build_id).await;
     for (arch, active) in [("amd64", &amd64), ("arm64", &arm64)] {
         assert!(
             page.contains(&format!("builder {arch}: {}\n", active.endpoint)),

@@ -10,6 +10,7 @@ mod build_lifecycle;
 mod builder_pool;
 mod builders;
 mod buildkit;
+mod dashboard;
 mod depot_build;
 mod depot_cli;
 mod dockerfile_builds;

@@ -92,11 +92,9 @@ fn platforms(index: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The builder of each architecture on the build's page (`builder amd64: <endpoint>`).
-async fn builders_of(server: &Server, build_id: &str) -> BTreeMap<String, String> {
-    let page = depot_tests::http(&server.url, "GET", &format!("/builds/{build_id}"), &[], b"")
-        .await
-        .text();
+/// The builder of each architecture on the build's summary (`builder amd64: <endpoint>`).
+async fn builders_of(server: &Server, token: &str, build_id: &str) -> BTreeMap<String, String> {
+    let page = server.build_summary(token, build_id).await;
     page.lines()
         .filter_map(|line| line.strip_prefix("builder "))
         .filter_map(|rest| rest.split_once(": "))
@@ -156,7 +154,7 @@ async fn two_platforms_build_on_a_builder_each_into_one_index_pulled_per_platfor
     );
 
     // Each platform ran on its own instance, as the build record says.
-    let builders = builders_of(&server, &build_id).await;
+    let builders = builders_of(&server, &boot.token, &build_id).await;
     assert_eq!(builders.len(), 2, "{builders:?}");
     assert_ne!(builders["amd64"], builders["arm64"]);
 
@@ -359,7 +357,12 @@ async fn a_platform_that_fails_fails_the_build_names_it_and_frees_both_builders(
     );
     assert!(ok, "{log}");
     assert_eq!(server.engines(), 2);
-    assert_eq!(builders_of(&server, &build_id(&metadata)).await.len(), 2);
+    assert_eq!(
+        builders_of(&server, &boot.token, &build_id(&metadata))
+            .await
+            .len(),
+        2
+    );
     let inspected = std::process::Command::new("docker")
         .args(["image", "inspect", "--format", "{{.Architecture}}", &loaded])
         .output()
@@ -394,7 +397,7 @@ async fn without_an_arm64_builder_its_platform_builds_on_the_amd64_one_unless_re
         log.contains("[depot] no arm64 builder: linux/arm64 builds on the amd64 builder"),
         "{log}"
     );
-    let builders = builders_of(&server, &build_id(&metadata)).await;
+    let builders = builders_of(&server, &boot.token, &build_id(&metadata)).await;
     assert_eq!(builders["amd64"], builders["arm64"], "{builders:?}");
     let saved = format!(
         "{}/{}:{}",
@@ -440,7 +443,7 @@ async fn the_official_cli_builds_two_platforms_on_a_builder_each_and_pulls_one()
     );
     assert!(ok, "{log}");
     let build_id = build_id(&metadata);
-    let builders = builders_of(&server, &build_id).await;
+    let builders = builders_of(&server, &boot.token, &build_id).await;
     assert_eq!(builders.len(), 2, "{builders:?}");
     assert_ne!(builders["amd64"], builders["arm64"]);
     let creds = format!("x-token:{}", boot.token);

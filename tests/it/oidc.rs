@@ -422,15 +422,7 @@ async fn fork_pull_requests_build_isolated_from_the_projects_cache_and_registry(
         .as_str()
         .unwrap()
         .to_owned();
-    let page = depot_tests::http(
-        &setup.server.url,
-        "GET",
-        &format!("/builds/{build_id}"),
-        &[],
-        b"",
-    )
-    .await
-    .text();
+    let page = setup.server.build_summary(&setup.token, &build_id).await;
     assert!(page.contains("isolated: yes"), "{page}");
     assert!(page.contains("status: finished"), "{page}");
     // Its cache is thrown away: the same build runs the step again.

@@ -1,14 +1,8 @@
-//! The build summary page (`GET /builds/<id>`), the `build_url` clients print: status, timing
-//! and steps of one build as plain text. Build ids are random and unguessable, so the link
-//! itself is the capability to read the summary (as with a shared link); it shows no logs,
-//! secrets or image contents.
-
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+//! A build's plain-text summary (status, timing, builders, steps): what `GET /builds/<id>` (the
+//! `build_url` clients print) answers an API client presenting a token, and the head of a
+//! shared build's page. Signed-in browsers get the dashboard's build page at the same URL.
 
 use super::ControlPlane;
-use crate::ids::is_valid_id;
 use crate::store::{Build, BuildStep, now_ms};
 
 impl ControlPlane {
@@ -16,29 +10,6 @@ impl ControlPlane {
     pub(super) fn build_url(&self, build_id: &str) -> String {
         format!("{}/builds/{build_id}", self.config.public_url)
     }
-}
-
-pub(super) async fn page(State(plane): State<ControlPlane>, Path(id): Path<String>) -> Response {
-    let not_found = || (StatusCode::NOT_FOUND, format!("build {id} not found\n")).into_response();
-    if !is_valid_id(&id) {
-        return not_found();
-    }
-    let store = plane.store();
-    let build = match store.get_build(&id).await {
-        Ok(Some(build)) => build,
-        Ok(None) => return not_found(),
-        Err(err) => {
-            tracing::error!(err = %depot_core::ErrorChain(&err), "reading build");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "storage error\n").into_response();
-        }
-    };
-    let steps = store.build_steps(&id).await.unwrap_or_default();
-    let builders = store.build_builders(&id).await.unwrap_or_default();
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        render(&build, &builders, &steps),
-    )
-        .into_response()
 }
 
 /// The summary text; `builders` are `(architecture, endpoint)`.

@@ -5,6 +5,7 @@ mod build_lifecycle;
 mod build_page;
 mod builders;
 mod builds;
+mod dashboard;
 mod login;
 mod sharing;
 mod solve_status;
@@ -155,13 +156,15 @@ impl ControlPlane {
         &self.config
     }
 
-    /// Routes: every Connect procedure at `POST /<package>.<Service>/<Method>`, build pages at
-    /// `/builds/<id>` and `/shared/builds/<secret>`, the login approve page at `/login/<id>`, the JSON token exchange at `POST /oidc/exchange`, and
+    /// Routes: every Connect procedure at `POST /<package>.<Service>/<Method>`, the dashboard
+    /// (`/`, `/sign-in`, `/projects/<id>/builds`, `/builds/<id>`), shared builds at
+    /// `/shared/builds/<secret>`, the login approve page at `/login/<id>`, the JSON token exchange at `POST /oidc/exchange`, and
     /// `GET /healthz`.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
-            .route("/builds/{id}", get(build_page::page))
+            .route("/builds/{id}", get(dashboard::build_page))
+            .merge(dashboard::routes())
             .route("/shared/builds/{secret}", get(sharing::page))
             .route(
                 "/login/{id}",

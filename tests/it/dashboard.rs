@@ -1,6 +1,7 @@
 //! The web dashboard in a real browser (Debian's Chromium, headless, over WebDriver): signing
 //! in with a token, a finished build's steps and a step's log, a failed build's failure,
-//! hostile step names and logs shown as text (no script runs), signing out; and over plain
+//! hostile step names and logs shown as text (no script runs), a project token created (its
+//! secret shown once) and revoked, signing out; and over plain
 //! HTTP: security headers, refused sign-ins, forged forms, sessions that die with their token.
 //! Screenshots of the pages land in `target/dashboard-screenshots/`.
 
@@ -278,6 +279,81 @@ async fn a_signed_in_browser_sees_builds_steps_logs_and_failures_and_signs_out()
         "{listed}"
     );
     browser.screenshot("builds").await;
+
+    // A project token: created (its secret shown once, and it works), then revoked.
+    page.find(Locator::LinkText("Project tokens"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait()
+        .for_element(Locator::Css("form.create-token"))
+        .await
+        .unwrap();
+    page.find(Locator::Css("#description"))
+        .await
+        .unwrap()
+        .send_keys("from the <dashboard>")
+        .await
+        .unwrap();
+    page.find(Locator::Css("form.create-token button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let secret = page
+        .wait()
+        .for_element(Locator::Css("code.secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let as_new_token = server.client(&secret).public_builds();
+    as_new_token
+        .get_build_steps(build_v1::GetBuildStepsRequest {
+            build_id: good.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("the new token reads the project's builds");
+    browser.screenshot("tokens").await;
+    page.goto(&url(&format!("/projects/{}/tokens", boot.project_id)))
+        .await
+        .unwrap();
+    let listed = page.source().await.unwrap();
+    assert!(!listed.contains(&secret), "the secret is shown once");
+    assert!(listed.contains("from the &lt;dashboard&gt;"), "{listed}");
+    page.find(Locator::Css("table.tokens form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait()
+        .for_element(Locator::Css("form.create-token"))
+        .await
+        .unwrap();
+    assert!(
+        page.find_all(Locator::Css("table.tokens tr"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = as_new_token
+        .get_build_steps(build_v1::GetBuildStepsRequest {
+            build_id: good.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        depot_core::connect::Code::Unauthenticated,
+        "{err}"
+    );
 
     // A forged sign-out (no form token) changes nothing; the real one ends the session.
     let cookie = page.get_named_cookie("depot_session").await.unwrap();

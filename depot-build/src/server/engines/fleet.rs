@@ -742,6 +742,7 @@ impl Inner {
         drop(running);
         let saved = {
             let mut state = self.state();
+            let shutting_down = state.shutting_down;
             let Some(instance) = state.instances.get_mut(&key) else {
                 return;
             };
@@ -751,6 +752,14 @@ impl Inner {
                     let usage = instance.usage.get_or_insert_default();
                     (usage.bytes, usage.entries) = (bytes, entries);
                     Some(*usage)
+                }
+                // An engine stopping (reset, idle stop, shutdown) fails its tidying: expected.
+                Err(problem) if shutting_down || !matches!(instance.phase, Phase::Running(_)) => {
+                    tracing::debug!(
+                        project = %key.project,
+                        "the cache policy was not applied: the builder is stopping ({problem})"
+                    );
+                    None
                 }
                 Err(problem) => {
                     tracing::warn!(

@@ -5,12 +5,14 @@
 //!
 //! - [`session`]: sign-in and sign-out, the session cookie, CSRF tokens.
 //! - [`pages`]: projects, a project's builds, a build (steps, waterfall, logs, failure).
+//! - [`tokens`]: a project's tokens (created with the secret shown once, revoked).
 //! - [`waterfall`]: the build-step waterfall as SVG.
 //! - [`layout`]: the page shell.
 
 mod layout;
 mod pages;
 mod session;
+mod tokens;
 mod waterfall;
 
 use axum::Router;
@@ -31,6 +33,11 @@ pub(super) fn routes() -> Router<ControlPlane> {
     Router::new()
         .route("/", get(pages::projects))
         .route("/projects/{id}/builds", get(pages::builds))
+        .route(
+            "/projects/{id}/tokens",
+            get(tokens::list).post(tokens::create),
+        )
+        .route("/projects/{id}/tokens/{token}/revoke", post(tokens::revoke))
         .route(
             "/sign-in",
             get(session::sign_in_page).post(session::sign_in),

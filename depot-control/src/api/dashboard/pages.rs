@@ -96,6 +96,7 @@ pub(super) async fn builds(
     };
     let body = html! {
         h1 { (project.name) " — builds" }
+        p { a href=(format!("/projects/{}/tokens", project.id)) { "Project tokens" } }
         @if listed.builds.is_empty() {
             p.muted { "No builds yet." }
         } @else {
@@ -250,7 +251,7 @@ impl ControlPlane {
 }
 
 /// A page saying what went wrong (not found, not allowed, storage).
-fn failure(viewer: &Viewer, err: &ConnectError) -> Response {
+pub(super) fn failure(viewer: &Viewer, err: &ConnectError) -> Response {
     let body = html! {
         h1 { "Cannot show this page" }
         p.error { (err.message()) }

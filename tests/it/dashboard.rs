@@ -280,6 +280,39 @@ async fn a_signed_in_browser_sees_builds_steps_logs_and_failures_and_signs_out()
     );
     browser.screenshot("builds").await;
 
+    // Insights: a bar per finished build, the slowest steps (names still text).
+    page.find(Locator::LinkText("Insights"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait()
+        .for_element(Locator::Css("table.slowest"))
+        .await
+        .unwrap();
+    let bars = page.find_all(Locator::Css("svg.trend rect")).await.unwrap();
+    assert_eq!(bars.len(), 2, "the two finished builds");
+    let slowest = page
+        .find(Locator::Css("table.slowest"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(slowest.contains(HOSTILE_NAME), "{slowest}");
+    // Cached steps (each build's first, here) did not run.
+    assert!(
+        !slowest.contains("COPY") && !slowest.contains("make test"),
+        "{slowest}"
+    );
+    browser.screenshot("insights").await;
+    page.back().await.unwrap();
+    page.wait()
+        .for_element(Locator::LinkText("Project tokens"))
+        .await
+        .unwrap();
+
     // A project token: created (its secret shown once, and it works), then revoked.
     page.find(Locator::LinkText("Project tokens"))
         .await

@@ -45,6 +45,7 @@ pub fn now_ms() -> i64 {
 }
 
 mod builds;
+mod insights;
 mod logins;
 mod orgs;
 mod projects;
@@ -55,6 +56,7 @@ mod trust_policies;
 mod users;
 
 pub use builds::{Build, BuildStep};
+pub use insights::{BuildPoint, SlowStep};
 pub use logins::Login;
 pub use orgs::Organization;
 pub use projects::{NewProject, Project, ProjectChanges};

@@ -6,13 +6,17 @@
 //! - [`session`]: sign-in and sign-out, the session cookie, CSRF tokens.
 //! - [`pages`]: projects, a project's builds, a build (steps, waterfall, logs, failure).
 //! - [`tokens`]: a project's tokens (created with the secret shown once, revoked).
+//! - [`insights`]: a project's build time and cache hits over time, slowest steps, cache.
+//! - [`trend`]: the build trend chart as SVG.
 //! - [`waterfall`]: the build-step waterfall as SVG.
 //! - [`layout`]: the page shell.
 
+mod insights;
 mod layout;
 mod pages;
 mod session;
 mod tokens;
+mod trend;
 mod waterfall;
 
 use axum::Router;
@@ -33,6 +37,7 @@ pub(super) fn routes() -> Router<ControlPlane> {
     Router::new()
         .route("/", get(pages::projects))
         .route("/projects/{id}/builds", get(pages::builds))
+        .route("/projects/{id}/insights", get(insights::insights))
         .route(
             "/projects/{id}/tokens",
             get(tokens::list).post(tokens::create),

@@ -96,7 +96,10 @@ pub(super) async fn builds(
     };
     let body = html! {
         h1 { (project.name) " — builds" }
-        p { a href=(format!("/projects/{}/tokens", project.id)) { "Project tokens" } }
+        p {
+            a href=(format!("/projects/{}/insights", project.id)) { "Insights" } " · "
+            a href=(format!("/projects/{}/tokens", project.id)) { "Project tokens" }
+        }
         @if listed.builds.is_empty() {
             p.muted { "No builds yet." }
         } @else {

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
-use bollard_buildkit_proto::moby::buildkit::v1::{SolveRequest, StatusRequest};
+use bollard_buildkit_proto::moby::buildkit::v1::{SolveRequest, StatusRequest, StatusResponse};
 use bytes::Bytes;
 use depot_control::builders::StatusTap;
 use futures_util::StreamExt as _;
@@ -132,59 +132,63 @@ fn solve_ref(frame: &[u8]) -> Option<String> {
     Some(request.r#ref).filter(|r| !r.is_empty())
 }
 
-/// Follows the status of `solve_ref` on a connection of its own and hands it to the tap.
+/// Hands the status of `solve_ref` to the tap at once (so the build is known to be watched
+/// before any of its output can arrive another way); the stream itself connects to BuildKit
+/// on a connection of its own.
 fn watch(engine: Endpoint, build_id: String, solve_ref: String, tap: &StatusTap) {
     let Some(observer) = tap.observer().cloned() else {
         return;
     };
-    tokio::spawn(async move {
-        let channel = match engine.connect().await {
-            Ok(channel) => channel,
-            Err(err) => {
-                tracing::warn!(build = %build_id, "cannot follow a solve: {}", depot_core::ErrorChain(&err));
-                return;
+    let following = build_id.clone();
+    // BuildKit's messages as depot-core's type: the same bytes, decoded again.
+    let statuses = futures_util::stream::once(status_stream(engine, following, solve_ref))
+        .filter_map(std::future::ready)
+        .flat_map(|stream| stream.take_while(|message| std::future::ready(message.is_ok())))
+        .filter_map(|message| {
+            std::future::ready(message.ok().and_then(|status| {
+                depot_core::proto::moby::buildkit::v1::StatusResponse::decode(
+                    status.encode_to_vec().as_slice(),
+                )
+                .ok()
+            }))
+        })
+        .boxed();
+    tokio::spawn(observer.observe(build_id, statuses));
+}
+
+/// BuildKit's status stream of the solve `solve_ref`, once BuildKit knows it.
+async fn status_stream(
+    engine: Endpoint,
+    build_id: String,
+    solve_ref: String,
+) -> Option<tonic::Streaming<StatusResponse>> {
+    let channel = match engine.connect().await {
+        Ok(channel) => channel,
+        Err(err) => {
+            tracing::warn!(build = %build_id, "cannot follow a solve: {}", depot_core::ErrorChain(&err));
+            return None;
+        }
+    };
+    let mut control = ControlClient::new(channel);
+    for _ in 0..STATUS_RETRIES {
+        match control
+            .status(StatusRequest {
+                r#ref: solve_ref.clone(),
+            })
+            .await
+        {
+            Ok(response) => return Some(response.into_inner()),
+            // The job appears once BuildKit has taken the solve request.
+            Err(status) if status.message().contains("no such job") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-        };
-        let mut control = ControlClient::new(channel);
-        let mut stream = None;
-        for _ in 0..STATUS_RETRIES {
-            match control
-                .status(StatusRequest {
-                    r#ref: solve_ref.clone(),
-                })
-                .await
-            {
-                Ok(response) => {
-                    stream = Some(response.into_inner());
-                    break;
-                }
-                // The job appears once BuildKit has taken the solve request.
-                Err(status) if status.message().contains("no such job") => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(status) => {
-                    tracing::debug!(build = %build_id, "no status for a solve: {status}");
-                    return;
-                }
+            Err(status) => {
+                tracing::debug!(build = %build_id, "no status for a solve: {status}");
+                return None;
             }
         }
-        let Some(stream) = stream else {
-            return;
-        };
-        // BuildKit's message as depot-core's type: the same bytes, decoded again.
-        let statuses = stream
-            .take_while(|message| std::future::ready(message.is_ok()))
-            .filter_map(|message| {
-                std::future::ready(message.ok().and_then(|status| {
-                    depot_core::proto::moby::buildkit::v1::StatusResponse::decode(
-                        status.encode_to_vec().as_slice(),
-                    )
-                    .ok()
-                }))
-            })
-            .boxed();
-        observer.observe(build_id, statuses).await;
-    });
+    }
+    None
 }
 
 /// A trailers-only gRPC answer: `unavailable` with `message`.

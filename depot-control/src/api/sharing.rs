@@ -100,7 +100,7 @@ pub(super) async fn page(
         }
         Ok::<_, crate::store::StoreError>(Some(text))
     };
-    match text.await {
+    let response = match text.await {
         Ok(Some(text)) => {
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
         }
@@ -109,5 +109,6 @@ pub(super) async fn page(
             tracing::error!(err = %depot_core::ErrorChain(&err), "reading a shared build");
             (StatusCode::INTERNAL_SERVER_ERROR, "storage error\n").into_response()
         }
-    }
+    };
+    super::dashboard::protect(response).await
 }

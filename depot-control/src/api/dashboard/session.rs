@@ -248,14 +248,25 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
-/// `next` if it is a path on this site, else `/`.
+/// `next` if it is a path on this site (printable ASCII, so it is a valid `Location`), else `/`.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && path.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             path.to_owned()
         }
         _ => "/".to_owned(),
     }
+}
+
+/// A redirect to `path` on this site, its bytes outside the URL-safe set escaped (a path made
+/// from a request's own path parameters cannot make it fail).
+pub(super) fn redirect(path: &str) -> Response {
+    Redirect::to(&url_encode(path)).into_response()
 }
 
 fn url_encode(text: &str) -> String {
@@ -279,8 +290,13 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/x")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
+        assert_eq!(safe_next(Some("/a\r\nSet-Cookie: x")), "/");
         assert_eq!(safe_next(None), "/");
         assert_eq!(url_encode("/builds/a b?x"), "/builds/a%20b%3Fx");
+        assert_eq!(
+            redirect("/projects/a\nb/tokens").headers()[header::LOCATION],
+            "/projects/a%0Ab/tokens"
+        );
     }
 
     #[test]

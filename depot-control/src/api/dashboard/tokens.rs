@@ -4,13 +4,13 @@
 
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::layout::page;
 use super::pages::failure;
-use super::session::{Viewer, csrf_matches, same_origin, to_sign_in};
+use super::session::{Viewer, csrf_matches, redirect, same_origin, to_sign_in};
 use crate::api::ControlPlane;
 use crate::auth::Access;
 use depot_core::connect::ConnectError;
@@ -107,7 +107,7 @@ pub(super) async fn revoke(
         )
         .await;
     match revoked {
-        Ok(_) => Redirect::to(&format!("/projects/{project_id}/tokens")).into_response(),
+        Ok(_) => redirect(&format!("/projects/{project_id}/tokens")),
         Err(err) => failure(&viewer, &err),
     }
 }

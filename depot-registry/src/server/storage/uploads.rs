@@ -205,6 +205,11 @@ impl Uploads {
                 )),
                 _ => Ok(()),
             });
+        if written.is_err() {
+            // A write still in flight must land before the rollback cuts the data back, or
+            // it lands after and leaves part of the refused body staged.
+            let _ = file.flush().await;
+        }
         written?;
         file.flush().await?;
         let new = progress.offset;

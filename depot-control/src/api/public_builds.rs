@@ -93,14 +93,8 @@ impl ControlPlane {
         request: build_api::GetBuildStepsRequest,
     ) -> Result<build_api::GetBuildStepsResponse, ConnectError> {
         let build = self
-            .authorize_build(&principal, &request.build_id, Access::Read)
+            .readable_build_in(&principal, &request.build_id, &request.project_id)
             .await?;
-        if !request.project_id.is_empty() && request.project_id != build.project_id {
-            return Err(ConnectError::not_found(format!(
-                "build {} not found in project {}",
-                request.build_id, request.project_id
-            )));
-        }
         let page_size = match request.page_size.unwrap_or(DEFAULT_STEPS_PAGE) {
             n if (1..=super::builds::MAX_PAGE_SIZE).contains(&n) => n as usize,
             n => {
@@ -305,6 +299,25 @@ impl ControlPlane {
             total_steps: Some(count(steps.len())),
             build_id: build.id,
         })
+    }
+
+    /// A build `principal` may read, which must belong to `project_id` when one is given
+    /// (the public API's build requests name both).
+    pub(super) async fn readable_build_in(
+        &self,
+        principal: &Principal,
+        build_id: &str,
+        project_id: &str,
+    ) -> Result<store::Build, ConnectError> {
+        let build = self
+            .authorize_build(principal, build_id, Access::Read)
+            .await?;
+        if !project_id.is_empty() && project_id != build.project_id {
+            return Err(ConnectError::not_found(format!(
+                "build {build_id} not found in project {project_id}"
+            )));
+        }
+        Ok(build)
     }
 
     /// The caller of a `BuildKitService` procedure: only a build's own token.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{ControlPlane, timestamp};
-use crate::auth::{Access, Principal};
+use crate::auth::Principal;
 use crate::store::now_ms;
 use depot_core::connect::ConnectError;
 use depot_core::proto::depot::build::v1 as build_api;
@@ -108,14 +108,8 @@ impl ControlPlane {
         request: build_api::GetBuildStepLogsRequest,
     ) -> Result<build_api::GetBuildStepLogsResponse, ConnectError> {
         let build = self
-            .authorize_build(&principal, &request.build_id, Access::Read)
+            .readable_build_in(&principal, &request.build_id, &request.project_id)
             .await?;
-        if !request.project_id.is_empty() && request.project_id != build.project_id {
-            return Err(ConnectError::not_found(format!(
-                "build {} not found in project {}",
-                request.build_id, request.project_id
-            )));
-        }
         if request.build_step_digest.is_empty() {
             return Err(ConnectError::invalid_argument(
                 "build_step_digest is required: a digest GetBuildSteps returned",

@@ -14,6 +14,7 @@ use super::layout::page;
 use super::session::{Viewer, to_sign_in};
 use super::waterfall::{took, waterfall};
 use crate::api::ControlPlane;
+use crate::api::build_lifecycle::millis;
 use crate::auth::Access;
 use crate::store::now_ms;
 use depot_core::connect::{Code, ConnectError};
@@ -327,12 +328,6 @@ fn time(ms: Option<i64>) -> String {
         }
         _ => "-".to_owned(),
     }
-}
-
-fn millis(t: &prost_types::Timestamp) -> i64 {
-    t.seconds
-        .saturating_mul(1000)
-        .saturating_add(i64::from(t.nanos) / 1_000_000)
 }
 
 #[cfg(test)]
